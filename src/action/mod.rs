@@ -1,0 +1,1 @@
+//! `action`: see ARCHITECTURE.md.

@@ -1,0 +1,19 @@
+//! handtwin: make static digital twins interactive.
+//!
+//! See `ARCHITECTURE.md` for the module map and the data flow. The core modules (`hand`, `action`, `video`,
+//! `world_model`, `worker`, `eval`) build without Bevy; `scene`, `streams` and `viewer` need the `render`
+//! feature (on by default).
+
+pub mod action;
+pub mod eval;
+pub mod hand;
+pub mod video;
+pub mod worker;
+pub mod world_model;
+
+#[cfg(feature = "render")]
+pub mod scene;
+#[cfg(feature = "render")]
+pub mod streams;
+#[cfg(feature = "render")]
+pub mod viewer;
