@@ -1,1 +1,6 @@
-//! `hand`: see ARCHITECTURE.md.
+//! `hand`: MANO hand models (LBS), hand-model sources (MANO .npz, the bundled hand), poses, presets,
+//! format conversions.
+
+mod mesh;
+
+pub use mesh::{HandMesh, HandMeshError, Side};
