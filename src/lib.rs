@@ -5,6 +5,7 @@
 //! feature (on by default).
 
 pub mod action;
+pub mod cli;
 pub mod eval;
 pub mod hand;
 pub mod video;

@@ -1,0 +1,19 @@
+//! The command line: one file per subcommand, each with a clap `Args` struct and a `run` function.
+//! The viewer and the headless commands call the same library code.
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(name = "handtwin", version, about = "Make static digital twins interactive with a video world model (DWM).")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {}
+
+/// Runs a subcommand. `None` (no subcommand) is handled by the binary: it opens the viewer.
+pub fn run(command: Command) -> anyhow::Result<()> {
+    match command {}
+}
