@@ -3,9 +3,17 @@ use handtwin::cli::Cli;
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+                tracing_subscriber::EnvFilter::new("info,wgpu=error,naga=warn")
+            }),
+        )
+        .with_writer(std::io::stderr)
+        .init();
     let result = match cli.command {
         Some(command) => handtwin::cli::run(command),
-        None => Err(anyhow::anyhow!("the viewer is not built yet")),
+        None => open_viewer(cli.scene),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -14,4 +22,18 @@ fn main() -> std::process::ExitCode {
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+#[cfg(feature = "render")]
+fn open_viewer(scene: Option<std::path::PathBuf>) -> anyhow::Result<()> {
+    let scene = scene.map_or(
+        handtwin::scene::SceneSource::Bundled,
+        handtwin::scene::SceneSource::Gltf,
+    );
+    handtwin::viewer::run(handtwin::viewer::ViewerOptions { scene })
+}
+
+#[cfg(not(feature = "render"))]
+fn open_viewer(_scene: Option<std::path::PathBuf>) -> anyhow::Result<()> {
+    anyhow::bail!("this build of handtwin has no viewer (built without the `render` feature)")
 }

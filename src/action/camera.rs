@@ -16,12 +16,26 @@ pub struct Intrinsics {
 
 impl Intrinsics {
     /// DWM's default camera: 720×480, 90° horizontal field of view (fx = fy = 360, centred).
-    pub const DWM: Intrinsics = Intrinsics { width: 720, height: 480, fx: 360.0, fy: 360.0, cx: 360.0, cy: 240.0 };
+    pub const DWM: Intrinsics = Intrinsics {
+        width: 720,
+        height: 480,
+        fx: 360.0,
+        fy: 360.0,
+        cx: 360.0,
+        cy: 240.0,
+    };
 
     /// A centred camera of the given size and horizontal field of view (degrees), square pixels.
     pub fn from_horizontal_fov(width: u32, height: u32, horizontal_fov_degrees: f32) -> Self {
         let fx = width as f32 * 0.5 / (horizontal_fov_degrees.to_radians() * 0.5).tan();
-        Self { width, height, fx, fy: fx, cx: width as f32 * 0.5, cy: height as f32 * 0.5 }
+        Self {
+            width,
+            height,
+            fx,
+            fy: fx,
+            cx: width as f32 * 0.5,
+            cy: height as f32 * 0.5,
+        }
     }
 
     pub fn horizontal_fov_degrees(&self) -> f32 {
@@ -36,7 +50,14 @@ impl Intrinsics {
     pub fn resized(&self, width: u32, height: u32) -> Self {
         let sx = width as f32 / self.width as f32;
         let sy = height as f32 / self.height as f32;
-        Self { width, height, fx: self.fx * sx, fy: self.fy * sy, cx: self.cx * sx, cy: self.cy * sy }
+        Self {
+            width,
+            height,
+            fx: self.fx * sx,
+            fy: self.fy * sy,
+            cx: self.cx * sx,
+            cy: self.cy * sy,
+        }
     }
 
     /// Projects a point in camera space (OpenGL axes: x right, y up, looking down −z) to pixel coordinates

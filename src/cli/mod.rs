@@ -4,8 +4,15 @@
 use clap::{Parser, Subcommand};
 
 #[derive(Parser, Debug)]
-#[command(name = "handtwin", version, about = "Make static digital twins interactive with a video world model (DWM).")]
+#[command(
+    name = "handtwin",
+    version,
+    about = "Make static digital twins interactive with a video world model (DWM)."
+)]
 pub struct Cli {
+    /// A glTF/GLB scene to open in the viewer (default: the bundled room corner).
+    #[arg(long, global = false)]
+    pub scene: Option<std::path::PathBuf>,
     #[command(subcommand)]
     pub command: Option<Command>,
 }

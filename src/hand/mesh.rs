@@ -33,24 +33,40 @@ pub struct HandMesh {
 #[derive(Debug, Error, PartialEq)]
 pub enum HandMeshError {
     #[error("face {face} uses vertex {index}, but the mesh has only {vertex_count} vertices")]
-    IndexOutOfRange { face: usize, index: u32, vertex_count: usize },
+    IndexOutOfRange {
+        face: usize,
+        index: u32,
+        vertex_count: usize,
+    },
     #[error("vertex {0} is not finite")]
     NonFiniteVertex(usize),
 }
 
 impl HandMesh {
-    pub fn new(side: Side, vertices: Vec<Vec3>, faces: Vec<[u32; 3]>) -> Result<Self, HandMeshError> {
+    pub fn new(
+        side: Side,
+        vertices: Vec<Vec3>,
+        faces: Vec<[u32; 3]>,
+    ) -> Result<Self, HandMeshError> {
         if let Some(index) = vertices.iter().position(|v| !v.is_finite()) {
             return Err(HandMeshError::NonFiniteVertex(index));
         }
         for (face, triangle) in faces.iter().enumerate() {
             for &index in triangle {
                 if index as usize >= vertices.len() {
-                    return Err(HandMeshError::IndexOutOfRange { face, index, vertex_count: vertices.len() });
+                    return Err(HandMeshError::IndexOutOfRange {
+                        face,
+                        index,
+                        vertex_count: vertices.len(),
+                    });
                 }
             }
         }
-        Ok(Self { side, vertices, faces })
+        Ok(Self {
+            side,
+            vertices,
+            faces,
+        })
     }
 
     pub fn vertices(&self) -> &[Vec3] {
@@ -67,7 +83,8 @@ impl HandMesh {
         for &[a, b, c] in &self.faces {
             let (a, b, c) = (a as usize, b as usize, c as usize);
             // The cross product's length is twice the triangle area: area weighting for free.
-            let n = (self.vertices[b] - self.vertices[a]).cross(self.vertices[c] - self.vertices[a]);
+            let n =
+                (self.vertices[b] - self.vertices[a]).cross(self.vertices[c] - self.vertices[a]);
             normals[a] += n;
             normals[b] += n;
             normals[c] += n;
@@ -77,7 +94,11 @@ impl HandMesh {
 
     /// The same mesh with every vertex mapped by `f` (for example camera_from_hand).
     pub fn transformed(&self, f: impl Fn(Vec3) -> Vec3) -> Self {
-        Self { side: self.side, vertices: self.vertices.iter().map(|&v| f(v)).collect(), faces: self.faces.clone() }
+        Self {
+            side: self.side,
+            vertices: self.vertices.iter().map(|&v| f(v)).collect(),
+            faces: self.faces.clone(),
+        }
     }
 }
 

@@ -1,1 +1,11 @@
-//! `scene`: see ARCHITECTURE.md.
+//! `scene`: loading glTF scenes into Bevy, the bundled scenes, scene transforms.
+
+pub mod glb;
+mod loading;
+pub mod primitives;
+pub mod room;
+
+pub use loading::{
+    BUNDLED_SCENE, HandtwinCamera, LoadedScene, SceneError, SceneLoadState, SceneSetupPlugin,
+    SceneSource, SceneStatistics, assets_dir, scene_load_state, spawn_scene, spawn_scene_in_world,
+};

@@ -1,1 +1,12 @@
-//! `streams`: see ARCHITECTURE.md.
+//! `streams`: rendering DWM's two conditioning videos — the static-scene stream and the hand-mesh stream — at
+//! exact size and frame count, offscreen, back to `Frames`.
+
+mod capture;
+mod hand_material;
+mod projection;
+mod settings;
+
+pub use capture::{RenderedStreams, StreamError, StreamRenderer, StreamRequest};
+pub use hand_material::{HAND_STREAM_SHADER, HandStreamMaterial, HandStreamMaterialPlugin};
+pub use projection::PinholeProjection;
+pub use settings::StreamSettings;

@@ -20,10 +20,18 @@ pub enum FramesError {
     EmptySize { width: u32, height: u32 },
     #[error("frame rate must be positive and finite, got {0}")]
     BadFps(f64),
-    #[error("pixel buffer holds {len} bytes, which is not a whole number of {width}x{height} RGB frames")]
+    #[error(
+        "pixel buffer holds {len} bytes, which is not a whole number of {width}x{height} RGB frames"
+    )]
     RaggedBuffer { len: usize, width: u32, height: u32 },
     #[error("frame {index} is {got_width}x{got_height}, expected {width}x{height}")]
-    SizeMismatch { index: usize, got_width: u32, got_height: u32, width: u32, height: u32 },
+    SizeMismatch {
+        index: usize,
+        got_width: u32,
+        got_height: u32,
+        width: u32,
+        height: u32,
+    },
 }
 
 impl Frames {
@@ -37,20 +45,42 @@ impl Frames {
         }
         let frame_len = width as usize * height as usize * 3;
         if data.len() % frame_len != 0 {
-            return Err(FramesError::RaggedBuffer { len: data.len(), width, height });
+            return Err(FramesError::RaggedBuffer {
+                len: data.len(),
+                width,
+                height,
+            });
         }
-        Ok(Self { width, height, fps, data })
+        Ok(Self {
+            width,
+            height,
+            fps,
+            data,
+        })
     }
 
     /// A clip of `frame_count` black frames.
-    pub fn black(frame_count: usize, width: u32, height: u32, fps: f64) -> Result<Self, FramesError> {
-        Self::new(width, height, fps, vec![0; frame_count * width as usize * height as usize * 3])
+    pub fn black(
+        frame_count: usize,
+        width: u32,
+        height: u32,
+        fps: f64,
+    ) -> Result<Self, FramesError> {
+        Self::new(
+            width,
+            height,
+            fps,
+            vec![0; frame_count * width as usize * height as usize * 3],
+        )
     }
 
     /// Builds a clip from individual RGB frames, which must all have the same size.
     pub fn from_images(images: Vec<image::RgbImage>, fps: f64) -> Result<Self, FramesError> {
         let Some(first) = images.first() else {
-            return Err(FramesError::EmptySize { width: 0, height: 0 });
+            return Err(FramesError::EmptySize {
+                width: 0,
+                height: 0,
+            });
         };
         let (width, height) = first.dimensions();
         let mut data = Vec::with_capacity(images.len() * width as usize * height as usize * 3);
@@ -123,7 +153,14 @@ impl Frames {
 
 impl std::fmt::Debug for Frames {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Frames({}×{}×{} @ {} fps)", self.frame_count(), self.width, self.height, self.fps)
+        write!(
+            f,
+            "Frames({}×{}×{} @ {} fps)",
+            self.frame_count(),
+            self.width,
+            self.height,
+            self.fps
+        )
     }
 }
 
@@ -133,9 +170,18 @@ mod tests {
 
     #[test]
     fn rejects_ragged_buffers_and_bad_rates() {
-        assert!(matches!(Frames::new(2, 2, 8.0, vec![0; 13]), Err(FramesError::RaggedBuffer { .. })));
-        assert!(matches!(Frames::new(0, 2, 8.0, vec![]), Err(FramesError::EmptySize { .. })));
-        assert!(matches!(Frames::new(2, 2, f64::NAN, vec![0; 12]), Err(FramesError::BadFps(_))));
+        assert!(matches!(
+            Frames::new(2, 2, 8.0, vec![0; 13]),
+            Err(FramesError::RaggedBuffer { .. })
+        ));
+        assert!(matches!(
+            Frames::new(0, 2, 8.0, vec![]),
+            Err(FramesError::EmptySize { .. })
+        ));
+        assert!(matches!(
+            Frames::new(2, 2, f64::NAN, vec![0; 12]),
+            Err(FramesError::BadFps(_))
+        ));
     }
 
     #[test]

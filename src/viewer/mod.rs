@@ -1,1 +1,134 @@
-//! `viewer`: see ARCHITECTURE.md.
+//! `viewer`: the Bevy desktop app. One plugin per feature: the scene, the camera controls, the side panel,
+//! opening files, toasts.
+
+mod camera_control;
+mod file_open;
+mod notifications;
+mod panel;
+mod scene_view;
+
+pub use camera_control::{CameraMode, ViewerCamera};
+pub use scene_view::{CurrentScene, OpenScene};
+
+use crate::scene::{HandtwinCamera, SceneSetupPlugin, SceneSource, assets_dir};
+use crate::streams::StreamSettings;
+use anyhow::Context as _;
+use bevy::asset::UnapprovedPathMode;
+use bevy::camera::CameraOutputMode;
+use bevy::camera::visibility::RenderLayers;
+use bevy::core_pipeline::tonemapping::Tonemapping;
+use bevy::light::GlobalAmbientLight;
+use bevy::prelude::*;
+use bevy::render::render_resource::BlendState;
+use bevy_egui::{EguiGlobalSettings, EguiPlugin, PrimaryEguiContext};
+
+/// What the viewer starts with.
+#[derive(Clone, Debug)]
+pub struct ViewerOptions {
+    pub scene: SceneSource,
+}
+
+/// Opens the viewer window and runs until it is closed.
+pub fn run(options: ViewerOptions) -> anyhow::Result<()> {
+    check_display()?;
+    let mut app = App::new();
+    app.add_plugins(
+        DefaultPlugins
+            .set(WindowPlugin {
+                primary_window: Some(Window {
+                    title: "handtwin".into(),
+                    resolution: (1600, 900).into(),
+                    ..default()
+                }),
+                ..default()
+            })
+            .set(AssetPlugin {
+                file_path: assets_dir().to_string_lossy().into_owned(),
+                // Users open scenes from anywhere on disk.
+                unapproved_path_mode: UnapprovedPathMode::Allow,
+                ..default()
+            })
+            // handtwin installs its own tracing subscriber.
+            .disable::<bevy::log::LogPlugin>(),
+    )
+    .add_plugins(EguiPlugin::default())
+    .insert_resource(ClearColor(Color::srgb(0.09, 0.09, 0.1)))
+    .insert_resource(GlobalAmbientLight {
+        color: Color::WHITE,
+        brightness: 300.0,
+        ..default()
+    })
+    .init_resource::<StreamSettings>()
+    .init_resource::<notifications::Notifications>()
+    .add_plugins((
+        SceneSetupPlugin,
+        scene_view::SceneViewPlugin {
+            initial: options.scene,
+        },
+        camera_control::CameraControlPlugin,
+        file_open::FileOpenPlugin,
+        panel::PanelPlugin,
+    ))
+    .add_systems(Startup, spawn_cameras);
+    app.run();
+    Ok(())
+}
+
+/// The viewer needs a desktop session; say so instead of letting the windowing library panic.
+fn check_display() -> anyhow::Result<()> {
+    if cfg!(target_os = "linux")
+        && std::env::var_os("DISPLAY").is_none()
+        && std::env::var_os("WAYLAND_DISPLAY").is_none()
+    {
+        return Err(anyhow::anyhow!(
+            "no display found (neither DISPLAY nor WAYLAND_DISPLAY is set): the viewer needs a desktop session. \
+             Run it under xvfb-run for screenshots, or use the headless commands (`handtwin render`)"
+        ))
+        .context("cannot open the viewer");
+    }
+    Ok(())
+}
+
+fn spawn_cameras(
+    mut commands: Commands,
+    mut egui_settings: ResMut<EguiGlobalSettings>,
+    settings: Res<StreamSettings>,
+) {
+    // The viewport sees what the streams see: the same vertical field of view as the DWM camera.
+    let fov = settings.intrinsics().vertical_fov_degrees().to_radians();
+    let controller =
+        ViewerCamera::looking_at(Vec3::new(0.9, 1.6, 1.2), Vec3::new(-0.2, 0.75, -1.5));
+    commands.spawn((
+        Name::new("viewport camera"),
+        HandtwinCamera,
+        Camera3d::default(),
+        Projection::Perspective(PerspectiveProjection {
+            fov,
+            near: 0.02,
+            ..default()
+        }),
+        controller.transform(),
+        controller,
+        Tonemapping::TonyMcMapface,
+        Msaa::Sample4,
+    ));
+    // egui draws through its own camera over the whole window, so the 3D camera can keep a viewport beside
+    // the panel.
+    egui_settings.auto_create_primary_context = false;
+    commands.spawn((
+        Name::new("ui camera"),
+        HandtwinCamera,
+        PrimaryEguiContext,
+        Camera2d,
+        RenderLayers::none(),
+        Camera {
+            order: 1,
+            output_mode: CameraOutputMode::Write {
+                blend_state: Some(BlendState::ALPHA_BLENDING),
+                clear_color: ClearColorConfig::None,
+            },
+            clear_color: ClearColorConfig::Custom(Color::NONE),
+            ..default()
+        },
+    ));
+}

@@ -1,0 +1,205 @@
+//! Loading a scene (the bundled room or a user's glTF/GLB) into a Bevy world.
+
+use bevy::asset::RecursiveDependencyLoadState;
+use bevy::gltf::GltfAssetLabel;
+use bevy::light::{DirectionalLight, PointLight, SpotLight};
+use bevy::prelude::*;
+use bevy::world_serialization::{WorldAsset, WorldAssetRoot};
+use std::path::{Path, PathBuf};
+use thiserror::Error;
+
+/// Where a scene comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SceneSource {
+    /// The bundled furnished room corner (`assets/scenes/room_corner.glb`).
+    Bundled,
+    /// A glTF or GLB file chosen by the user.
+    Gltf(PathBuf),
+}
+
+impl SceneSource {
+    /// A user-facing name.
+    pub fn display_name(&self) -> String {
+        match self {
+            SceneSource::Bundled => "bundled room corner".into(),
+            SceneSource::Gltf(path) => path.file_name().map_or_else(
+                || path.display().to_string(),
+                |n| n.to_string_lossy().into(),
+            ),
+        }
+    }
+
+    /// Checks that a user file exists and has a scene extension we load, and returns its absolute path for the
+    /// asset server (the bundled scene's path is relative to the asset folder).
+    pub fn asset_path(&self) -> Result<String, SceneError> {
+        match self {
+            SceneSource::Bundled => Ok(BUNDLED_SCENE.to_string()),
+            SceneSource::Gltf(path) => {
+                let extension = path
+                    .extension()
+                    .and_then(|e| e.to_str())
+                    .map(str::to_ascii_lowercase);
+                match extension.as_deref() {
+                    Some("glb" | "gltf") => {}
+                    Some("ply" | "splat") => {
+                        return Err(SceneError::Unsupported {
+                            path: path.clone(),
+                            reason: "Gaussian-splat scenes are not supported yet; open a .glb or .gltf file".into(),
+                        });
+                    }
+                    _ => {
+                        return Err(SceneError::Unsupported {
+                            path: path.clone(),
+                            reason:
+                                "unknown scene format; handtwin opens glTF scenes (.glb, .gltf)"
+                                    .into(),
+                        });
+                    }
+                }
+                let absolute =
+                    std::fs::canonicalize(path).map_err(|error| SceneError::Unreadable {
+                        path: path.clone(),
+                        reason: error.to_string(),
+                    })?;
+                Ok(absolute.to_string_lossy().into_owned())
+            }
+        }
+    }
+}
+
+/// The bundled scene, relative to the asset folder.
+pub const BUNDLED_SCENE: &str = "scenes/room_corner.glb";
+
+#[derive(Debug, Error)]
+pub enum SceneError {
+    #[error("cannot open scene {path}: {reason}")]
+    Unreadable { path: PathBuf, reason: String },
+    #[error("cannot open scene {path}: {reason}")]
+    Unsupported { path: PathBuf, reason: String },
+    #[error("failed to load scene {name}: {reason}")]
+    LoadFailed { name: String, reason: String },
+}
+
+/// The folder Bevy loads assets from: `$HANDTWIN_ASSETS`, else the crate's `assets/` when run from the source
+/// tree, else `assets/` beside the executable.
+pub fn assets_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("HANDTWIN_ASSETS") {
+        return PathBuf::from(dir);
+    }
+    let source_tree = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets");
+    if source_tree.is_dir() {
+        return source_tree;
+    }
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(|dir| dir.join("assets")))
+        .unwrap_or_else(|| PathBuf::from("assets"))
+}
+
+/// Marks the root entity of the loaded scene.
+#[derive(Component, Clone, Debug)]
+pub struct LoadedScene {
+    pub source: SceneSource,
+    pub handle: Handle<WorldAsset>,
+}
+
+/// Marks cameras that handtwin owns; every other camera (for example one inside a glTF file) is switched off.
+#[derive(Component, Clone, Copy, Debug, Default)]
+pub struct HandtwinCamera;
+
+/// Starts loading a scene and spawns its root. The scene appears once loaded; poll [`scene_load_state`].
+pub fn spawn_scene(
+    commands: &mut Commands,
+    asset_server: &AssetServer,
+    source: &SceneSource,
+) -> Result<Entity, SceneError> {
+    let handle = asset_server.load(GltfAssetLabel::Scene(0).from_asset(source.asset_path()?));
+    Ok(commands.spawn(scene_root(source, handle)).id())
+}
+
+/// [`spawn_scene`] for code that holds the `World` itself (headless capture).
+pub fn spawn_scene_in_world(
+    world: &mut World,
+    source: &SceneSource,
+) -> Result<Handle<WorldAsset>, SceneError> {
+    let handle = world
+        .resource::<AssetServer>()
+        .load(GltfAssetLabel::Scene(0).from_asset(source.asset_path()?));
+    world.spawn(scene_root(source, handle.clone()));
+    Ok(handle)
+}
+
+fn scene_root(source: &SceneSource, handle: Handle<WorldAsset>) -> impl Bundle {
+    (
+        Name::new("scene"),
+        WorldAssetRoot(handle.clone()),
+        LoadedScene {
+            source: source.clone(),
+            handle,
+        },
+    )
+}
+
+/// How far a scene has loaded.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SceneLoadState {
+    Loading,
+    Loaded,
+    Failed(String),
+}
+
+pub fn scene_load_state(asset_server: &AssetServer, handle: &Handle<WorldAsset>) -> SceneLoadState {
+    match asset_server.get_recursive_dependency_load_state(handle) {
+        Some(RecursiveDependencyLoadState::Loaded) => SceneLoadState::Loaded,
+        Some(RecursiveDependencyLoadState::Failed(error)) => {
+            SceneLoadState::Failed(error.to_string())
+        }
+        _ => SceneLoadState::Loading,
+    }
+}
+
+/// Scene fix-ups shared by the viewer and the stream capture: cameras that come with a glTF file are switched
+/// off (handtwin's own cameras decide what is seen), and lights cast shadows.
+pub struct SceneSetupPlugin;
+
+impl Plugin for SceneSetupPlugin {
+    fn build(&self, app: &mut App) {
+        app.add_systems(PostUpdate, (disable_foreign_cameras, enable_shadows));
+    }
+}
+
+fn disable_foreign_cameras(
+    mut cameras: Query<&mut Camera, (Added<Camera>, Without<HandtwinCamera>)>,
+) {
+    for mut camera in &mut cameras {
+        camera.is_active = false;
+    }
+}
+
+fn enable_shadows(
+    mut directional: Query<&mut DirectionalLight, Added<DirectionalLight>>,
+    mut point: Query<&mut PointLight, Added<PointLight>>,
+    mut spot: Query<&mut SpotLight, Added<SpotLight>>,
+) {
+    for mut light in &mut directional {
+        light.shadow_maps_enabled = true;
+    }
+    for mut light in &mut point {
+        light.shadow_maps_enabled = true;
+    }
+    for mut light in &mut spot {
+        light.shadow_maps_enabled = true;
+    }
+}
+
+/// Counts of what a loaded scene holds, for the side panel.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SceneStatistics {
+    pub meshes: usize,
+    pub triangles: usize,
+    pub vertices: usize,
+    pub materials: usize,
+    pub lights: usize,
+    /// Axis-aligned bounds in the world, if the scene has geometry.
+    pub bounds: Option<(Vec3, Vec3)>,
+}

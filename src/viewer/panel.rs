@@ -1,0 +1,233 @@
+//! The side panel: the scene and its statistics, the camera, and the stream settings.
+
+use super::camera_control::{CameraMode, ViewerCamera};
+use super::file_open::ShowOpenDialog;
+use super::notifications::Notifications;
+use super::scene_view::{CurrentScene, OpenScene};
+use crate::scene::{SceneLoadState, SceneSource};
+use crate::streams::StreamSettings;
+use bevy::camera::Viewport;
+use bevy::prelude::*;
+use bevy::window::PrimaryWindow;
+use bevy_egui::{EguiContexts, EguiPrimaryContextPass, egui};
+
+pub struct PanelPlugin;
+
+impl Plugin for PanelPlugin {
+    fn build(&self, app: &mut App) {
+        app.add_systems(EguiPrimaryContextPass, side_panel_system);
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn side_panel_system(
+    mut contexts: EguiContexts,
+    current: Res<CurrentScene>,
+    mut settings: ResMut<StreamSettings>,
+    mut notifications: ResMut<Notifications>,
+    mut cameras: Query<(&mut ViewerCamera, &mut Camera)>,
+    window: Single<&Window, With<PrimaryWindow>>,
+    mut show_dialog: MessageWriter<ShowOpenDialog>,
+    mut open: MessageWriter<OpenScene>,
+) -> Result {
+    let ctx = contexts.ctx_mut()?.clone();
+    let mut window_ui = egui::Ui::new(
+        ctx.clone(),
+        "window".into(),
+        egui::UiBuilder::new()
+            .layer_id(egui::LayerId::background())
+            .max_rect(ctx.viewport_rect()),
+    );
+    let panel_width = egui::Panel::left("side_panel")
+        .resizable(true)
+        .default_size(300.0)
+        .show(&mut window_ui, |ui| {
+            egui::ScrollArea::vertical().show(ui, |ui| {
+                ui.heading("handtwin");
+                ui.label(egui::RichText::new("static digital twin → interactive").weak());
+                ui.separator();
+                scene_ui(ui, &current, &mut show_dialog, &mut open);
+                ui.separator();
+                if let Ok((mut camera, _)) = cameras.single_mut() {
+                    camera_ui(ui, &mut camera);
+                    ui.separator();
+                }
+                stream_settings_ui(ui, &mut settings);
+            });
+        })
+        .response
+        .rect
+        .width();
+    notifications.toasts_ui(&ctx);
+
+    // Keep the 3D view beside the panel rather than under it.
+    if let Ok((_, mut camera)) = cameras.single_mut() {
+        let scale = window.scale_factor();
+        let left = (panel_width * scale) as u32;
+        let size = UVec2::new(
+            window.physical_width().saturating_sub(left).max(1),
+            window.physical_height().max(1),
+        );
+        camera.viewport = Some(Viewport {
+            physical_position: UVec2::new(left, 0),
+            physical_size: size,
+            ..default()
+        });
+    }
+    Ok(())
+}
+
+fn scene_ui(
+    ui: &mut egui::Ui,
+    current: &CurrentScene,
+    show_dialog: &mut MessageWriter<ShowOpenDialog>,
+    open: &mut MessageWriter<OpenScene>,
+) {
+    ui.strong("Scene");
+    ui.label(current.source.display_name());
+    if let SceneSource::Gltf(path) = &current.source {
+        ui.label(
+            egui::RichText::new(path.display().to_string())
+                .small()
+                .weak(),
+        );
+    }
+    match &current.state {
+        SceneLoadState::Loading => {
+            ui.horizontal(|ui| {
+                ui.spinner();
+                ui.label("loading…");
+            });
+        }
+        SceneLoadState::Failed(reason) => {
+            ui.colored_label(egui::Color32::LIGHT_RED, format!("failed: {reason}"));
+        }
+        SceneLoadState::Loaded => {}
+    }
+    if let Some(stats) = &current.statistics {
+        egui::Grid::new("scene_statistics")
+            .num_columns(2)
+            .striped(true)
+            .show(ui, |ui| {
+                ui.label("meshes");
+                ui.label(stats.meshes.to_string());
+                ui.end_row();
+                ui.label("triangles");
+                ui.label(stats.triangles.to_string());
+                ui.end_row();
+                ui.label("vertices");
+                ui.label(stats.vertices.to_string());
+                ui.end_row();
+                ui.label("materials");
+                ui.label(stats.materials.to_string());
+                ui.end_row();
+                ui.label("lights");
+                ui.label(if stats.lights == 0 {
+                    "none (default light added)".to_string()
+                } else {
+                    stats.lights.to_string()
+                });
+                ui.end_row();
+                if let Some((min, max)) = stats.bounds {
+                    let size = max - min;
+                    ui.label("size");
+                    ui.label(format!("{:.2} × {:.2} × {:.2} m", size.x, size.y, size.z));
+                    ui.end_row();
+                }
+            });
+    }
+    ui.horizontal(|ui| {
+        if ui
+            .button("Open scene…")
+            .on_hover_text("glTF / GLB; or drop a file on the window")
+            .clicked()
+        {
+            show_dialog.write(ShowOpenDialog);
+        }
+        if current.source != SceneSource::Bundled && ui.button("Bundled room").clicked() {
+            open.write(OpenScene(SceneSource::Bundled));
+        }
+    });
+}
+
+fn camera_ui(ui: &mut egui::Ui, camera: &mut ViewerCamera) {
+    ui.strong("Camera");
+    ui.horizontal(|ui| {
+        ui.selectable_value(&mut camera.mode, CameraMode::Orbit, "Orbit");
+        ui.selectable_value(&mut camera.mode, CameraMode::Fly, "Fly");
+        ui.label(egui::RichText::new("Tab").weak());
+    });
+    let help = match camera.mode {
+        CameraMode::Orbit => "left-drag: orbit · right/middle-drag: pan · wheel: zoom",
+        CameraMode::Fly => "hold right button: look · W/A/S/D: move · Q/E: down/up · Shift: fast",
+    };
+    ui.label(egui::RichText::new(help).small().weak());
+    if camera.mode == CameraMode::Fly {
+        ui.add(
+            egui::Slider::new(&mut camera.speed, 0.1..=10.0)
+                .logarithmic(true)
+                .text("speed m/s"),
+        );
+    }
+    let eye = camera.eye();
+    ui.label(format!("eye ({:.2}, {:.2}, {:.2}) m", eye.x, eye.y, eye.z));
+}
+
+fn stream_settings_ui(ui: &mut egui::Ui, settings: &mut StreamSettings) {
+    ui.strong("Streams");
+    egui::Grid::new("stream_settings")
+        .num_columns(2)
+        .show(ui, |ui| {
+            ui.label("size");
+            ui.horizontal(|ui| {
+                ui.add(
+                    egui::DragValue::new(&mut settings.width)
+                        .range(16..=4096)
+                        .speed(16),
+                );
+                ui.label("×");
+                ui.add(
+                    egui::DragValue::new(&mut settings.height)
+                        .range(16..=4096)
+                        .speed(16),
+                );
+            });
+            ui.end_row();
+            ui.label("frames");
+            ui.add(egui::DragValue::new(&mut settings.frame_count).range(1..=1000));
+            ui.end_row();
+            ui.label("fps");
+            ui.add(
+                egui::DragValue::new(&mut settings.fps)
+                    .range(1.0..=120.0)
+                    .speed(0.5),
+            );
+            ui.end_row();
+            ui.label("horizontal FOV");
+            ui.add(
+                egui::DragValue::new(&mut settings.horizontal_fov_degrees)
+                    .range(10.0..=170.0)
+                    .suffix("°"),
+            );
+            ui.end_row();
+        });
+    let k = settings.intrinsics();
+    ui.label(
+        egui::RichText::new(format!(
+            "fx = fy = {:.1} px, c = ({:.1}, {:.1}); {:.2} s; vertical FOV {:.1}°",
+            k.fx,
+            k.cx,
+            k.cy,
+            settings.duration_seconds(),
+            k.vertical_fov_degrees()
+        ))
+        .small()
+        .weak(),
+    );
+    if let Some(issue) = settings.dwm_compatibility_issue() {
+        ui.colored_label(egui::Color32::from_rgb(230, 180, 80), issue);
+    }
+    if ui.button("DWM defaults").clicked() {
+        *settings = StreamSettings::default();
+    }
+}

@@ -1,0 +1,217 @@
+//! The scene shown in the viewer: loading, replacing, statistics, default lighting.
+
+use super::notifications::Notifications;
+use crate::scene::{
+    LoadedScene, SceneLoadState, SceneSource, SceneStatistics, scene_load_state, spawn_scene,
+};
+use bevy::camera::primitives::Aabb;
+use bevy::light::{DirectionalLight, PointLight, SpotLight};
+use bevy::prelude::*;
+use std::collections::HashSet;
+
+/// Ask the viewer to replace the scene.
+#[derive(Message, Clone, Debug)]
+pub struct OpenScene(pub SceneSource);
+
+/// The scene the viewer shows and how far it has loaded.
+#[derive(Resource, Debug)]
+pub struct CurrentScene {
+    pub source: SceneSource,
+    pub root: Option<Entity>,
+    pub state: SceneLoadState,
+    pub statistics: Option<SceneStatistics>,
+    /// Frame the camera on the scene once it has loaded (user-opened scenes).
+    pub frame_when_loaded: bool,
+}
+
+/// A light the viewer adds to scenes that bring none.
+#[derive(Component)]
+struct DefaultLight;
+
+pub struct SceneViewPlugin {
+    pub initial: SceneSource,
+}
+
+impl Plugin for SceneViewPlugin {
+    fn build(&self, app: &mut App) {
+        app.add_message::<OpenScene>()
+            .insert_resource(CurrentScene {
+                source: self.initial.clone(),
+                root: None,
+                state: SceneLoadState::Loading,
+                statistics: None,
+                frame_when_loaded: false,
+            })
+            .add_systems(
+                Startup,
+                |mut open: MessageWriter<OpenScene>, current: Res<CurrentScene>| {
+                    open.write(OpenScene(current.source.clone()));
+                },
+            )
+            .add_systems(Update, (open_scene, track_loading).chain());
+    }
+}
+
+fn open_scene(
+    mut requests: MessageReader<OpenScene>,
+    mut commands: Commands,
+    asset_server: Res<AssetServer>,
+    mut current: ResMut<CurrentScene>,
+    mut notifications: ResMut<Notifications>,
+    default_lights: Query<Entity, With<DefaultLight>>,
+) {
+    // Only the last request of a frame matters.
+    let Some(OpenScene(source)) = requests.read().last().cloned() else {
+        return;
+    };
+    // Validate before touching the current scene, so a bad file leaves the user's scene in place.
+    if let Err(error) = source.asset_path() {
+        notifications.error(error.to_string());
+        return;
+    }
+    if let Some(root) = current.root.take() {
+        commands.entity(root).despawn();
+    }
+    for light in &default_lights {
+        commands.entity(light).despawn();
+    }
+    match spawn_scene(&mut commands, &asset_server, &source) {
+        Ok(root) => {
+            current.frame_when_loaded = source != SceneSource::Bundled;
+            current.root = Some(root);
+            current.source = source;
+            current.state = SceneLoadState::Loading;
+            current.statistics = None;
+        }
+        Err(error) => notifications.error(error.to_string()),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn track_loading(
+    mut commands: Commands,
+    asset_server: Res<AssetServer>,
+    mut current: ResMut<CurrentScene>,
+    mut notifications: ResMut<Notifications>,
+    roots: Query<&LoadedScene>,
+    children: Query<&Children>,
+    meshes_in_scene: Query<(
+        &Mesh3d,
+        Option<&MeshMaterial3d<StandardMaterial>>,
+        &GlobalTransform,
+        Option<&Aabb>,
+    )>,
+    lights: Query<(), Or<(With<DirectionalLight>, With<PointLight>, With<SpotLight>)>>,
+    mesh_assets: Res<Assets<Mesh>>,
+    mut cameras: Query<(&mut super::camera_control::ViewerCamera, &Projection)>,
+) {
+    let Some(root) = current.root else { return };
+    let Ok(loaded) = roots.get(root) else { return };
+    match (
+        &current.state,
+        scene_load_state(&asset_server, &loaded.handle),
+    ) {
+        (SceneLoadState::Loading, SceneLoadState::Failed(reason)) => {
+            notifications.error(format!(
+                "failed to load scene {}: {reason}",
+                current.source.display_name()
+            ));
+            current.state = SceneLoadState::Failed(reason);
+        }
+        (SceneLoadState::Loading, SceneLoadState::Loaded)
+        | (SceneLoadState::Loaded, SceneLoadState::Loaded) => {
+            if current.statistics.is_some() {
+                return;
+            }
+            // The scene's entities appear a frame after the asset loads; wait for them.
+            let descendants: Vec<Entity> = children.iter_descendants(root).collect();
+            if descendants.is_empty() {
+                current.state = SceneLoadState::Loaded;
+                return;
+            }
+            let statistics = statistics(&descendants, &meshes_in_scene, &lights, &mesh_assets);
+            if statistics.lights == 0 {
+                commands.spawn((
+                    DefaultLight,
+                    Name::new("default key light"),
+                    DirectionalLight {
+                        illuminance: 4000.0,
+                        shadow_maps_enabled: true,
+                        ..default()
+                    },
+                    Transform::from_xyz(2.0, 4.0, 3.0).looking_at(Vec3::ZERO, Vec3::Y),
+                ));
+            }
+            if current.frame_when_loaded
+                && let (Some((min, max)), Ok((mut camera, projection))) =
+                    (statistics.bounds, cameras.single_mut())
+            {
+                let fov = match projection {
+                    Projection::Perspective(p) => p.fov,
+                    _ => 0.8,
+                };
+                camera.frame_bounds(min, max, fov);
+            }
+            notifications.info(format!(
+                "loaded {}: {} meshes, {} triangles",
+                current.source.display_name(),
+                statistics.meshes,
+                statistics.triangles
+            ));
+            current.statistics = Some(statistics);
+            current.state = SceneLoadState::Loaded;
+        }
+        _ => {}
+    }
+}
+
+fn statistics(
+    entities: &[Entity],
+    meshes_in_scene: &Query<(
+        &Mesh3d,
+        Option<&MeshMaterial3d<StandardMaterial>>,
+        &GlobalTransform,
+        Option<&Aabb>,
+    )>,
+    lights: &Query<(), Or<(With<DirectionalLight>, With<PointLight>, With<SpotLight>)>>,
+    mesh_assets: &Assets<Mesh>,
+) -> SceneStatistics {
+    let mut statistics = SceneStatistics::default();
+    let mut materials = HashSet::new();
+    let mut bounds: Option<(Vec3, Vec3)> = None;
+    for &entity in entities {
+        if lights.get(entity).is_ok() {
+            statistics.lights += 1;
+        }
+        let Ok((mesh, material, transform, _)) = meshes_in_scene.get(entity) else {
+            continue;
+        };
+        statistics.meshes += 1;
+        if let Some(material) = material {
+            materials.insert(material.0.id());
+        }
+        let Some(mesh) = mesh_assets.get(&mesh.0) else {
+            continue;
+        };
+        statistics.vertices += mesh.count_vertices();
+        statistics.triangles += mesh
+            .indices()
+            .map_or(mesh.count_vertices(), |indices| indices.len())
+            / 3;
+        if let Some(positions) = mesh
+            .attribute(Mesh::ATTRIBUTE_POSITION)
+            .and_then(|p| p.as_float3())
+        {
+            for p in positions {
+                let world = transform.transform_point(Vec3::from(*p));
+                bounds = Some(match bounds {
+                    Some((lo, hi)) => (lo.min(world), hi.max(world)),
+                    None => (world, world),
+                });
+            }
+        }
+    }
+    statistics.materials = materials.len();
+    statistics.bounds = bounds;
+    statistics
+}
