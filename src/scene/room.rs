@@ -296,6 +296,12 @@ fn room_shell() -> Vec<Node> {
             M::WALL,
         ),
         block(
+            "ceiling",
+            Vec3::new(cx, height + 0.05, cz),
+            Vec3::new(w + 0.2, 0.1, d + 0.2),
+            M::TRIM,
+        ),
+        block(
             "back_baseboard",
             Vec3::new(cx, 0.05, z0 + 0.008),
             Vec3::new(w, 0.1, 0.016),
