@@ -1,10 +1,12 @@
 //! `scene`: loading glTF scenes into Bevy, the bundled scenes, scene transforms.
 
 pub mod glb;
+#[cfg(feature = "render")]
 mod loading;
 pub mod primitives;
 pub mod room;
 
+#[cfg(feature = "render")]
 pub use loading::{
     BUNDLED_SCENE, HandtwinCamera, LoadedScene, SceneError, SceneLoadState, SceneSetupPlugin,
     SceneSource, SceneStatistics, assets_dir, scene_load_state, spawn_scene, spawn_scene_in_world,
