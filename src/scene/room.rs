@@ -337,7 +337,7 @@ fn room_shell() -> Vec<Node> {
 
 fn lights() -> Vec<Node> {
     // Daylight through an imagined window behind and to the right of the viewer, plus a warm ceiling light.
-    let sun_direction = Vec3::new(-0.45, -0.7, -0.55).normalize();
+    let sun_direction = Vec3::new(-0.6, -0.42, -0.68).normalize();
     let sun = Node {
         name: "sun".into(),
         rotation: Quat::from_rotation_arc(Vec3::NEG_Z, sun_direction),
@@ -352,7 +352,7 @@ fn lights() -> Vec<Node> {
         translation: Vec3::new(0.0, 2.4, -1.0),
         light: Some(Light::Point {
             color: [1.0, 0.85, 0.7],
-            intensity_candela: 120.0,
+            intensity_candela: 260.0,
             range: 8.0,
         }),
         ..Default::default()

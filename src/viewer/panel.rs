@@ -44,7 +44,7 @@ fn side_panel_system(
         .show(&mut window_ui, |ui| {
             egui::ScrollArea::vertical().show(ui, |ui| {
                 ui.heading("handtwin");
-                ui.label(egui::RichText::new("static digital twin → interactive").weak());
+                ui.label(egui::RichText::new("make a static digital twin interactive").weak());
                 ui.separator();
                 scene_ui(ui, &current, &mut show_dialog, &mut open);
                 ui.separator();
