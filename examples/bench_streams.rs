@@ -13,13 +13,20 @@ use std::time::Instant;
 fn look_at(eye: Vec3, target: Vec3) -> Affine3A {
     let forward = (target - eye).normalize();
     let right = forward.cross(Vec3::Y).normalize();
-    Affine3A::from_rotation_translation(Quat::from_mat3(&Mat3::from_cols(right, right.cross(forward), -forward)), eye)
+    Affine3A::from_rotation_translation(
+        Quat::from_mat3(&Mat3::from_cols(right, right.cross(forward), -forward)),
+        eye,
+    )
 }
 
 fn blob(side: Side, centre: Vec3) -> HandMesh {
     let mesh = ellipsoid(Vec3::new(0.045, 0.02, 0.09), 16, 24);
     let vertices = mesh.positions.iter().map(|&p| p + centre).collect();
-    let faces = mesh.indices.chunks_exact(3).map(|t| [t[0], t[1], t[2]]).collect();
+    let faces = mesh
+        .indices
+        .chunks_exact(3)
+        .map(|t| [t[0], t[1], t[2]])
+        .collect();
     HandMesh::new(side, vertices, faces).expect("indices come from the generator")
 }
 
@@ -30,20 +37,30 @@ fn main() -> anyhow::Result<()> {
         .map(|i| {
             let t = i as f32 / (frames - 1) as f32;
             let eye = Vec3::new(0.5 - 0.6 * t, 1.55, 0.6 - 0.9 * t);
-            CameraFrame { world_from_camera: look_at(eye, Vec3::new(-0.5, 0.8, -2.0)), intrinsics: Intrinsics::DWM }
+            CameraFrame {
+                world_from_camera: look_at(eye, Vec3::new(-0.5, 0.8, -2.0)),
+                intrinsics: Intrinsics::DWM,
+            }
         })
         .collect();
     let hands: Vec<Vec<HandMesh>> = (0..frames)
         .map(|i| {
             let reach = 0.05 * (i as f32 * 0.2).sin();
-            vec![blob(Side::Left, Vec3::new(-0.15, -0.2, -0.45 - reach)), blob(Side::Right, Vec3::new(0.15, -0.22, -0.4 + reach))]
+            vec![
+                blob(Side::Left, Vec3::new(-0.15, -0.2, -0.45 - reach)),
+                blob(Side::Right, Vec3::new(0.15, -0.22, -0.4 + reach)),
+            ]
         })
         .collect();
 
     let start = Instant::now();
     let mut renderer = StreamRenderer::new(Some(&SceneSource::Bundled))?;
     let started = start.elapsed();
-    let request = StreamRequest { cameras: &cameras, hands: &hands, fps: 8.0 };
+    let request = StreamRequest {
+        cameras: &cameras,
+        hands: &hands,
+        fps: 8.0,
+    };
     let start = Instant::now();
     let first = renderer.render(&request, &mut |_, _| {})?;
     let first_time = start.elapsed();
@@ -52,8 +69,14 @@ fn main() -> anyhow::Result<()> {
     let warm_time = start.elapsed();
     assert!(first.static_video.as_bytes() == second.static_video.as_bytes());
 
-    println!("renderer start-up:                      {:>8.2} s", started.as_secs_f64());
-    println!("first render (load + warm-up + 49 × 2): {:>8.2} s", first_time.as_secs_f64());
+    println!(
+        "renderer start-up:                      {:>8.2} s",
+        started.as_secs_f64()
+    );
+    println!(
+        "first render (load + warm-up + 49 × 2): {:>8.2} s",
+        first_time.as_secs_f64()
+    );
     println!(
         "warm render, 49 frames × 2 streams at 720x480: {:.2} s ({:.1} ms per frame, both streams)",
         warm_time.as_secs_f64(),
@@ -62,7 +85,10 @@ fn main() -> anyhow::Result<()> {
     if let Some(dir) = save {
         std::fs::create_dir_all(&dir)?;
         for index in [0, 24, 48] {
-            for (name, video) in [("static", &second.static_video), ("hands", &second.hand_video)] {
+            for (name, video) in [
+                ("static", &second.static_video),
+                ("hands", &second.hand_video),
+            ] {
                 if let Some(image) = video.frame_image(index) {
                     image.save(format!("{dir}/{name}_{index:02}.png"))?;
                 }

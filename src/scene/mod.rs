@@ -5,6 +5,8 @@ pub mod glb;
 mod loading;
 pub mod primitives;
 pub mod room;
+#[cfg(feature = "render")]
+pub mod splat_render;
 
 #[cfg(feature = "render")]
 pub use loading::{

@@ -9,6 +9,9 @@ use super::hand_material::{HandStreamMaterial, HandStreamMaterialPlugin};
 use super::projection::PinholeProjection;
 use crate::action::{CameraFrame, Intrinsics};
 use crate::hand::{HandMesh, Side};
+use crate::scene::splat_render::{
+    SplatCloudComponent, SplatColorSpace, SplatData, SplatRenderPlugin, SplatSortCamera,
+};
 use crate::scene::{
     HandtwinCamera, SceneLoadState, SceneSetupPlugin, SceneSource, assets_dir, scene_load_state,
     spawn_scene_in_world,
@@ -140,6 +143,7 @@ pub struct StreamRenderer {
     hand_slots: Vec<HandSlot>,
     sink: ReadbackSink,
     warmup_counter: usize,
+    static_format: TextureFormat,
 }
 
 impl StreamRenderer {
@@ -191,6 +195,7 @@ impl StreamRenderer {
             DebandDither::Disabled,
             Msaa::Sample4,
             RenderLayers::layer(SCENE_LAYER),
+            SplatSortCamera,
         ));
         world.spawn((
             Name::new("hand stream camera"),
@@ -231,6 +236,7 @@ impl StreamRenderer {
             hand_slots: Vec::new(),
             sink,
             warmup_counter: 0,
+            static_format: TextureFormat::Rgba8UnormSrgb,
         })
     }
 
@@ -315,6 +321,46 @@ impl StreamRenderer {
     }
 
     /// The scene's display name.
+    /// Adds a Gaussian-splat cloud to the scene, placed by `world_from_splats`.
+    ///
+    /// With `display_referred`, the static stream is composited as 3DGS does: the splats' colours are written as
+    /// they are (no tonemapping, no sRGB encoding; right for splat-only scenes). Otherwise the splats join the
+    /// mesh pipeline with linearised colours.
+    pub fn add_splats(
+        &mut self,
+        data: Arc<dyn SplatData>,
+        world_from_splats: Transform,
+        display_referred: bool,
+    ) {
+        let world = self.app.world_mut();
+        world.insert_resource(SplatColorSpace {
+            linearize: !display_referred,
+        });
+        world.spawn((
+            Name::new("splats"),
+            SplatCloudComponent { data },
+            world_from_splats,
+            RenderLayers::layer(SCENE_LAYER),
+        ));
+        if display_referred {
+            let mut cameras = world.query_filtered::<Entity, With<StaticCamera>>();
+            let static_cameras: Vec<Entity> = cameras.iter(world).collect();
+            for entity in static_cameras {
+                world
+                    .entity_mut(entity)
+                    .insert((Hdr, Tonemapping::None, Msaa::Off));
+            }
+            world
+                .resource_mut::<Assets<Image>>()
+                .insert(
+                    self.static_target.id(),
+                    target_image(self.size.0, self.size.1, TextureFormat::Rgba8Unorm),
+                )
+                .ok();
+            self.static_format = TextureFormat::Rgba8Unorm;
+        }
+    }
+
     pub fn scene_name(&self) -> &str {
         &self.scene_name
     }
@@ -327,7 +373,7 @@ impl StreamRenderer {
         images
             .insert(
                 self.static_target.id(),
-                target_image(width, height, TextureFormat::Rgba8UnormSrgb),
+                target_image(width, height, self.static_format),
             )
             .ok();
         images
@@ -551,7 +597,11 @@ fn headless_app() -> Result<App, StreamError> {
                 // One update renders one frame, in order: no render thread running a frame behind.
                 .disable::<PipelinedRenderingPlugin>(),
         );
-        app.add_plugins((HandStreamMaterialPlugin, SceneSetupPlugin));
+        app.add_plugins((
+            HandStreamMaterialPlugin,
+            SceneSetupPlugin,
+            SplatRenderPlugin,
+        ));
         while app.plugins_state() == PluginsState::Adding {
             bevy::tasks::tick_global_task_pools_on_main_thread();
             std::thread::sleep(std::time::Duration::from_millis(1));

@@ -77,7 +77,11 @@ pub fn run(options: ViewerOptions) -> anyhow::Result<()> {
 /// The viewer needs a desktop session; say so instead of letting the windowing library panic.
 fn check_display() -> anyhow::Result<()> {
     let set = |name: &str| std::env::var_os(name).is_some_and(|value| !value.is_empty());
-    if cfg!(target_os = "linux") && !set("DISPLAY") && !set("WAYLAND_DISPLAY") && !set("WAYLAND_SOCKET") {
+    if cfg!(target_os = "linux")
+        && !set("DISPLAY")
+        && !set("WAYLAND_DISPLAY")
+        && !set("WAYLAND_SOCKET")
+    {
         return Err(anyhow::anyhow!(
             "no display found (neither DISPLAY nor WAYLAND_DISPLAY is set): the viewer needs a desktop session. \
              Run it under xvfb-run for screenshots, or use the headless commands (`handtwin render`)"
