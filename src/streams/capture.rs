@@ -149,7 +149,13 @@ pub struct StreamRenderer {
 impl StreamRenderer {
     /// Starts a headless renderer and begins loading the scene (`None`: an empty scene, hands only).
     pub fn new(scene: Option<&SceneSource>) -> Result<Self, StreamError> {
-        let mut app = headless_app()?;
+        let mut app = headless_app(|app| {
+            app.add_plugins((
+                HandStreamMaterialPlugin,
+                SceneSetupPlugin,
+                SplatRenderPlugin,
+            ));
+        })?;
         let sink = ReadbackSink::default();
         app.insert_resource(sink.clone());
         app.insert_resource(GlobalAmbientLight {
@@ -572,9 +578,10 @@ impl StreamRenderer {
     }
 }
 
-/// A headless Bevy app with rendering but no window, driven by our own update calls.
-fn headless_app() -> Result<App, StreamError> {
-    let build = std::panic::catch_unwind(|| {
+/// A headless Bevy app with rendering but no window, driven by our own update calls (also used by tests of
+/// other render passes). `configure` adds plugins before the app is finished.
+pub fn headless_app(configure: impl FnOnce(&mut App)) -> Result<App, StreamError> {
+    let build = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         let mut app = App::new();
         app.add_plugins(
             DefaultPlugins
@@ -597,11 +604,7 @@ fn headless_app() -> Result<App, StreamError> {
                 // One update renders one frame, in order: no render thread running a frame behind.
                 .disable::<PipelinedRenderingPlugin>(),
         );
-        app.add_plugins((
-            HandStreamMaterialPlugin,
-            SceneSetupPlugin,
-            SplatRenderPlugin,
-        ));
+        configure(&mut app);
         while app.plugins_state() == PluginsState::Adding {
             bevy::tasks::tick_global_task_pools_on_main_thread();
             std::thread::sleep(std::time::Duration::from_millis(1));
@@ -609,7 +612,7 @@ fn headless_app() -> Result<App, StreamError> {
         app.finish();
         app.cleanup();
         app
-    });
+    }));
     let app = build.map_err(|panic| {
         let message = panic
             .downcast_ref::<String>()

@@ -2,6 +2,7 @@
 //! opening files, toasts.
 
 mod camera_control;
+pub mod composite;
 mod file_open;
 mod notifications;
 mod panel;

@@ -1,0 +1,209 @@
+//! Compositing a generated clip with its conditioning streams (`shaders/composite.wgsl`): a full-viewport quad
+//! drawn by its own camera on its own render layer.
+
+use crate::video::Frames;
+use bevy::asset::{RenderAssetUsages, uuid_handle};
+use bevy::camera::visibility::RenderLayers;
+use bevy::camera::{ScalingMode, Viewport};
+use bevy::core_pipeline::tonemapping::{DebandDither, Tonemapping};
+use bevy::mesh::MeshVertexBufferLayoutRef;
+use bevy::pbr::{Material, MaterialPipeline, MaterialPipelineKey};
+use bevy::prelude::*;
+use bevy::render::render_resource::{
+    AsBindGroup, Extent3d, RenderPipelineDescriptor, ShaderType, SpecializedMeshPipelineError,
+    TextureDimension, TextureFormat,
+};
+use bevy::shader::{Shader, ShaderRef};
+
+pub const COMPOSITE_SHADER: Handle<Shader> = uuid_handle!("3b8e2f4a-91c7-4d2b-8a65-7e0f1d9c3a58");
+/// The render layer of the composite quad.
+pub const COMPOSITE_LAYER: usize = 2;
+
+/// What the composite shows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum CompositeMode {
+    #[default]
+    Generated,
+    Static,
+    Hands,
+    /// |generated − static|, mean over channels, through a colour ramp.
+    ResidualHeatMap,
+    /// Static left of the wipe, generated right of it.
+    Wipe,
+    /// Static, hands / generated, ground truth.
+    Grid,
+    /// Generated A left of the wipe, generated B right of it.
+    CompareAb,
+}
+
+impl CompositeMode {
+    pub const ALL: [CompositeMode; 7] = [
+        CompositeMode::Generated,
+        CompositeMode::Static,
+        CompositeMode::Hands,
+        CompositeMode::ResidualHeatMap,
+        CompositeMode::Wipe,
+        CompositeMode::Grid,
+        CompositeMode::CompareAb,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            CompositeMode::Generated => "generated",
+            CompositeMode::Static => "static stream",
+            CompositeMode::Hands => "hand stream",
+            CompositeMode::ResidualHeatMap => "residual heat map",
+            CompositeMode::Wipe => "wipe static | generated",
+            CompositeMode::Grid => "grid",
+            CompositeMode::CompareAb => "A/B compare",
+        }
+    }
+
+    fn index(self) -> u32 {
+        match self {
+            CompositeMode::Generated => 0,
+            CompositeMode::Static => 1,
+            CompositeMode::Hands => 2,
+            CompositeMode::ResidualHeatMap => 3,
+            CompositeMode::Wipe => 4,
+            CompositeMode::Grid => 5,
+            CompositeMode::CompareAb => 6,
+        }
+    }
+}
+
+#[derive(ShaderType, Clone, Copy, Debug, Default)]
+pub struct CompositeSettings {
+    pub mode: u32,
+    pub decode_srgb: u32,
+    pub has_truth: u32,
+    pub _pad: u32,
+    pub wipe: f32,
+    pub heat_gain: f32,
+    pub _pad2: Vec2,
+}
+
+#[derive(Asset, TypePath, AsBindGroup, Clone, Debug)]
+pub struct CompositeMaterial {
+    #[uniform(0)]
+    pub settings: CompositeSettings,
+    #[texture(1, sample_type = "float", filterable = false)]
+    pub static_frame: Handle<Image>,
+    #[texture(2, sample_type = "float", filterable = false)]
+    pub hand_frame: Handle<Image>,
+    #[texture(3, sample_type = "float", filterable = false)]
+    pub generated_frame: Handle<Image>,
+    #[texture(4, sample_type = "float", filterable = false)]
+    pub truth_frame: Handle<Image>,
+    #[texture(5, sample_type = "float", filterable = false)]
+    pub generated_b_frame: Handle<Image>,
+}
+
+impl CompositeMaterial {
+    pub fn set_mode(&mut self, mode: CompositeMode, wipe: f32, heat_gain: f32) {
+        self.settings.mode = mode.index();
+        self.settings.wipe = wipe.clamp(0.0, 1.0);
+        self.settings.heat_gain = heat_gain;
+    }
+}
+
+impl Material for CompositeMaterial {
+    fn fragment_shader() -> ShaderRef {
+        ShaderRef::Handle(COMPOSITE_SHADER)
+    }
+
+    fn enable_prepass() -> bool {
+        false
+    }
+
+    fn enable_shadows() -> bool {
+        false
+    }
+
+    fn specialize(
+        _pipeline: &MaterialPipeline,
+        descriptor: &mut RenderPipelineDescriptor,
+        _layout: &MeshVertexBufferLayoutRef,
+        _key: MaterialPipelineKey<Self>,
+    ) -> Result<(), SpecializedMeshPipelineError> {
+        descriptor.primitive.cull_mode = None;
+        Ok(())
+    }
+}
+
+pub struct CompositePlugin;
+
+impl Plugin for CompositePlugin {
+    fn build(&self, app: &mut App) {
+        let shader = Shader::from_wgsl(
+            include_str!("../../shaders/composite.wgsl"),
+            "shaders/composite.wgsl",
+        );
+        app.world_mut()
+            .resource_mut::<Assets<Shader>>()
+            .insert(COMPOSITE_SHADER.id(), shader)
+            .ok();
+        app.add_plugins(MaterialPlugin::<CompositeMaterial>::default());
+    }
+}
+
+/// One video frame as a texture (RGBA8, not sRGB: the shader reads the stored values exactly). `None` past the
+/// end of the clip.
+pub fn frame_image(frames: &Frames, index: usize) -> Option<Image> {
+    let rgb = frames.frame(index)?;
+    let rgba: Vec<u8> = rgb
+        .chunks_exact(3)
+        .flat_map(|p| [p[0], p[1], p[2], 255])
+        .collect();
+    Some(Image::new(
+        Extent3d {
+            width: frames.width(),
+            height: frames.height(),
+            depth_or_array_layers: 1,
+        },
+        TextureDimension::D2,
+        rgba,
+        TextureFormat::Rgba8Unorm,
+        RenderAssetUsages::RENDER_WORLD | RenderAssetUsages::MAIN_WORLD,
+    ))
+}
+
+/// The quad and the camera that draws it. `decode_srgb` must match the camera's target (true for a window).
+pub fn spawn_composite(
+    commands: &mut Commands,
+    meshes: &mut Assets<Mesh>,
+    materials: &mut Assets<CompositeMaterial>,
+    material: CompositeMaterial,
+    camera: Camera,
+    viewport: Option<Viewport>,
+) -> (Entity, Handle<CompositeMaterial>) {
+    let handle = materials.add(material);
+    commands.spawn((
+        Name::new("composite quad"),
+        Mesh3d(meshes.add(Rectangle::new(2.0, 2.0))),
+        MeshMaterial3d(handle.clone()),
+        Transform::from_xyz(0.0, 0.0, -1.0),
+        RenderLayers::layer(COMPOSITE_LAYER),
+    ));
+    let camera = commands
+        .spawn((
+            Name::new("composite camera"),
+            crate::scene::HandtwinCamera,
+            Camera3d::default(),
+            Camera { viewport, ..camera },
+            Projection::Orthographic(OrthographicProjection {
+                scaling_mode: ScalingMode::Fixed {
+                    width: 2.0,
+                    height: 2.0,
+                },
+                ..OrthographicProjection::default_3d()
+            }),
+            Transform::IDENTITY,
+            Tonemapping::None,
+            DebandDither::Disabled,
+            Msaa::Off,
+            RenderLayers::layer(COMPOSITE_LAYER),
+        ))
+        .id();
+    (camera, handle)
+}

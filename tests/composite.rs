@@ -1,0 +1,183 @@
+//! Pixel tests of the compositing pass (`shaders/composite.wgsl`) on the real renderer.
+
+use bevy::camera::{Hdr, RenderTarget};
+use bevy::prelude::*;
+use bevy::render::gpu_readback::{Readback, ReadbackComplete};
+use bevy::render::render_resource::{TextureFormat, TextureUsages};
+use handtwin::video::Frames;
+use handtwin::viewer::composite::{
+    CompositeMaterial, CompositeMode, CompositePlugin, CompositeSettings, frame_image,
+    spawn_composite,
+};
+use std::sync::{Arc, Mutex};
+
+const W: u32 = 64;
+const H: u32 = 32;
+
+fn clip(seed: u8) -> Frames {
+    let data = (0..W * H * 3)
+        .map(|i| {
+            (i as u8)
+                .wrapping_mul(31)
+                .wrapping_add(seed.wrapping_mul(97))
+        })
+        .collect();
+    Frames::new(W, H, 8.0, data).unwrap()
+}
+
+struct Compositor {
+    app: App,
+    target: Handle<Image>,
+    material: Handle<CompositeMaterial>,
+    last: Option<Vec<u8>>,
+}
+
+impl Compositor {
+    fn new(static_clip: &Frames, generated: &Frames) -> Self {
+        let mut app = handtwin::streams::headless_app(|app| {
+            app.add_plugins(CompositePlugin);
+        })
+        .expect("a renderer");
+        let world = app.world_mut();
+        let mut images = world.resource_mut::<Assets<Image>>();
+        let static_image = images.add(frame_image(static_clip, 0).unwrap());
+        let generated_image = images.add(frame_image(generated, 0).unwrap());
+        let hands = images.add(frame_image(&Frames::black(1, W, H, 8.0).unwrap(), 0).unwrap());
+        let mut target = Image::new_target_texture(W, H, TextureFormat::Rgba8Unorm, None);
+        target.texture_descriptor.usage |= TextureUsages::COPY_SRC;
+        let target = images.add(target);
+        let material = CompositeMaterial {
+            settings: CompositeSettings::default(),
+            static_frame: static_image,
+            hand_frame: hands.clone(),
+            generated_frame: generated_image.clone(),
+            truth_frame: hands,
+            generated_b_frame: generated_image,
+        };
+        let (camera, material) = world.resource_scope(|world, mut meshes: Mut<Assets<Mesh>>| {
+            world.resource_scope(|world, mut materials: Mut<Assets<CompositeMaterial>>| {
+                let mut queue = bevy::ecs::world::CommandQueue::default();
+                let mut commands = Commands::new(&mut queue, world);
+                let spawned = spawn_composite(
+                    &mut commands,
+                    &mut meshes,
+                    &mut materials,
+                    material,
+                    Camera::default(),
+                    None,
+                );
+                queue.apply(world);
+                spawned
+            })
+        });
+        world
+            .entity_mut(camera)
+            .insert((RenderTarget::Image(target.clone().into()), Hdr));
+        Self {
+            app,
+            target,
+            material,
+            last: None,
+        }
+    }
+
+    fn read_once(&mut self) -> Vec<u8> {
+        let result: Arc<Mutex<Option<Vec<u8>>>> = Arc::default();
+        let sink = result.clone();
+        let entity = self
+            .app
+            .world_mut()
+            .spawn(Readback::texture(self.target.clone()))
+            .observe(move |event: On<ReadbackComplete>| {
+                sink.lock()
+                    .unwrap()
+                    .get_or_insert_with(|| event.data.clone());
+            })
+            .id();
+        self.app.update();
+        self.app.world_mut().entity_mut(entity).remove::<Readback>();
+        for _ in 0..50 {
+            if let Some(data) = result.lock().unwrap().take() {
+                self.app.world_mut().despawn(entity);
+                let padded = (W as usize * 4).div_ceil(256) * 256;
+                return data
+                    .chunks(padded)
+                    .take(H as usize)
+                    .flat_map(|row| {
+                        row[..W as usize * 4]
+                            .chunks_exact(4)
+                            .flat_map(|p| [p[0], p[1], p[2]])
+                            .collect::<Vec<_>>()
+                    })
+                    .collect();
+            }
+            self.app.update();
+        }
+        panic!("no readback arrived");
+    }
+
+    /// Shows `mode` and returns the first output that differs from the previous one and is stable.
+    fn show(&mut self, mode: CompositeMode, wipe: f32) -> Vec<u8> {
+        let handle = self.material.clone();
+        if let Some(mut material) = self
+            .app
+            .world_mut()
+            .resource_mut::<Assets<CompositeMaterial>>()
+            .get_mut(&handle)
+        {
+            material.set_mode(mode, wipe, 4.0);
+        }
+        let mut previous: Option<Vec<u8>> = None;
+        for _ in 0..200 {
+            let current = self.read_once();
+            let changed = match &self.last {
+                Some(last) => *last != current,
+                None => current.iter().any(|&v| v != 0),
+            };
+            if changed && previous.as_ref() == Some(&current) {
+                self.last = Some(current.clone());
+                return current;
+            }
+            previous = Some(current);
+        }
+        panic!("the composite never settled on {mode:?}");
+    }
+}
+
+#[test]
+fn wipe_is_exact_and_the_heat_map_of_identical_frames_is_zero() {
+    let static_clip = clip(1);
+    let generated = clip(2);
+    let mut compositor = Compositor::new(&static_clip, &generated);
+    let wiped = compositor.show(CompositeMode::Wipe, 0.5);
+    let (s, g) = (static_clip.frame(0).unwrap(), generated.frame(0).unwrap());
+    for y in 0..H as usize {
+        for x in 0..W as usize {
+            let at = (y * W as usize + x) * 3;
+            let expected = if x < W as usize / 2 {
+                &s[at..at + 3]
+            } else {
+                &g[at..at + 3]
+            };
+            assert_eq!(&wiped[at..at + 3], expected, "wipe pixel ({x}, {y})");
+        }
+    }
+    assert_eq!(
+        compositor.show(CompositeMode::Static, 0.5),
+        s,
+        "static mode shows the static frame exactly"
+    );
+    let heat = compositor.show(CompositeMode::ResidualHeatMap, 0.5);
+    assert!(
+        heat.iter().any(|&v| v > 0),
+        "different clips give a non-zero residual"
+    );
+
+    let mut same = Compositor::new(&static_clip, &static_clip);
+    same.show(CompositeMode::Generated, 0.5);
+    let heat = same.show(CompositeMode::ResidualHeatMap, 0.5);
+    assert!(
+        heat.iter().all(|&v| v == 0),
+        "heat map of identical frames is not zero"
+    );
+}
