@@ -1,1 +1,2 @@
 //! `world_model`: see ARCHITECTURE.md.
+pub mod checkpoint;
