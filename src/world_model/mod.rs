@@ -1,2 +1,3 @@
 //! `world_model`: see ARCHITECTURE.md.
 pub mod checkpoint;
+pub mod resample;
