@@ -3,12 +3,15 @@
 //! videos.
 //!
 //! Colour: handtwin converts RGB↔YUV with the **BT.601 matrix, limited ("tv") range** in both directions. DWM's
-//! released videos carry no colour tags (ffprobe shows no `color_space`/`color_range`), and they were written by
-//! imageio-ffmpeg / the ffmpeg CLI, whose untagged RGB→YUV conversion is swscale's default, BT.601 limited; the
-//! readers DWM uses (imageio, PyAV) decode untagged video with the same default. So BT.601 limited is what DWM's
-//! model saw in training. We write it explicitly and also *tag* our files with it (`smpte170m`, `tv`), so readers
-//! that honour tags and readers that assume the default agree. On reading, the scale filter's `auto` picks the
-//! matrix a file declares, which is BT.601 limited for untagged files like DWM's and for our own.
+//! released videos carry no colour tags (ffprobe shows no `color_space`/`color_range`); they were written by
+//! imageio-ffmpeg / the ffmpeg CLI, whose untagged RGB→YUV conversion is swscale's default, BT.601 limited, and
+//! DWM reads them back with imageio, which decodes untagged video with the same default. The released hand videos
+//! confirm it: decoded as BT.601 their most common colours are (162, 255, 162) and (254, 129, 130), the green
+//! with equal red and blue as its albedo (0.5, 0.8, 0.5) requires; decoded as BT.709 the same pixels become
+//! (156, 240, 160) and (255, 142, 128). We write BT.601 limited explicitly and also *tag* our files with it
+//! (`smpte170m`, `tv`), so readers that honour tags and readers that assume the default agree. On reading, the
+//! scale filter's `auto` takes the matrix a file declares, BT.601 limited for untagged files such as DWM's and
+//! for our own.
 
 use std::ffi::OsString;
 use std::io::{Read as _, Write as _};
