@@ -234,6 +234,12 @@ fn missing_and_unknown_files_are_named() {
     )
     .unwrap_err();
     assert!(error.to_string().contains("`.xyz`"), "{error}");
+
+    let fake_gif = dir.path().join("fake.gif");
+    std::fs::write(&fake_gif, b"GIF? no").unwrap();
+    let error = read_video(&fake_gif).unwrap_err();
+    assert!(matches!(error, VideoError::Image { .. }), "{error}");
+    assert!(error.to_string().contains("fake.gif"), "{error}");
 }
 
 #[test]
@@ -271,6 +277,32 @@ fn a_truncated_mp4_is_an_error_not_a_shorter_clip() {
             "{message}"
         );
     }
+
+    // An mp4 from elsewhere with its index (moov) at the end, cut short: ffprobe cannot open it at all.
+    let plain = dir.path().join("plain.mp4");
+    let status = Command::new(ffmpeg().ffmpeg_program())
+        .args([
+            "-v",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=64x48:rate=8",
+        ])
+        .args(["-frames:v", "8", "-c:v", "libx264", "-pix_fmt", "yuv420p"])
+        .arg(&plain)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let bytes = std::fs::read(&plain).unwrap();
+    std::fs::write(&plain, &bytes[..bytes.len() * 2 / 3]).unwrap();
+    let error = read_video(&plain).unwrap_err();
+    assert!(matches!(error, VideoError::Ffmpeg { .. }), "{error}");
+    let message = error.to_string();
+    assert!(
+        message.contains("plain.mp4") && message.contains("moov atom not found"),
+        "{message}"
+    );
 }
 
 #[test]
