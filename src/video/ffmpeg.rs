@@ -1,6 +1,6 @@
 //! mp4 (and the other containers ffmpeg reads) through the `ffmpeg` and `ffprobe` programs over pipes: no
 //! link-time coupling, and every H.264 profile ffmpeg decodes works, including the High 4:4:4 of DWM's hand
-//! videos.
+//! videos. Needs ffmpeg 5.1 or newer (for `-fps_mode`).
 //!
 //! Colour: handtwin converts RGB↔YUV with the **BT.601 matrix, limited ("tv") range** in both directions. DWM's
 //! released videos carry no colour tags (ffprobe shows no `color_space`/`color_range`); they were written by
@@ -387,8 +387,10 @@ impl Ffmpeg {
                     "scale=in_color_matrix=auto:in_range=auto:flags={READ_SWS_FLAGS},format=rgb24"
                 ),
             ])
-            // rawvideo output has no timestamps, so ffmpeg passes frames through without dropping or
-            // duplicating any to fit a constant rate.
+            // Every decoded frame exactly once: by default ffmpeg would duplicate or drop frames of a
+            // variable-rate file to fit a constant rate (10 frames came out as 39 in a test). `-fps_mode` needs
+            // ffmpeg 5.1 or newer.
+            .args(["-fps_mode", "passthrough"])
             .args(["-pix_fmt", "rgb24", "-f", "rawvideo", "pipe:1"])
             .stdin(Stdio::null())
             .output()

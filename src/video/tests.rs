@@ -174,6 +174,30 @@ fn mp4_keeps_fractional_frame_rates_and_short_clips() {
 }
 
 #[test]
+fn variable_frame_rate_files_give_every_frame_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("vfr.mkv");
+    // Five frames 1/8 s apart, then five 1/2 s apart.
+    let status = Command::new(ffmpeg().ffmpeg_program())
+        .args([
+            "-v",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=64x48:rate=8",
+        ])
+        .args(["-frames:v", "10", "-vf", "setpts='if(lt(N,5),N,N*4)/8/TB'"])
+        .args(["-c:v", "libx264", "-fps_mode", "vfr"])
+        .arg(&path)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let frames = read_video(&path).unwrap();
+    assert_eq!(frames.frame_count(), 10);
+}
+
+#[test]
 fn odd_sizes_are_refused_for_yuv420p_and_written_for_yuv444p() {
     let dir = tempfile::tempdir().unwrap();
     let odd = varied_frames(3, 33, 17, 8.0);
