@@ -6,7 +6,9 @@ fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-                tracing_subscriber::EnvFilter::new("info,wgpu=error,naga=warn")
+                tracing_subscriber::EnvFilter::new(
+                    "info,wgpu=error,naga=warn,bevy_render=warn,bevy_pbr=warn,bevy_light=warn,bevy_winit=warn,bevy_egui=error",
+                )
             }),
         )
         .with_writer(std::io::stderr)

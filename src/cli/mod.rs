@@ -3,6 +3,9 @@
 
 use clap::{Parser, Subcommand};
 
+#[cfg(feature = "render")]
+pub mod render;
+
 #[derive(Parser, Debug)]
 #[command(
     name = "handtwin",
@@ -18,9 +21,16 @@ pub struct Cli {
 }
 
 #[derive(Subcommand, Debug)]
-pub enum Command {}
+pub enum Command {
+    /// Render the static and hand streams along a camera path into a DWM sample folder (headless).
+    #[cfg(feature = "render")]
+    Render(render::RenderArgs),
+}
 
 /// Runs a subcommand. `None` (no subcommand) is handled by the binary: it opens the viewer.
 pub fn run(command: Command) -> anyhow::Result<()> {
-    match command {}
+    match command {
+        #[cfg(feature = "render")]
+        Command::Render(args) => render::run(args),
+    }
 }
