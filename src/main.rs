@@ -15,7 +15,7 @@ fn main() -> std::process::ExitCode {
         .init();
     let result = match cli.command {
         Some(command) => handtwin::cli::run(command),
-        None => open_viewer(cli.scene),
+        None => open_viewer(cli.scene, cli.camera_path),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -27,15 +27,21 @@ fn main() -> std::process::ExitCode {
 }
 
 #[cfg(feature = "render")]
-fn open_viewer(scene: Option<std::path::PathBuf>) -> anyhow::Result<()> {
+fn open_viewer(
+    scene: Option<std::path::PathBuf>,
+    camera_path: Option<std::path::PathBuf>,
+) -> anyhow::Result<()> {
     let scene = scene.map_or(
         handtwin::scene::SceneSource::Bundled,
         handtwin::scene::SceneSource::Gltf,
     );
-    handtwin::viewer::run(handtwin::viewer::ViewerOptions { scene })
+    handtwin::viewer::run(handtwin::viewer::ViewerOptions { scene, camera_path })
 }
 
 #[cfg(not(feature = "render"))]
-fn open_viewer(_scene: Option<std::path::PathBuf>) -> anyhow::Result<()> {
+fn open_viewer(
+    _scene: Option<std::path::PathBuf>,
+    _camera_path: Option<std::path::PathBuf>,
+) -> anyhow::Result<()> {
     anyhow::bail!("this build of handtwin has no viewer (built without the `render` feature)")
 }

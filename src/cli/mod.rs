@@ -16,6 +16,9 @@ pub struct Cli {
     /// A glTF/GLB scene to open in the viewer (default: the bundled room corner).
     #[arg(long, global = false)]
     pub scene: Option<std::path::PathBuf>,
+    /// A camera path to load into the viewer's timeline.
+    #[arg(long, global = false)]
+    pub camera_path: Option<std::path::PathBuf>,
     #[command(subcommand)]
     pub command: Option<Command>,
 }

@@ -7,9 +7,11 @@ mod file_open;
 mod notifications;
 mod panel;
 mod scene_view;
+mod timeline;
 
 pub use camera_control::{CameraMode, ViewerCamera};
 pub use scene_view::{CurrentScene, OpenScene};
+pub use timeline::{OpenCameraPath, Timeline};
 
 use crate::scene::{HandtwinCamera, SceneSetupPlugin, SceneSource, assets_dir};
 use crate::streams::StreamSettings;
@@ -27,6 +29,7 @@ use bevy_egui::{EguiGlobalSettings, EguiPlugin, PrimaryEguiContext};
 #[derive(Clone, Debug)]
 pub struct ViewerOptions {
     pub scene: SceneSource,
+    pub camera_path: Option<std::path::PathBuf>,
 }
 
 /// Opens the viewer window and runs until it is closed.
@@ -69,8 +72,14 @@ pub fn run(options: ViewerOptions) -> anyhow::Result<()> {
         camera_control::CameraControlPlugin,
         file_open::FileOpenPlugin,
         panel::PanelPlugin,
+        timeline::TimelinePlugin,
     ))
     .add_systems(Startup, spawn_cameras);
+    if let Some(path) = options.camera_path {
+        app.add_systems(Startup, move |mut open: MessageWriter<OpenCameraPath>| {
+            open.write(OpenCameraPath(path.clone()));
+        });
+    }
     app.run();
     Ok(())
 }
@@ -99,8 +108,7 @@ fn spawn_cameras(
 ) {
     // The viewport sees what the streams see: the same vertical field of view as the DWM camera.
     let fov = settings.intrinsics().vertical_fov_degrees().to_radians();
-    let controller =
-        ViewerCamera::looking_at(Vec3::new(0.9, 1.6, 1.2), Vec3::new(-0.2, 0.75, -1.5));
+    let controller = ViewerCamera::looking_at(Vec3::new(1.7, 1.9, 1.4), Vec3::new(-0.4, 0.8, -1.3));
     commands.spawn((
         Name::new("viewport camera"),
         HandtwinCamera,

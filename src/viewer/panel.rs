@@ -20,7 +20,7 @@ impl Plugin for PanelPlugin {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn side_panel_system(
+pub(super) fn side_panel_system(
     mut contexts: EguiContexts,
     current: Res<CurrentScene>,
     mut settings: ResMut<StreamSettings>,
@@ -29,6 +29,7 @@ fn side_panel_system(
     window: Single<&Window, With<PrimaryWindow>>,
     mut show_dialog: MessageWriter<ShowOpenDialog>,
     mut open: MessageWriter<OpenScene>,
+    mut timeline: ResMut<super::timeline::Timeline>,
 ) -> Result {
     let ctx = contexts.ctx_mut()?.clone();
     let mut window_ui = egui::Ui::new(
@@ -38,7 +39,7 @@ fn side_panel_system(
             .layer_id(egui::LayerId::background())
             .max_rect(ctx.viewport_rect()),
     );
-    let panel_width = egui::Panel::left("side_panel")
+    egui::Panel::left("side_panel")
         .resizable(true)
         .default_size(300.0)
         .show(&mut window_ui, |ui| {
@@ -54,22 +55,38 @@ fn side_panel_system(
                 }
                 stream_settings_ui(ui, &mut settings);
             });
-        })
-        .response
-        .rect
-        .width();
+        });
+    super::timeline::timeline_ui(&mut window_ui, &mut timeline, &settings, &mut show_dialog);
     notifications.toasts_ui(&ctx);
 
-    // Keep the 3D view beside the panel rather than under it.
+    // Keep the 3D view in the space the panels leave rather than under them.
     if let Ok((_, mut camera)) = cameras.single_mut() {
         let scale = window.scale_factor();
-        let left = (panel_width * scale) as u32;
+        let mut free = window_ui.available_rect_before_wrap();
+        // Through the ego camera, show exactly the streams' frame: letterbox to their aspect ratio.
+        if timeline.ego_view && timeline.current_frame().is_some() {
+            let aspect = settings.width as f32 / settings.height as f32;
+            let size = if free.width() / free.height() > aspect {
+                egui::vec2(free.height() * aspect, free.height())
+            } else {
+                egui::vec2(free.width(), free.width() / aspect)
+            };
+            free = egui::Rect::from_center_size(free.center(), size);
+        }
+        let position = UVec2::new(
+            (free.min.x * scale).max(0.0) as u32,
+            (free.min.y * scale).max(0.0) as u32,
+        );
         let size = UVec2::new(
-            window.physical_width().saturating_sub(left).max(1),
-            window.physical_height().max(1),
+            ((free.width() * scale) as u32)
+                .min(window.physical_width().saturating_sub(position.x))
+                .max(1),
+            ((free.height() * scale) as u32)
+                .min(window.physical_height().saturating_sub(position.y))
+                .max(1),
         );
         camera.viewport = Some(Viewport {
-            physical_position: UVec2::new(left, 0),
+            physical_position: position,
             physical_size: size,
             ..default()
         });
