@@ -6,10 +6,12 @@ pub mod composite;
 mod file_open;
 mod notifications;
 mod panel;
+mod results;
 mod scene_view;
 mod timeline;
 
 pub use camera_control::{CameraMode, ViewerCamera};
+pub use results::{CaptureStreams, ExportSample, Results};
 pub use scene_view::{CurrentScene, OpenScene};
 pub use timeline::{OpenCameraPath, Timeline};
 
@@ -73,6 +75,7 @@ pub fn run(options: ViewerOptions) -> anyhow::Result<()> {
         file_open::FileOpenPlugin,
         panel::PanelPlugin,
         timeline::TimelinePlugin,
+        results::ResultsPlugin,
     ))
     .add_systems(Startup, spawn_cameras);
     if let Some(path) = options.camera_path {
@@ -133,7 +136,7 @@ fn spawn_cameras(
         Camera2d,
         RenderLayers::none(),
         Camera {
-            order: 1,
+            order: 2,
             output_mode: CameraOutputMode::Write {
                 blend_state: Some(BlendState::ALPHA_BLENDING),
                 clear_color: ClearColorConfig::None,

@@ -30,6 +30,9 @@ pub(super) fn side_panel_system(
     mut show_dialog: MessageWriter<ShowOpenDialog>,
     mut open: MessageWriter<OpenScene>,
     mut timeline: ResMut<super::timeline::Timeline>,
+    mut results: ResMut<super::results::Results>,
+    mut capture: MessageWriter<super::results::CaptureStreams>,
+    mut export: MessageWriter<super::results::ExportSample>,
 ) -> Result {
     let ctx = contexts.ctx_mut()?.clone();
     let mut window_ui = egui::Ui::new(
@@ -54,6 +57,14 @@ pub(super) fn side_panel_system(
                     ui.separator();
                 }
                 stream_settings_ui(ui, &mut settings);
+                ui.separator();
+                super::results::results_ui(
+                    ui,
+                    &mut results,
+                    !timeline.frames.is_empty(),
+                    &mut capture,
+                    &mut export,
+                );
             });
         });
     super::timeline::timeline_ui(&mut window_ui, &mut timeline, &settings, &mut show_dialog);
@@ -63,8 +74,9 @@ pub(super) fn side_panel_system(
     if let Ok((_, mut camera)) = cameras.single_mut() {
         let scale = window.scale_factor();
         let mut free = window_ui.available_rect_before_wrap();
-        // Through the ego camera, show exactly the streams' frame: letterbox to their aspect ratio.
-        if timeline.ego_view && timeline.current_frame().is_some() {
+        // Through the ego camera or over a clip, show exactly the streams' frame: letterbox to their aspect.
+        let showing_clip = results.showing && results.streams.is_some();
+        if (timeline.ego_view && timeline.current_frame().is_some()) || showing_clip {
             let aspect = settings.width as f32 / settings.height as f32;
             let size = if free.width() / free.height() > aspect {
                 egui::vec2(free.height() * aspect, free.height())
