@@ -3,6 +3,7 @@
 
 use clap::{Parser, Subcommand};
 
+pub mod model_info;
 #[cfg(feature = "render")]
 pub mod render;
 
@@ -28,6 +29,8 @@ pub enum Command {
     /// Render the static and hand streams along a camera path into a DWM sample folder (headless).
     #[cfg(feature = "render")]
     Render(render::RenderArgs),
+    /// Print what a model directory holds (configs, parameters, dtypes, LoRA) and the memory a run needs.
+    ModelInfo(model_info::ModelInfoArgs),
 }
 
 /// Runs a subcommand. `None` (no subcommand) is handled by the binary: it opens the viewer.
@@ -35,5 +38,6 @@ pub fn run(command: Command) -> anyhow::Result<()> {
     match command {
         #[cfg(feature = "render")]
         Command::Render(args) => render::run(args),
+        Command::ModelInfo(args) => model_info::run(args),
     }
 }
