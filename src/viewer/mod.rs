@@ -6,6 +6,7 @@ pub mod composite;
 mod file_open;
 mod notifications;
 mod panel;
+mod recording;
 mod results;
 mod scene_view;
 mod timeline;
@@ -76,6 +77,7 @@ pub fn run(options: ViewerOptions) -> anyhow::Result<()> {
         panel::PanelPlugin,
         timeline::TimelinePlugin,
         results::ResultsPlugin,
+        recording::RecordingPlugin,
     ))
     .add_systems(Startup, spawn_cameras);
     if let Some(path) = options.camera_path {

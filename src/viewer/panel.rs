@@ -33,7 +33,13 @@ pub(super) fn side_panel_system(
     mut results: ResMut<super::results::Results>,
     mut capture: MessageWriter<super::results::CaptureStreams>,
     mut export: MessageWriter<super::results::ExportSample>,
+    recording: (
+        Res<super::recording::Recorder>,
+        MessageWriter<super::recording::ToggleRecording>,
+        MessageWriter<super::recording::SavePath>,
+    ),
 ) -> Result {
+    let (recorder, mut record, mut save) = recording;
     let ctx = contexts.ctx_mut()?.clone();
     let mut window_ui = egui::Ui::new(
         ctx.clone(),
@@ -67,7 +73,15 @@ pub(super) fn side_panel_system(
                 );
             });
         });
-    super::timeline::timeline_ui(&mut window_ui, &mut timeline, &settings, &mut show_dialog);
+    super::timeline::timeline_ui(
+        &mut window_ui,
+        &mut timeline,
+        &settings,
+        &mut show_dialog,
+        &recorder,
+        &mut record,
+        &mut save,
+    );
     notifications.toasts_ui(&ctx);
 
     // Keep the 3D view in the space the panels leave rather than under them.

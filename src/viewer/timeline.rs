@@ -27,9 +27,63 @@ pub struct Timeline {
     pub ego_view: bool,
     /// Seconds since the last frame step while playing.
     accumulated: f64,
+    /// Earlier and undone states of the path, for undo and redo.
+    undo: Vec<(Option<DenseCameraPath>, Option<PathBuf>)>,
+    redo: Vec<(Option<DenseCameraPath>, Option<PathBuf>)>,
 }
 
 impl Timeline {
+    /// Replaces the path (an undoable edit).
+    pub fn replace_path(
+        &mut self,
+        path: Option<DenseCameraPath>,
+        source: Option<PathBuf>,
+        settings: &StreamSettings,
+    ) {
+        let previous = (self.path.take(), self.source.take());
+        self.undo.push(previous);
+        self.redo.clear();
+        self.set_path(path, source, settings);
+    }
+
+    fn set_path(
+        &mut self,
+        path: Option<DenseCameraPath>,
+        source: Option<PathBuf>,
+        settings: &StreamSettings,
+    ) {
+        self.frames = path
+            .as_ref()
+            .map(|p| resampled(p, settings))
+            .unwrap_or_default();
+        self.current = self.current.min(self.frames.len().saturating_sub(1));
+        self.path = path;
+        self.source = source;
+        self.playing = false;
+    }
+
+    pub fn can_undo(&self) -> bool {
+        !self.undo.is_empty()
+    }
+
+    pub fn can_redo(&self) -> bool {
+        !self.redo.is_empty()
+    }
+
+    pub fn undo(&mut self, settings: &StreamSettings) {
+        if let Some((path, source)) = self.undo.pop() {
+            self.redo.push((self.path.take(), self.source.take()));
+            self.set_path(path, source, settings);
+        }
+    }
+
+    pub fn redo(&mut self, settings: &StreamSettings) {
+        if let Some((path, source)) = self.redo.pop() {
+            self.undo.push((self.path.take(), self.source.take()));
+            self.set_path(path, source, settings);
+        }
+    }
+
     pub fn current_frame(&self) -> Option<&CameraFrame> {
         self.frames.get(self.current)
     }
@@ -87,11 +141,8 @@ fn open_camera_path(
                 file.display(),
                 path.frames.len()
             ));
-            timeline.frames = resampled(&path, &settings);
-            timeline.path = Some(path);
-            timeline.source = Some(file);
+            timeline.replace_path(Some(path), Some(file), &settings);
             timeline.current = 0;
-            timeline.playing = false;
         }
         // The previous path stays loaded.
         Err(error) => notifications.error(error.to_string()),
@@ -119,7 +170,7 @@ fn resample_to_settings(mut timeline: ResMut<Timeline>, settings: Res<StreamSett
     }
 }
 
-fn play(mut timeline: ResMut<Timeline>, time: Res<Time>, settings: Res<StreamSettings>) {
+fn play(mut timeline: ResMut<Timeline>, time: Res<Time<Real>>, settings: Res<StreamSettings>) {
     if !timeline.playing || timeline.frames.is_empty() {
         timeline.accumulated = 0.0;
         return;
@@ -140,12 +191,27 @@ fn keyboard_shortcuts(
     keys: Res<ButtonInput<KeyCode>>,
     mut timeline: ResMut<Timeline>,
     mut egui: EguiContexts,
+    settings: Res<StreamSettings>,
 ) {
     if egui
         .ctx_mut()
         .is_ok_and(|ctx| ctx.egui_wants_keyboard_input())
-        || timeline.frames.is_empty()
     {
+        return;
+    }
+    let control = keys.pressed(KeyCode::ControlLeft) || keys.pressed(KeyCode::ControlRight);
+    let shift = keys.pressed(KeyCode::ShiftLeft) || keys.pressed(KeyCode::ShiftRight);
+    if control && keys.just_pressed(KeyCode::KeyZ) {
+        if shift {
+            timeline.redo(&settings)
+        } else {
+            timeline.undo(&settings)
+        }
+    }
+    if control && keys.just_pressed(KeyCode::KeyY) {
+        timeline.redo(&settings);
+    }
+    if timeline.frames.is_empty() {
         return;
     }
     if keys.just_pressed(KeyCode::Space) {
@@ -264,7 +330,54 @@ pub(super) fn timeline_ui(
     timeline: &mut Timeline,
     settings: &StreamSettings,
     open: &mut MessageWriter<super::file_open::ShowOpenDialog>,
+    recorder: &super::recording::Recorder,
+    record: &mut MessageWriter<super::recording::ToggleRecording>,
+    save: &mut MessageWriter<super::recording::SavePath>,
 ) {
+    let edit_buttons =
+        |ui: &mut egui::Ui,
+         timeline: &mut Timeline,
+         record: &mut MessageWriter<super::recording::ToggleRecording>,
+         save: &mut MessageWriter<super::recording::SavePath>| {
+            let label = if recorder.is_recording() {
+                format!(
+                    "⏹ Stop ({:.1} / {:.1} s)",
+                    recorder.elapsed(),
+                    settings.duration_seconds()
+                )
+            } else {
+                "⏺ Record".to_string()
+            };
+            if ui
+                .button(label)
+                .on_hover_text(
+                    "R: record the viewport camera for the clip's duration (fly with Tab, W/A/S/D)",
+                )
+                .clicked()
+            {
+                record.write(super::recording::ToggleRecording);
+            }
+            if ui
+                .add_enabled(timeline.path.is_some(), egui::Button::new("Save path…"))
+                .clicked()
+            {
+                save.write(super::recording::SavePath);
+            }
+            if ui
+                .add_enabled(timeline.can_undo(), egui::Button::new("Undo"))
+                .on_hover_text("Undo (Ctrl+Z)")
+                .clicked()
+            {
+                timeline.undo(settings);
+            }
+            if ui
+                .add_enabled(timeline.can_redo(), egui::Button::new("Redo"))
+                .on_hover_text("Redo (Ctrl+Shift+Z)")
+                .clicked()
+            {
+                timeline.redo(settings);
+            }
+        };
     egui::Panel::bottom("timeline").resizable(false).show(root, |ui| {
         ui.add_space(4.0);
         if timeline.frames.is_empty() {
@@ -273,6 +386,7 @@ pub(super) fn timeline_ui(
                 if ui.button("Open camera path…").clicked() {
                     open.write(super::file_open::ShowOpenDialog);
                 }
+                edit_buttons(ui, timeline, record, save);
                 ui.label(egui::RichText::new("or drop a handtwin.camera_path .json on the window").weak());
             });
             ui.add_space(4.0);
@@ -309,6 +423,8 @@ pub(super) fn timeline_ui(
                 timeline.current as f64 / settings.fps,
                 last as f64 / settings.fps
             ));
+            ui.separator();
+            edit_buttons(ui, timeline, record, save);
             if let Some(source) = &timeline.source {
                 ui.separator();
                 ui.label(egui::RichText::new(source.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned())).weak());
@@ -321,7 +437,7 @@ pub(super) fn timeline_ui(
             timeline.current = current;
         }
         ui.label(
-            egui::RichText::new("Space play/pause · Left/Right or ,/. step · Home/End · L loop · V ego camera · Tab orbit/fly")
+            egui::RichText::new("Space play/pause · Left/Right or ,/. step · Home/End · L loop · V ego camera · R record · Ctrl+Z/Ctrl+Shift+Z undo/redo · Tab orbit/fly")
                 .small()
                 .weak(),
         );
