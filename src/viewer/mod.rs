@@ -4,6 +4,7 @@
 mod camera_control;
 pub mod composite;
 mod file_open;
+mod generation;
 mod notifications;
 mod panel;
 mod recording;

@@ -49,6 +49,11 @@ impl Results {
     pub fn is_capturing(&self) -> bool {
         self.capture.is_some()
     }
+
+    /// The clips changed: upload their frames again.
+    pub fn invalidate(&mut self) {
+        self.revision += 1;
+    }
 }
 
 /// Ask for a capture of both streams along the timeline's path.
