@@ -1,6 +1,7 @@
 //! `video`: every video that enters or leaves handtwin — `Frames`, mp4 through the `ffmpeg` program, PNG
 //! folders, GIF, and DWM sample folders.
 
+mod compose;
 mod error;
 mod ffmpeg;
 mod frames;
@@ -12,6 +13,7 @@ mod sample;
 #[cfg(test)]
 mod tests;
 
+pub use compose::side_by_side;
 pub use error::VideoError;
 pub use ffmpeg::{
     DEFAULT_CRF, FFMPEG_ENV, FFPROBE_ENV, Ffmpeg, Mp4Options, PixelFormat, VideoInfo, X264Preset,

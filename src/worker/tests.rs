@@ -92,6 +92,7 @@ fn input(seed: u64, steps: usize) -> JobInput {
 fn spec(directory: &str, device: &str) -> ModelSpec {
     ModelSpec {
         directory: directory.into(),
+        lora: None,
         device: device.into(),
     }
 }
