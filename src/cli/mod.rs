@@ -3,6 +3,7 @@
 
 use clap::{Parser, Subcommand};
 
+pub mod generate;
 pub mod model_info;
 #[cfg(feature = "render")]
 pub mod render;

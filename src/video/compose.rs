@@ -5,7 +5,10 @@ use super::{Frames, FramesError};
 /// Clips of equal size, frame count and rate, side by side left to right.
 pub fn side_by_side(clips: &[&Frames]) -> Result<Frames, FramesError> {
     let Some(first) = clips.first() else {
-        return Err(FramesError::EmptySize { width: 0, height: 0 });
+        return Err(FramesError::EmptySize {
+            width: 0,
+            height: 0,
+        });
     };
     let (width, height, count) = (first.width(), first.height(), first.frame_count());
     for (index, clip) in clips.iter().enumerate() {

@@ -28,6 +28,8 @@ pub struct ModelSpec {
     pub lora: Option<PathBuf>,
     /// "cpu", "cuda" or "metal".
     pub device: String,
+    /// "f32", "bf16" or "f16".
+    pub dtype: String,
 }
 
 /// Sampling settings of one generation.

@@ -94,6 +94,7 @@ fn spec(directory: &str, device: &str) -> ModelSpec {
         directory: directory.into(),
         lora: None,
         device: device.into(),
+        dtype: "f32".into(),
     }
 }
 
