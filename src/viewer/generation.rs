@@ -110,10 +110,17 @@ fn start_generation(
         prompt: choices.prompt.clone(),
         settings: choices.settings.clone(),
     };
+    // The CPU runs in f32; GPUs in bf16, as the reference does for the 5B model.
+    let dtype = if choices.device == "cpu" {
+        "f32"
+    } else {
+        "bf16"
+    };
     let spec = ModelSpec {
         directory: model,
         lora: choices.lora.clone(),
         device: choices.device.clone(),
+        dtype: dtype.into(),
     };
     let job = generation.worker.submit(spec, input);
     generation.job = Some(job);
