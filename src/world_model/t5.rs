@@ -184,3 +184,38 @@ impl T5TextEncoder {
         Ok(self.model.forward(&ids)?)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_v1_1_config_and_rejects_other_feed_forwards() {
+        let base = r#""vocab_size": 32128, "d_model": 4096, "d_kv": 64, "d_ff": 10240, "num_layers": 24,
+                      "num_heads": 64, "dense_act_fn": "gelu_new""#;
+        let config = T5Config::from_json(
+            &format!(r#"{{{base}, "feed_forward_proj": "gated-gelu"}}"#),
+            "t5.json",
+        )
+        .unwrap();
+        assert_eq!(config.relative_attention_max_distance, 128);
+        assert!((config.layer_norm_epsilon - 1e-6).abs() < 1e-12);
+        let error = T5Config::from_json(
+            &format!(r#"{{{base}, "feed_forward_proj": "gated-relu"}}"#),
+            "t5.json",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            error.contains("t5.json") && error.contains("feed_forward_proj"),
+            "{error}"
+        );
+        let error = T5Config::from_json(
+            &format!(r#"{{{base}, "feed_forward_proj": "relu"}}"#),
+            "t5.json",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(error.contains("dense_act_fn"), "{error}");
+    }
+}

@@ -1116,3 +1116,235 @@ pub fn cogvideox_5b_config(in_channels: usize) -> TransformerConfig {
         patch_bias: true,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    fn tiny_config(head_dim: usize, sample: (usize, usize)) -> TransformerConfig {
+        let mut config = cogvideox_5b_config(4);
+        config.num_attention_heads = 2;
+        config.attention_head_dim = head_dim;
+        config.num_layers = 1;
+        config.time_embed_dim = 8;
+        config.text_embed_dim = 6;
+        config.sample_height = sample.0;
+        config.sample_width = sample.1;
+        config
+    }
+
+    fn values(t: &Tensor) -> Vec<Vec<f32>> {
+        t.to_vec2().unwrap()
+    }
+
+    #[test]
+    fn crop_region_matches_hand_computed_values() {
+        // Production: the 30×45 grid is the base grid itself.
+        assert_eq!(resize_crop_region((30, 45), 45, 30), ((0, 0), (30, 45)));
+        // 3×5 into 4×4: width fills (4), height round(4/5·3 = 2.4) = 2, centred: top 1.
+        assert_eq!(resize_crop_region((3, 5), 4, 4), ((1, 0), (3, 4)));
+        // 3×4 into 4×4: height 3, top = round(0.5) = 0 (Python rounds ties to even).
+        assert_eq!(resize_crop_region((3, 4), 4, 4), ((0, 0), (3, 4)));
+        // Tall grid: height fills.
+        assert_eq!(resize_crop_region((8, 2), 6, 4), ((0, 2), (4, 3)));
+    }
+
+    #[test]
+    fn rope_table_small_case_by_hand() {
+        // head_dim 16 → t 4, h 6, w 6. Grid 1×2, 2 frames, base grid equal: positions t∈{0,1}, h=0, w∈{0,1}.
+        let config = tiny_config(16, (2, 4));
+        let (cos, sin) = rope_tables_for_grid(&config, 1, 2, 2, &Device::Cpu).unwrap();
+        assert_eq!(cos.dims(), [4, 16]);
+        let (cos, sin) = (values(&cos), values(&sin));
+        // Token 3 = (t 1, row 0, col 1).
+        let t_freqs = [1.0f32, 0.01];
+        let w_freqs = [1.0f32, 10000f32.powf(-2.0 / 6.0), 10000f32.powf(-4.0 / 6.0)];
+        let mut expected_cos = Vec::new();
+        let mut expected_sin = Vec::new();
+        for f in t_freqs {
+            expected_cos.extend([f.cos(), f.cos()]);
+            expected_sin.extend([f.sin(), f.sin()]);
+        }
+        expected_cos.extend([1.0; 6]);
+        expected_sin.extend([0.0; 6]);
+        for f in w_freqs {
+            expected_cos.extend([f.cos(), f.cos()]);
+            expected_sin.extend([f.sin(), f.sin()]);
+        }
+        for (ours, expected) in cos[3]
+            .iter()
+            .zip(&expected_cos)
+            .chain(sin[3].iter().zip(&expected_sin))
+        {
+            assert!(
+                (ours - expected).abs() < 1e-6,
+                "{:?} vs {expected_cos:?}",
+                cos[3]
+            );
+        }
+        // Token 0 is position (0,0,0): no rotation.
+        assert!(cos[0].iter().all(|c| *c == 1.0) && sin[0].iter().all(|s| *s == 0.0));
+    }
+
+    fn fixture(case: &str) -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/parity")
+            .join(case)
+    }
+
+    #[test]
+    fn rope_tables_match_the_pipeline_for_a_cropped_grid() {
+        // sample 8×8 latent (base grid 4×4) against a 6×10 latent input: fractional, cropped positions.
+        let dir = fixture("transformer_cropped_rope");
+        let config = TransformerConfig::from_file(&dir.join("config.json")).unwrap();
+        let io = candle_core::safetensors::load(dir.join("io.safetensors"), &Device::Cpu).unwrap();
+        let (cos, sin) = rope_tables(
+            &config,
+            6 * VAE_SPATIAL_SCALE,
+            10 * VAE_SPATIAL_SCALE,
+            2,
+            &Device::Cpu,
+        )
+        .unwrap();
+        for (ours, name) in [(cos, "rope_cos"), (sin, "rope_sin")] {
+            let reference = &io[name];
+            let difference = (ours - reference)
+                .unwrap()
+                .abs()
+                .unwrap()
+                .flatten_all()
+                .unwrap();
+            let worst = difference.max(0).unwrap().to_scalar::<f32>().unwrap();
+            assert!(worst < 1e-5, "{name}: {worst}");
+        }
+    }
+
+    #[test]
+    fn timestep_sinusoids_by_hand() {
+        let t = Tensor::new(&[0i64, 1], &Device::Cpu).unwrap();
+        let flipped = values(&timestep_sinusoids(&t, 4, true, 0.0).unwrap());
+        assert_eq!(flipped[0], vec![1.0, 1.0, 0.0, 0.0]);
+        let expected = [1f32.cos(), 0.01f32.cos(), 1f32.sin(), 0.01f32.sin()];
+        for (a, b) in flipped[1].iter().zip(expected) {
+            assert!((a - b).abs() < 1e-6);
+        }
+        // freq_shift 1: exponent −ln(1e4)·k/(half − 1); sin first without the flip.
+        let shifted = values(&timestep_sinusoids(&t, 4, false, 1.0).unwrap());
+        let expected = [1f32.sin(), 1e-4f32.sin(), 1f32.cos(), 1e-4f32.cos()];
+        for (a, b) in shifted[1].iter().zip(expected) {
+            assert!((a - b).abs() < 1e-6, "{shifted:?}");
+        }
+    }
+
+    #[test]
+    fn chunked_attention_equals_full_attention() {
+        let device = Device::Cpu;
+        let q = Tensor::randn(0f32, 1.0, (3, 7, 8), &device).unwrap();
+        let k = Tensor::randn(0f32, 1.0, (3, 7, 8), &device).unwrap();
+        let v = Tensor::randn(0f32, 1.0, (3, 7, 8), &device).unwrap();
+        let scores = q.matmul(&k.t().unwrap()).unwrap();
+        let full = candle_nn::ops::softmax_last_dim(&scores)
+            .unwrap()
+            .matmul(&v)
+            .unwrap();
+        for chunk in [1, 2, 5, 7, 14, 1000] {
+            let ours = chunked_attention(&q, &k, &v, chunk).unwrap();
+            let worst = (ours - &full)
+                .unwrap()
+                .abs()
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .max(0)
+                .unwrap();
+            assert!(worst.to_scalar::<f32>().unwrap() < 1e-6, "chunk {chunk}");
+        }
+    }
+
+    #[test]
+    fn forward_does_not_depend_on_the_query_chunk() {
+        let dir = fixture("transformer_odd_grid");
+        let config = TransformerConfig::from_file(&dir.join("config.json")).unwrap();
+        let weights =
+            candle_core::safetensors::load(dir.join("model.safetensors"), &Device::Cpu).unwrap();
+        let io = candle_core::safetensors::load(dir.join("io.safetensors"), &Device::Cpu).unwrap();
+        let vb = VarBuilder::from_tensors(weights, DType::F32, &Device::Cpu);
+        let mut model = CogVideoXTransformer3DModel::new(&config, vb).unwrap();
+        let rope = (io["rope_cos"].clone(), io["rope_sin"].clone());
+        let run = |model: &CogVideoXTransformer3DModel| {
+            model
+                .forward(
+                    &io["hidden_states"],
+                    &io["encoder_hidden_states"],
+                    &io["timestep"],
+                    Some(&rope),
+                )
+                .unwrap()
+        };
+        let whole = run(&model);
+        model.attention.query_chunk = 4;
+        let chunked = run(&model);
+        let worst = (whole - chunked)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .max(0)
+            .unwrap();
+        assert!(worst.to_scalar::<f32>().unwrap() < 1e-5);
+    }
+
+    #[test]
+    fn parameter_count_matches_the_state_dict() {
+        for case in [
+            "transformer_odd_grid",
+            "transformer_cropped_rope",
+            "transformer_gelu_shift",
+        ] {
+            let dir = fixture(case);
+            let config = TransformerConfig::from_file(&dir.join("config.json")).unwrap();
+            let weights =
+                candle_core::safetensors::load(dir.join("model.safetensors"), &Device::Cpu)
+                    .unwrap();
+            let stored: usize = weights.values().map(|t| t.elem_count()).sum();
+            assert_eq!(parameter_count(&config), stored, "{case}");
+        }
+    }
+
+    #[test]
+    fn unsupported_config_values_name_the_key() {
+        let reject = |patch: &str, key: &str| {
+            let text = format!(r#"{{"use_rotary_positional_embeddings": true, {patch}}}"#);
+            let error = TransformerConfig::from_json(&text, "config.json")
+                .unwrap_err()
+                .to_string();
+            assert!(
+                error.contains(key) && error.contains("config.json"),
+                "{error}"
+            );
+        };
+        reject(r#""patch_size_t": 2"#, "patch_size_t");
+        reject(
+            r#""use_learned_positional_embeddings": true"#,
+            "use_learned_positional_embeddings",
+        );
+        reject(r#""activation_fn": "swiglu""#, "activation_fn");
+        reject(r#""attention_head_dim": 24"#, "attention_head_dim");
+        reject(r#""ofs_embed_dim": 512"#, "ofs_embed_dim");
+        let error = TransformerConfig::from_json("{}", "c.json")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("use_rotary_positional_embeddings"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn real_5b_config_counts_about_5_billion_parameters() {
+        let count = parameter_count(&cogvideox_5b_config(49));
+        assert!((5.5e9..5.8e9).contains(&(count as f64)), "{count}");
+    }
+}
