@@ -1034,7 +1034,8 @@ pub struct MemoryEstimate {
     pub weight_bytes: usize,
     /// Residual streams, q/k/v, attention output and the FF hidden layer of one block, all alive at once.
     pub block_activation_bytes: usize,
-    /// One attention chunk's scores (float32 softmax) with [`AttentionOptions::query_chunk`] rows.
+    /// One attention chunk (one head, [`AttentionOptions::query_chunk`] query rows): its float32 scores and
+    /// softmax probabilities.
     pub attention_chunk_bytes: usize,
     /// What the full (unchunked) score matrix of all heads would take, for comparison.
     pub full_score_bytes: usize,
@@ -1084,7 +1085,7 @@ pub fn estimate_memory(
         parameters,
         weight_bytes: parameters * bytes_per_value,
         block_activation_bytes: batch * s * per_token * bytes_per_value,
-        attention_chunk_bytes: chunk_rows * s * 4,
+        attention_chunk_bytes: 2 * chunk_rows * s * 4,
         full_score_bytes: batch * heads * s * s * bytes_per_value,
     }
 }
