@@ -1298,6 +1298,33 @@ mod tests {
     }
 
     #[test]
+    fn half_precision_forward_stays_close_to_the_reference() {
+        // Weights and activations in bf16/f16 (RoPE and softmax in f32): the same network, looser numbers.
+        let dir = fixture("transformer_odd_grid");
+        let config = TransformerConfig::from_file(&dir.join("config.json")).unwrap();
+        let io = candle_core::safetensors::load(dir.join("io.safetensors"), &Device::Cpu).unwrap();
+        let rope = (io["rope_cos"].clone(), io["rope_sin"].clone());
+        for dtype in [DType::BF16, DType::F16] {
+            let weights =
+                candle_core::safetensors::load(dir.join("model.safetensors"), &Device::Cpu)
+                    .unwrap();
+            let vb = VarBuilder::from_tensors(weights, dtype, &Device::Cpu);
+            let model = CogVideoXTransformer3DModel::new(&config, vb).unwrap();
+            let out = model
+                .forward(
+                    &io["hidden_states"],
+                    &io["encoder_hidden_states"],
+                    &io["timestep"],
+                    Some(&rope),
+                )
+                .unwrap();
+            assert_eq!(out.dtype(), dtype);
+            let error = crate::world_model::parity::relative_error(&out, &io["sample"]).unwrap();
+            assert!(error < 5e-2, "{dtype:?}: {error}");
+        }
+    }
+
+    #[test]
     fn parameter_count_matches_the_state_dict() {
         for case in [
             "transformer_odd_grid",

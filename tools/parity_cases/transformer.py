@@ -35,6 +35,14 @@ CASES = [
         (2, 4, 5, 3, 9),
         [0, 250],
     ),
+    (
+        # 1,200 video tokens: more than one 1,024-query attention chunk in the Rust runner.
+        "transformer_many_tokens",
+        dict(num_attention_heads=2, attention_head_dim=16, in_channels=2, out_channels=2, time_embed_dim=8,
+             text_embed_dim=6, num_layers=1, sample_height=16, sample_width=24, patch_size=1),
+        (1, 3, 20, 20, 4),
+        [999],
+    ),
 ]
 
 
