@@ -135,7 +135,7 @@ impl DdimConfig {
                 ),
             );
         }
-        if !(self.snr_shift_scale > 0.0) {
+        if !self.snr_shift_scale.is_finite() || self.snr_shift_scale <= 0.0 {
             return fail("snr_shift_scale", "must be positive".into());
         }
         Ok(())

@@ -202,13 +202,13 @@ impl TransformerConfig {
                 ),
             );
         }
-        if self.inner_dim() % 2 != 0 {
+        if !self.inner_dim().is_multiple_of(2) {
             return fail(
                 "num_attention_heads",
                 "heads × head_dim must be even for the sinusoidal time embedding",
             );
         }
-        if !(self.freq_shift < (self.inner_dim() / 2) as f64) {
+        if !self.freq_shift.is_finite() || self.freq_shift >= (self.inner_dim() / 2) as f64 {
             return fail("freq_shift", "must be smaller than half the model width");
         }
         Ok(())
