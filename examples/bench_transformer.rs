@@ -141,15 +141,15 @@ fn main() -> anyhow::Result<()> {
                 relative_error(&output, reference)?
             );
         }
-        if let Some(dir) = &folder {
-            if let Ok(text) = std::fs::read_to_string(dir.join("torch_timing.json")) {
-                let torch: serde_json::Value = serde_json::from_str(&text)?;
-                if let Some(torch_median) = torch.get("median_s").and_then(|v| v.as_f64()) {
-                    println!(
-                        "PyTorch median {torch_median:.3} s → candle / PyTorch = {:.2}",
-                        median / torch_median
-                    );
-                }
+        if let Some(dir) = &folder
+            && let Ok(text) = std::fs::read_to_string(dir.join("torch_timing.json"))
+        {
+            let torch: serde_json::Value = serde_json::from_str(&text)?;
+            if let Some(torch_median) = torch.get("median_s").and_then(|v| v.as_f64()) {
+                println!(
+                    "PyTorch median {torch_median:.3} s → candle / PyTorch = {:.2}",
+                    median / torch_median
+                );
             }
         }
     }
