@@ -1,6 +1,9 @@
 //! Resnet blocks and the down/up-samplers of the CogVideoX VAE, with the reference's odd-frame rules.
 
-use super::conv::{CausalConv3d, ConvCache, PointwiseConv3d, conv2d_per_frame};
+use super::conv::{
+    CausalConv3d, ConvCache, DEFAULT_TIME_TAPS, PointwiseConv3d, conv2d_per_frame,
+    conv3d_over_frames,
+};
 use super::norm::{SpatialNorm3d, group_norm};
 use candle_core::{Module as _, Result, Tensor};
 use candle_nn::VarBuilder;
@@ -200,7 +203,11 @@ impl Upsample3d {
     }
 
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        conv2d_per_frame(&self.conv, &upsample_frames(x, self.compress_time)?)
+        let x = upsample_frames(x, self.compress_time)?;
+        // A per-frame 3×3 Conv2d is a 1×3×3 Conv3d; this routes it through the faster im2col path.
+        let (o, c, kh, kw) = self.conv.weight().dims4()?;
+        let weight = self.conv.weight().reshape((o, c, 1, kh, kw))?;
+        conv3d_over_frames(&x, &weight, self.conv.bias(), 1, DEFAULT_TIME_TAPS)
     }
 }
 
