@@ -4,7 +4,7 @@ use super::conv::{
     CausalConv3d, ConvCache, DEFAULT_TIME_TAPS, PointwiseConv3d, conv2d_per_frame,
     conv3d_over_frames,
 };
-use super::norm::{SpatialNorm3d, group_norm};
+use super::norm::{GroupNorm, SpatialNorm3d, group_norm};
 use candle_core::{Module as _, Result, Tensor};
 use candle_nn::VarBuilder;
 
@@ -12,7 +12,7 @@ use candle_nn::VarBuilder;
 /// conditioned on the latent chunk `zq`).
 #[derive(Clone, Debug)]
 enum Norm {
-    Group(candle_nn::GroupNorm),
+    Group(GroupNorm),
     Spatial(SpatialNorm3d),
 }
 

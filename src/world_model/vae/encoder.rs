@@ -5,7 +5,7 @@ use super::blocks::{ResnetStack, StackSpec};
 use super::config::VaeConfig;
 use super::conv::{CausalConv3d, ConvCache};
 use super::norm::group_norm;
-use candle_core::{Module as _, Result, Tensor};
+use candle_core::{Result, Tensor};
 use candle_nn::VarBuilder;
 
 #[derive(Clone, Debug)]
@@ -13,7 +13,7 @@ pub struct Encoder {
     conv_in: CausalConv3d,
     down_blocks: Vec<ResnetStack>,
     mid_block: ResnetStack,
-    norm_out: candle_nn::GroupNorm,
+    norm_out: super::norm::GroupNorm,
     conv_out: CausalConv3d,
 }
 
