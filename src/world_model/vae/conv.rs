@@ -54,8 +54,8 @@ pub const DEFAULT_TIME_TAPS: TimeTaps = TimeTaps::Im2colGemm;
 const IM2COL_SLAB_ELEMENTS: usize = 64 << 20;
 
 /// A stride-1 3-D convolution by explicit im2col: for a slab of output frames and rows, the k_t·k·k shifted
-/// views of the (spatially zero-padded) input are stacked into [C·k_t·k·k, frames·rows·W] — the order of the
-/// kernel's own [O, C, k_t, k, k] layout — and multiplied by the kernel as an [O, C·k_t·k·k] matrix.
+/// views of the (spatially zero-padded) input are stacked into [k_t·k·k·C, frames·rows·W] and multiplied by
+/// the kernel as an [O, k_t·k·k·C] matrix.
 fn conv3d_im2col(
     padded: &Tensor,
     weight: &Tensor,
@@ -85,7 +85,12 @@ fn conv3d_im2col(
         padded.clone()
     };
     let taps = kt * k * k;
-    let kernel = weight.reshape((o, c * taps))?;
+    // Tap-major columns ([taps, C] rows) let the im2col be one concatenation along the outer axis, which
+    // candle writes straight into a contiguous buffer; the kernel is laid out to match.
+    let kernel = weight
+        .permute((0, 2, 3, 4, 1))?
+        .contiguous()?
+        .reshape((o, taps * c))?;
     let per_row = c * taps * out_w;
     let rows_per_slab = (IM2COL_SLAB_ELEMENTS / per_row).max(1).min(out_h);
     let frames_per_slab = if rows_per_slab == out_h {
@@ -109,19 +114,23 @@ fn conv3d_im2col(
                             views.push(
                                 xb.narrow(1, t0 + dt, nt)?
                                     .narrow(2, r0 + dy, nr)?
-                                    .narrow(3, dx, out_w)?,
+                                    .narrow(3, dx, out_w)?
+                                    .unsqueeze(0)?,
                             );
                         }
                     }
                 }
-                let cols = Tensor::stack(&views, 1)?.reshape((c * taps, nt * nr * out_w))?;
+                let cols = Tensor::cat(&views, 0)?.reshape((taps * c, nt * nr * out_w))?;
                 row_slabs.push(kernel.matmul(&cols)?.reshape((o, nt, nr, out_w))?);
             }
             frame_slabs.push(Tensor::cat(&row_slabs, 2)?);
         }
         batches.push(Tensor::cat(&frame_slabs, 1)?);
     }
-    let out = Tensor::stack(&batches, 0)?;
+    let out = match batches.as_slice() {
+        [single] => single.unsqueeze(0)?,
+        _ => Tensor::stack(&batches, 0)?,
+    };
     match bias {
         Some(bias) => out.broadcast_add(&bias.reshape((1, o, 1, 1, 1))?),
         None => Ok(out),
