@@ -44,3 +44,32 @@ fn vae_parity_cases_pass() {
         failures.join("\n")
     );
 }
+
+/// The same network in f16 (weights and activations): checks that every op is dtype-generic and that the
+/// half-precision result stays near the float32 reference. (bf16 is for GPUs: candle's CPU backend has no bf16
+/// matmul.)
+#[test]
+fn vae_runs_in_half_precision() {
+    use candle_core::{DType, Device};
+    use handtwin::world_model::vae::{AutoencoderKLCogVideoX, VaeConfig};
+    let case =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/parity/vae_decode_5t_3x5");
+    let config = VaeConfig::from_file(&case.join("config.json")).unwrap();
+    let io = candle_core::safetensors::load(case.join("io.safetensors"), &Device::Cpu).unwrap();
+    let reference = &io["sample"];
+    for dtype in [DType::F16] {
+        let weights =
+            candle_core::safetensors::load(case.join("model.safetensors"), &Device::Cpu).unwrap();
+        let vb = candle_nn::VarBuilder::from_tensors(weights, dtype, &Device::Cpu);
+        let vae = AutoencoderKLCogVideoX::new(&config, vb).unwrap();
+        let decoded = vae.decode(&io["latents"].to_dtype(dtype).unwrap()).unwrap();
+        assert_eq!(decoded.dtype(), dtype);
+        let error = run_relative(&decoded, reference);
+        println!("{dtype:?}: relative error {error:.3e}");
+        assert!(error < 0.05, "{dtype:?}: {error}");
+    }
+}
+
+fn run_relative(ours: &candle_core::Tensor, reference: &candle_core::Tensor) -> f32 {
+    handtwin::world_model::vae::parity::relative_error(ours, reference).unwrap()
+}
