@@ -119,7 +119,10 @@ impl AutoencoderKLCogVideoX {
 
     /// Video [B, in, T, H, W] in [−1, 1] → posterior over [B, latent, t, h, w].
     pub fn encode(&self, x: &Tensor) -> Result<DiagonalGaussian> {
-        let (_, channels, _, height, width) = x.dims5()?;
+        let (_, channels, frames, height, width) = x.dims5()?;
+        if frames == 0 || height == 0 || width == 0 {
+            candle_core::bail!("VAE encode: empty video {:?}", x.dims());
+        }
         if channels != self.config.in_channels {
             candle_core::bail!(
                 "VAE encode: input has {channels} channels, the VAE takes {}",
@@ -141,7 +144,10 @@ impl AutoencoderKLCogVideoX {
 
     /// Latents [B, latent, t, h, w] (already divided by the scaling factor) → video [B, out, T, H, W].
     pub fn decode(&self, z: &Tensor) -> Result<Tensor> {
-        let (_, channels, _, height, width) = z.dims5()?;
+        let (_, channels, frames, height, width) = z.dims5()?;
+        if frames == 0 || height == 0 || width == 0 {
+            candle_core::bail!("VAE decode: empty latents {:?}", z.dims());
+        }
         if channels != self.config.latent_channels {
             candle_core::bail!(
                 "VAE decode: latents have {channels} channels, the VAE has {}",

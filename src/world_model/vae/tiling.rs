@@ -148,7 +148,8 @@ impl TileGrid {
         for i in 0..rows.len() {
             let mut result_row = Vec::new();
             for j in 0..rows[i].len() {
-                // diffusers blends in place, so the neighbours used here are already blended themselves.
+                // diffusers blends in place, so the neighbours used here are already blended themselves. Every
+                // row has the same number of tiles, so rows[i - 1][j] exists.
                 let mut tile = rows[i][j].clone();
                 if i > 0 {
                     tile = blend_v(&rows[i - 1][j], &tile, self.blend_height)?;
