@@ -4,7 +4,14 @@
 use handtwin::world_model::parity::{CaseFiles, find_cases, run_case};
 use std::path::PathBuf;
 
-const SUPPORTED: [&str; 3] = ["cogvideox_transformer", "cogvideox_ddim", "t5_encoder"];
+const SUPPORTED: [&str; 6] = [
+    "cogvideox_transformer",
+    "cogvideox_ddim",
+    "t5_encoder",
+    "cogvideox_vae_encode",
+    "cogvideox_vae_decode",
+    "cogvideox_vae_tiled",
+];
 
 #[test]
 fn committed_parity_cases_pass() {

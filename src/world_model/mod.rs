@@ -12,5 +12,6 @@ pub mod scheduler;
 pub mod t5;
 pub mod tokenizer;
 pub mod transformer;
+pub mod vae;
 
 pub use error::{Result, WorldModelError};

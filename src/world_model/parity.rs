@@ -184,7 +184,10 @@ pub fn run_case(dir: &Path) -> Result<CaseReport> {
         "cogvideox_transformer" => run_transformer(&case)?,
         "cogvideox_ddim" => run_ddim(&case)?,
         "t5_encoder" => run_t5(&case)?,
-        // The VAE components are wired in from `super::vae::parity::run_parity_case` where that module exists.
+        "cogvideox_vae_encode" | "cogvideox_vae_decode" | "cogvideox_vae_tiled" => {
+            super::vae::parity::run_parity_case(&case.component, dir, &case.settings)
+                .map_err(|e| external_error(dir, &e))?
+        }
         "dwm_pipeline" => {
             return Err(parity_error(
                 dir,
