@@ -3,6 +3,8 @@
 
 use clap::{Parser, Subcommand};
 
+pub mod action;
+
 #[cfg(feature = "render")]
 pub mod render;
 
@@ -25,6 +27,8 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// Import, convert and resample actions (camera paths + hand tracks).
+    Action(action::ActionArgs),
     /// Render the static and hand streams along a camera path into a DWM sample folder (headless).
     #[cfg(feature = "render")]
     Render(render::RenderArgs),
@@ -33,6 +37,7 @@ pub enum Command {
 /// Runs a subcommand. `None` (no subcommand) is handled by the binary: it opens the viewer.
 pub fn run(command: Command) -> anyhow::Result<()> {
     match command {
+        Command::Action(args) => action::run(args),
         #[cfg(feature = "render")]
         Command::Render(args) => render::run(args),
     }
