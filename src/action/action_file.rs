@@ -49,6 +49,9 @@ use std::path::{Path, PathBuf};
 
 pub const ACTION_FORMAT: &str = "handtwin.action";
 
+/// A sanity bound on a clip's length (DWM uses 49); a corrupt file must not make a renderer allocate forever.
+pub const MAX_FRAME_COUNT: usize = 100_000;
+
 /// A file that could not be read, imported or saved: which file, where in it (line, key or frame), and why.
 #[derive(Debug)]
 pub struct ActionFileError {

@@ -10,7 +10,9 @@ mod path_file;
 mod project;
 mod track;
 
-pub use action_file::{ACTION_FORMAT, ActionFileError, load_action, load_camera_path};
+pub use action_file::{
+    ACTION_FORMAT, ActionFileError, MAX_FRAME_COUNT, load_action, load_camera_path,
+};
 pub use atomic::write_atomically;
 pub use camera::{CameraFrame, Intrinsics};
 pub use path_file::{CAMERA_PATH_FORMAT, DenseCameraPath, PathFileError};
