@@ -398,7 +398,7 @@ pub(crate) fn action_to_file(action: &Action) -> FileAction {
                 })
                 .collect(),
         };
-        let file = FileAction {
+        FileAction {
             format: ACTION_FORMAT.into(),
             version: 1,
             frame_count: action.frame_count,
@@ -424,8 +424,7 @@ pub(crate) fn action_to_file(action: &Action) -> FileAction {
             },
             left: action.left.as_ref().map(hand),
             right: action.right.as_ref().map(hand),
-        };
-        file
+        }
     }
 }
 
