@@ -22,6 +22,6 @@ pub use project::{
 };
 pub use track::{
     Action, CameraKeyframe, CameraPath, DEFAULT_FPS, DEFAULT_FRAME_COUNT, HandInCamera,
-    HandKeyframe, HandSample, HandTrack, ManoPose, TimeWindow, TrackError,
-    UNIT_QUATERNION_TOLERANCE, WristFrame,
+    HandKeyframe, HandSample, HandTrack, MAX_ANGLE, MAX_COORDINATE, MAX_PIXELS, MAX_TIME, ManoPose,
+    TimeWindow, TrackError, UNIT_QUATERNION_TOLERANCE, WristFrame,
 };

@@ -19,12 +19,20 @@ pub const DEFAULT_FPS: f64 = 8.0;
 /// Tolerance on |q| − 1 for rotations read from files; within it a quaternion is renormalised, beyond it rejected.
 pub const UNIT_QUATERNION_TOLERANCE: f32 = 1e-3;
 
+/// Bounds that keep every sample finite (interpolation squares distances and takes sines of angles): positions
+/// within ±1e6 m, axis-angle components within ±1e4 rad, times within ±1e9 s, intrinsics within ±1e7 px. Far beyond
+/// any real capture; a file outside them is corrupt.
+pub const MAX_COORDINATE: f32 = 1e6;
+pub const MAX_ANGLE: f32 = 1e4;
+pub const MAX_TIME: f64 = 1e9;
+pub const MAX_PIXELS: f32 = 1e7;
+
 /// Why a track could not be built or edited.
 #[derive(Debug, Error, PartialEq)]
 pub enum TrackError {
     #[error("a track needs at least one keyframe")]
     Empty,
-    #[error("keyframe {index}: time {time} is not a finite number")]
+    #[error("keyframe {index}: time {time} is not a finite number within ±1e9 s")]
     BadTime { index: usize, time: f64 },
     #[error(
         "keyframe {index}: time {time} s is not after the previous keyframe's {previous} s (times must increase)"
@@ -89,7 +97,7 @@ fn check_times(times: impl Iterator<Item = f64>) -> Result<(), TrackError> {
     let mut count = 0;
     for (index, time) in times.enumerate() {
         count += 1;
-        if !time.is_finite() {
+        if !(time.is_finite() && time.abs() <= MAX_TIME) {
             return Err(TrackError::BadTime { index, time });
         }
         if let Some(previous) = previous
@@ -134,15 +142,17 @@ pub(crate) fn check_intrinsics(k: &Intrinsics) -> Result<(), String> {
         return Err(format!("intrinsics size {}x{} is empty", k.width, k.height));
     }
     for (name, value) in [("fx", k.fx), ("fy", k.fy)] {
-        if !(value.is_finite() && value > 0.0) {
+        if !(value.is_finite() && value > 0.0 && value <= MAX_PIXELS) {
             return Err(format!(
                 "intrinsics {name} must be a positive number of pixels, got {value}"
             ));
         }
     }
     for (name, value) in [("cx", k.cx), ("cy", k.cy)] {
-        if !value.is_finite() {
-            return Err(format!("intrinsics {name} is not a finite number"));
+        if !(value.is_finite() && value.abs() <= MAX_PIXELS) {
+            return Err(format!(
+                "intrinsics {name} is {value}, not a finite number within ±{MAX_PIXELS}"
+            ));
         }
     }
     Ok(())
@@ -151,9 +161,11 @@ pub(crate) fn check_intrinsics(k: &Intrinsics) -> Result<(), String> {
 fn check_camera_keyframe(index: usize, keyframe: &mut CameraKeyframe) -> Result<(), TrackError> {
     let bad = |reason: String| TrackError::BadValue { index, reason };
     keyframe.rotation = unit_rotation(keyframe.rotation).map_err(bad)?;
-    if !keyframe.translation.is_finite() {
+    if !(keyframe.translation.is_finite()
+        && keyframe.translation.abs().max_element() <= MAX_COORDINATE)
+    {
         return Err(bad(format!(
-            "translation {} is not finite",
+            "translation {} is not finite or beyond ±{MAX_COORDINATE} m",
             keyframe.translation
         )));
     }
@@ -259,7 +271,7 @@ impl CameraPath {
 
     /// Inserts a keyframe in time order (replacing one at the same time); returns its index.
     pub fn insert(&mut self, mut keyframe: CameraKeyframe) -> Result<usize, TrackError> {
-        if !keyframe.time.is_finite() {
+        if !(keyframe.time.is_finite() && keyframe.time.abs() <= MAX_TIME) {
             return Err(TrackError::BadTime {
                 index: self.keyframes.len(),
                 time: keyframe.time,
@@ -388,11 +400,12 @@ impl ManoPose {
         }
     }
 
-    fn is_finite(&self) -> bool {
+    /// Finite and within ±[`MAX_ANGLE`] per component.
+    fn is_bounded(&self) -> bool {
         self.global_orient
             .iter()
             .chain(self.hand_pose.iter().flatten())
-            .all(|v| v.is_finite())
+            .all(|v| v.is_finite() && v.abs() <= MAX_ANGLE)
     }
 }
 
@@ -451,10 +464,20 @@ impl HandSample {
 }
 
 fn check_hand_keyframe(index: usize, keyframe: &HandKeyframe) -> Result<(), TrackError> {
-    if !keyframe.pose.is_finite() || !keyframe.wrist_translation.iter().all(|v| v.is_finite()) {
+    if !keyframe.pose.is_bounded() {
         return Err(TrackError::BadValue {
             index,
-            reason: "pose or wrist translation holds a non-finite number".into(),
+            reason: format!("a joint rotation is not finite or beyond ±{MAX_ANGLE} rad"),
+        });
+    }
+    if !keyframe
+        .wrist_translation
+        .iter()
+        .all(|v| v.is_finite() && v.abs() <= MAX_COORDINATE)
+    {
+        return Err(TrackError::BadValue {
+            index,
+            reason: format!("wrist_translation is not finite or beyond ±{MAX_COORDINATE} m"),
         });
     }
     Ok(())
@@ -471,7 +494,10 @@ impl HandTrack {
         for (index, keyframe) in keyframes.iter().enumerate() {
             check_hand_keyframe(index, keyframe)?;
         }
-        if let Some(bad) = betas.iter().find(|b| !b.is_finite()) {
+        if let Some(bad) = betas
+            .iter()
+            .find(|b| !(b.is_finite() && b.abs() <= MAX_ANGLE))
+        {
             return Err(TrackError::BadValue {
                 index: 0,
                 reason: format!("betas hold {bad}"),
@@ -569,7 +595,7 @@ impl HandTrack {
     }
 
     pub fn insert(&mut self, keyframe: HandKeyframe) -> Result<usize, TrackError> {
-        if !keyframe.time.is_finite() {
+        if !(keyframe.time.is_finite() && keyframe.time.abs() <= MAX_TIME) {
             return Err(TrackError::BadTime {
                 index: self.keyframes.len(),
                 time: keyframe.time,
@@ -596,7 +622,10 @@ impl HandTrack {
     }
 
     pub fn set_betas(&mut self, betas: Vec<f32>) -> Result<(), TrackError> {
-        if let Some(bad) = betas.iter().find(|b| !b.is_finite()) {
+        if let Some(bad) = betas
+            .iter()
+            .find(|b| !(b.is_finite() && b.abs() <= MAX_ANGLE))
+        {
             return Err(TrackError::BadValue {
                 index: 0,
                 reason: format!("betas hold {bad}"),

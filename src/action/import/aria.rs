@@ -20,7 +20,7 @@
 use super::{SourceUp, check_increasing, number, opencv_from_opengl, read_text};
 use crate::action::Intrinsics;
 use crate::action::action_file::{ActionFileError, rigid_rotation};
-use crate::action::track::{CameraKeyframe, CameraPath, unit_rotation};
+use crate::action::track::{CameraKeyframe, CameraPath, MAX_COORDINATE, unit_rotation};
 use glam::{Affine3A, Mat3, Quat, Vec3};
 use serde::Deserialize;
 use std::path::Path;
@@ -213,8 +213,12 @@ pub fn parse_device_from_camera(
     let rotation = unit_rotation(Quat::from_xyzw(x, y, z, w))
         .map_err(|e| ActionFileError::at(path, &key, e))?;
     let translation = Vec3::from_array(camera.device_from_camera.translation);
-    if !translation.is_finite() {
-        return Err(ActionFileError::at(path, key, "Translation is not finite"));
+    if !(translation.is_finite() && translation.abs().max_element() <= MAX_COORDINATE) {
+        return Err(ActionFileError::at(
+            path,
+            key,
+            format!("Translation {translation} is not finite or beyond ±{MAX_COORDINATE} m"),
+        ));
     }
     Ok(Affine3A::from_rotation_translation(rotation, translation))
 }
@@ -234,8 +238,11 @@ pub fn parse_extrinsic(text: &str) -> Result<Affine3A, String> {
     let rotation = unit_rotation(Quat::from_xyzw(qx as f32, qy as f32, qz as f32, qw as f32))?;
     // Checked rigid: keeps rigid_rotation in use for matrices given elsewhere.
     let rotation = rigid_rotation(Mat3::from_quat(rotation))?;
-    Ok(Affine3A::from_rotation_translation(
-        rotation,
-        Vec3::new(tx as f32, ty as f32, tz as f32),
-    ))
+    let translation = Vec3::new(tx as f32, ty as f32, tz as f32);
+    if !(translation.is_finite() && translation.abs().max_element() <= MAX_COORDINATE) {
+        return Err(format!(
+            "extrinsic translation {translation} is beyond ±{MAX_COORDINATE} m"
+        ));
+    }
+    Ok(Affine3A::from_rotation_translation(rotation, translation))
 }
