@@ -939,4 +939,88 @@ mod tests {
             assert!((Vec3::from(world.translation) - Vec3::new(0.5, -0.2, -0.4)).length() < 1e-4);
         }
     }
+
+    /// Random paths (xorshift, fixed seed): sampling passes through every keyframe, stays finite with unit
+    /// rotations everywhere, and moves little between nearby times.
+    #[test]
+    fn random_paths_sample_through_keys_with_unit_rotations() {
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 11) as f64 / (1u64 << 53) as f64
+        };
+        for _ in 0..300 {
+            let count = 1 + (next() * 8.0) as usize;
+            let mut time = next() * 2.0 - 1.0;
+            let keyframes: Vec<CameraKeyframe> = (0..count)
+                .map(|_| {
+                    time += 0.01 + next() * 2.0;
+                    let axis = Vec3::new(
+                        next() as f32 - 0.5,
+                        next() as f32 - 0.5,
+                        next() as f32 - 0.5,
+                    );
+                    CameraKeyframe {
+                        time,
+                        rotation: Quat::from_scaled_axis(axis * 6.0),
+                        translation: Vec3::new(next() as f32, next() as f32, next() as f32) * 4.0
+                            - 2.0,
+                        intrinsics: Intrinsics::DWM,
+                    }
+                })
+                .collect();
+            let path = CameraPath::new(keyframes).unwrap();
+            for k in path.keyframes() {
+                assert!(
+                    path.sample(k.time)
+                        .world_from_camera
+                        .abs_diff_eq(k.world_from_camera(), 1e-4)
+                );
+            }
+            let (start, end) = path.time_range();
+            for _ in 0..200 {
+                let t = start - 0.5 + (end - start + 1.0) * next();
+                let frame = path.sample(t);
+                let (scale, rotation, translation) =
+                    frame.world_from_camera.to_scale_rotation_translation();
+                assert!(translation.is_finite() && (rotation.length() - 1.0).abs() < 1e-4);
+                assert!((scale - Vec3::ONE).abs().max_element() < 1e-3);
+                // Continuity: a microsecond later the camera has barely moved or turned (keyframes can be 10 ms
+                // and metres apart, so the speed bound is generous).
+                let later = path.sample(t + 1e-6);
+                let step = (Vec3::from(later.world_from_camera.translation) - translation).length();
+                assert!(step < 0.01, "jump {step} at {t}");
+                let (_, later_rotation, _) =
+                    later.world_from_camera.to_scale_rotation_translation();
+                assert!(
+                    later_rotation.dot(rotation).abs() > 0.9999,
+                    "rotation jumps at {t}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn rejects_values_that_would_overflow_sampling() {
+        let mut far = key(0.0, 0.0, 0.0);
+        far.translation.x = 1e19;
+        assert!(matches!(
+            CameraPath::new(vec![far]),
+            Err(TrackError::BadValue { .. })
+        ));
+        let mut pose = ManoPose::FLAT;
+        pose.hand_pose[2][0] = 1e37;
+        let hand = HandKeyframe {
+            time: 0.0,
+            pose,
+            wrist_translation: [0.0; 3],
+        };
+        assert!(HandTrack::new(Side::Left, vec![], WristFrame::Camera, vec![hand]).is_err());
+        assert!(matches!(
+            CameraPath::new(vec![key(1e12, 0.0, 0.0)]),
+            Err(TrackError::BadTime { .. })
+        ));
+    }
 }
