@@ -1,7 +1,8 @@
 //! Property tests for every action parser: random bytes and mutations of valid files must give `Ok` or a clear
 //! error naming the file — never a panic — and whatever parses must sample to finite, rigid cameras and hands.
 //!
-//! Cases per parser: `HANDTWIN_FUZZ_CASES` (default 3000, so `cargo test` stays quick); long runs set it to
+//! A third of the cases change one node of a valid JSON seed (structure-aware), the rest mutate bytes or are
+//! random. Cases per parser: `HANDTWIN_FUZZ_CASES` (default 3000, so `cargo test` stays quick); long runs set it to
 //! 100000. The seed is `HANDTWIN_FUZZ_SEED` (default fixed) so a failure can be replayed.
 
 use handtwin::action::import::{SourceUp, aria, colmap, hands, nerfstudio};
@@ -99,6 +100,113 @@ fn mutate(rng: &mut Rng, base: &str) -> String {
     String::from_utf8_lossy(&bytes).into_owned()
 }
 
+fn count_nodes(value: &serde_json::Value) -> usize {
+    1 + match value {
+        serde_json::Value::Array(items) => items.iter().map(count_nodes).sum(),
+        serde_json::Value::Object(map) => map.values().map(count_nodes).sum(),
+        _ => 0,
+    }
+}
+
+/// Structure-aware: changes one node of valid JSON (a number to an extreme, a type swap, a dropped key, a
+/// shortened, reordered or duplicated array), so the semantic checks — not just the JSON syntax — get exercised.
+fn mutate_node(rng: &mut Rng, value: &mut serde_json::Value, target: &mut usize) {
+    use serde_json::{Value, json};
+    if *target == 0 {
+        *target = usize::MAX;
+        let replacements = [
+            json!(0),
+            json!(-1),
+            json!(1e30),
+            json!(-1e30),
+            json!(1e-40),
+            json!(3.0e38),
+            json!(1e300),
+            json!(0.5),
+            json!(2),
+            json!(-0.0),
+            json!(u64::MAX),
+            json!(i64::MIN),
+            json!("1"),
+            json!(null),
+            json!([]),
+            json!({}),
+            json!([1, 2, 3]),
+            json!(true),
+        ];
+        match (rng.below(4), &mut *value) {
+            (0, Value::Array(items)) if !items.is_empty() => {
+                let (a, b) = (rng.below(items.len()), rng.below(items.len()));
+                items.swap(a, b);
+            }
+            (1, Value::Array(items)) if !items.is_empty() => {
+                let i = rng.below(items.len());
+                if rng.below(2) == 0 {
+                    items.remove(i);
+                } else {
+                    let copy = items[i].clone();
+                    items.insert(i, copy);
+                }
+            }
+            (2, Value::Object(map)) if !map.is_empty() => {
+                let key = map
+                    .keys()
+                    .nth(rng.below(map.len()))
+                    .cloned()
+                    .unwrap_or_default();
+                map.remove(&key);
+            }
+            _ => *value = replacements[rng.below(replacements.len())].clone(),
+        }
+        return;
+    }
+    *target -= 1;
+    match value {
+        Value::Array(items) => {
+            for item in items {
+                if *target == usize::MAX {
+                    return;
+                }
+                mutate_node(rng, item, target);
+            }
+        }
+        Value::Object(map) => {
+            for item in map.values_mut() {
+                if *target == usize::MAX {
+                    return;
+                }
+                mutate_node(rng, item, target);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn mutate_json(rng: &mut Rng, text: &str) -> Option<String> {
+    let mut lines: Vec<serde_json::Value> = Vec::new();
+    // JSON or JSON lines.
+    match serde_json::from_str(text) {
+        Ok(value) => lines.push(value),
+        Err(_) => {
+            for line in text.lines().filter(|l| !l.trim().is_empty()) {
+                lines.push(serde_json::from_str(line).ok()?);
+            }
+        }
+    }
+    let line = rng.below(lines.len());
+    for _ in 0..1 + rng.below(3) {
+        let mut target = rng.below(count_nodes(&lines[line]));
+        mutate_node(rng, &mut lines[line], &mut target);
+    }
+    Some(
+        lines
+            .iter()
+            .map(|v| v.to_string())
+            .collect::<Vec<_>>()
+            .join("\n"),
+    )
+}
+
 fn random_text(rng: &mut Rng) -> String {
     let len = rng.below(200);
     if rng.below(2) == 0 {
@@ -175,7 +283,17 @@ fn fuzz(name: &str, seeds: &[String], parse: impl Fn(&str) -> Result<(), String>
         parse(seed_text).unwrap_or_else(|e| panic!("{name}: the valid seed does not parse: {e}"));
     }
     for case in 0..cases {
-        let text = if case % 2 == 0 {
+        let structured = if case % 3 == 2 {
+            {
+                let which = rng.below(seeds.len());
+                mutate_json(&mut rng, &seeds[which])
+            }
+        } else {
+            None
+        };
+        let text = if let Some(text) = structured {
+            text
+        } else if case % 2 == 0 {
             let base = &seeds[rng.below(seeds.len())];
             let mut text = mutate(&mut rng, base);
             if rng.below(4) == 0 {

@@ -309,7 +309,7 @@ pub fn parse_hot3d(
         betas.get_or_insert(flatten(field("betas")?).map_err(|e| named("betas", e))?);
         let first = *first_ns.get_or_insert(timestamp);
         keyframes.push(HandKeyframe {
-            time: (timestamp - first) as f64 * 1e-9,
+            time: (i128::from(timestamp) - i128::from(first)) as f64 * 1e-9,
             pose: ManoPose {
                 global_orient: axis_angle_from_quat(world_from_source * rotation),
                 hand_pose,
