@@ -175,6 +175,15 @@ fn hamer_frames_become_an_opengl_camera_track() {
     );
     assert_eq!(first.pose.hand_pose[1], [0.0, 0.0, 0.4]);
     assert_eq!(track.betas(), &[0.1; 10]);
+    // The left-hand frame is marked mirrored: its wrist (keypoint 0 + cam_t = (0.01, 0, 1)) flips in x, and its
+    // 0.3 rad turn about y becomes −0.3.
+    let left = hands::load_hamer(&fixture("hamer_frames.json"), Side::Left, 8.0).unwrap();
+    let sample = left.sample(0.0);
+    assert!(close(
+        sample.frame_from_hand.translation.into(),
+        Vec3::new(-0.01, 0.0, -1.0)
+    ));
+    assert_eq!(left.keyframes()[0].pose.hand_pose[0], [0.0, -0.3, 0.0]);
 }
 
 #[test]

@@ -5,7 +5,9 @@
 //!   axis-angle, or 15×3×3 matrices), `betas`, optional `is_right` (frames of the other hand are skipped),
 //!   the camera translation `pred_cam_t_full` / `pred_cam_t` / `cam_t`, and the wrist's offset from it,
 //!   `pred_keypoints_3d[0]` (HaMeR's 21 keypoints, wrist first, before the translation). HaMeR's camera is
-//!   OpenCV (y down, z forward); we turn it to OpenGL. The wrist is `keypoints_3d[0] + cam_t`; without keypoints,
+//!   OpenCV (y down, z forward); we turn it to OpenGL. `"mirrored": true` marks a frame whose parameters were
+//!   fitted to a mirrored image (HaMeR's demo predicts left hands as right hands on a flipped crop): every
+//!   rotation's axis-angle (x, y, z) becomes (x, −y, −z) and the wrist's x its negative. The wrist is `keypoints_3d[0] + cam_t`; without keypoints,
 //!   give `wrist_translation` (OpenCV camera) directly — MANO's `transl` alone does not locate the wrist without
 //!   the MANO model's rest joint. Times: `time` (s), else `frame` / list position at the given fps. The wrist is
 //!   in the camera frame (moves with the head).
@@ -160,9 +162,22 @@ pub fn parse_hamer(
                 .get(name)
                 .ok_or_else(|| err(name, "is missing".into()))
         };
-        let global_orient =
+        let mut global_orient =
             rotation_value(field("global_orient")?).map_err(|e| err("global_orient", e))?;
-        let hand_pose = hand_pose_value(field("hand_pose")?).map_err(|e| err("hand_pose", e))?;
+        let mut hand_pose =
+            hand_pose_value(field("hand_pose")?).map_err(|e| err("hand_pose", e))?;
+        let mirrored = match frame.get("mirrored") {
+            None | Some(Value::Bool(false)) => false,
+            Some(Value::Bool(true)) => true,
+            Some(_) => return Err(err("mirrored", "is not a boolean".into())),
+        };
+        if mirrored {
+            // Mirroring across the x = 0 plane maps a rotation's axis-angle (x, y, z) to (x, −y, −z).
+            for rotation in std::iter::once(&mut global_orient).chain(hand_pose.iter_mut()) {
+                rotation[1] = -rotation[1];
+                rotation[2] = -rotation[2];
+            }
+        }
         let frame_betas = flatten(field("betas")?).map_err(|e| err("betas", e))?;
         betas.get_or_insert(frame_betas);
         let wrist_in_opencv = if let Some(wrist) = frame.get("wrist_translation") {
@@ -185,6 +200,11 @@ pub fn parse_hamer(
                 return Err(err("pred_keypoints_3d", "has fewer than 3 numbers".into()));
             };
             translation + Vec3::new(x, y, z)
+        };
+        let wrist_in_opencv = if mirrored {
+            wrist_in_opencv * Vec3::new(-1.0, 1.0, 1.0)
+        } else {
+            wrist_in_opencv
         };
         let time = match (frame.get("time"), frame.get("frame")) {
             (Some(t), _) => t
