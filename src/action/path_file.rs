@@ -187,35 +187,6 @@ impl DenseCameraPath {
         serde_json::to_string_pretty(&file).unwrap_or_default()
     }
 
-    /// Writes the path as a camera-path file, atomically: a temporary file in the same folder, flushed, then
-    /// renamed over `path`, so a crash never leaves a half-written file.
-    pub fn save(&self, path: &Path) -> Result<(), PathFileError> {
-        let error = |reason: String| PathFileError::File {
-            path: path.to_path_buf(),
-            reason,
-        };
-        let dir = path
-            .parent()
-            .filter(|d| !d.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        let name = path
-            .file_name()
-            .ok_or_else(|| error("is not a file name".into()))?;
-        let temporary = dir.join(format!(".{}.partial", name.to_string_lossy()));
-        let write = || -> std::io::Result<()> {
-            use std::io::Write as _;
-            let mut file = std::fs::File::create(&temporary)?;
-            file.write_all(self.to_json().as_bytes())?;
-            file.write_all(b"\n")?;
-            file.sync_all()?;
-            std::fs::rename(&temporary, path)
-        };
-        write().map_err(|e| {
-            std::fs::remove_file(&temporary).ok();
-            error(e.to_string())
-        })
-    }
-
     /// The path resampled to `count` frames over the same duration: positions linearly, rotations by slerp
     /// (short path), intrinsics linearly. The first and last frames are kept exactly.
     pub fn resampled(&self, count: usize) -> Vec<CameraFrame> {

@@ -3,6 +3,7 @@
 
 use clap::{Parser, Subcommand};
 
+pub mod action;
 pub mod generate;
 pub mod model_info;
 #[cfg(feature = "render")]
@@ -27,6 +28,8 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// Import, convert and resample actions (camera paths + hand tracks).
+    Action(action::ActionArgs),
     /// Render the static and hand streams along a camera path into a DWM sample folder (headless).
     #[cfg(feature = "render")]
     Render(render::RenderArgs),
@@ -37,6 +40,7 @@ pub enum Command {
 /// Runs a subcommand. `None` (no subcommand) is handled by the binary: it opens the viewer.
 pub fn run(command: Command) -> anyhow::Result<()> {
     match command {
+        Command::Action(args) => action::run(args),
         #[cfg(feature = "render")]
         Command::Render(args) => render::run(args),
         Command::ModelInfo(args) => model_info::run(args),

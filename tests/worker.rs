@@ -1,9 +1,12 @@
-//! Random submit / cancel / supersede sequences against a fake model that sleeps and sometimes panics.
+//! The worker against a fake model that sleeps and sometimes panics: random submit / cancel / supersede
+//! sequences. In its own test binary so the resident-memory check sees only this test.
 
-use super::*;
+use handtwin::video::Frames;
+use handtwin::worker::*;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 static LIVE_MODELS: AtomicI64 = AtomicI64::new(0);
 
