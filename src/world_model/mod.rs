@@ -7,6 +7,7 @@ pub mod checkpoint;
 pub mod error;
 pub mod model_dir;
 pub mod parity;
+pub mod pipeline;
 pub mod resample;
 pub mod scheduler;
 pub mod t5;

@@ -1,0 +1,337 @@
+//! The DWM sampling pipeline (dwm-reference.md §1 and §8): static video + hand video (+ prompt) in, interaction
+//! video out.
+//!
+//! VAE-encode the static video (posterior mode × scaling factor) and the hand video (posterior sample ×
+//! scaling factor), build the transformer input `[noisy | mask = scaling factor | static | hand]` on the channel
+//! axis of [B, F, C, H, W], classifier-free guidance with the batch [negative, positive], the CogVideoX DDIM
+//! loop, decode, `(x/2 + 0.5).clamp(0, 1)`.
+
+use super::checkpoint::{CheckpointBackend, LoraAdapter, SharedBackend, WeightFiles};
+use super::resample::{cfhw_to_frames, frames_to_cfhw, resample_frames};
+use super::scheduler::{CogVideoXDdimScheduler, DdimConfig};
+use super::t5::{T5Config, T5TextEncoder};
+use super::tokenizer::T5Tokenizer;
+use super::transformer::{CogVideoXTransformer3DModel, TransformerConfig, rope_tables_for_grid};
+use super::vae::{AutoencoderKLCogVideoX, Tiling, VaeConfig};
+use super::{Result, WorldModelError};
+use crate::video::Frames;
+use candle_core::{DType, Device, Tensor};
+use candle_nn::VarBuilder;
+use std::path::Path;
+use std::sync::Arc;
+
+/// The tensors one sampling run starts from.
+pub struct SamplingInputs<'a> {
+    /// [1, 3, F, H, W] in [-1, 1].
+    pub static_video: &'a Tensor,
+    pub hand_video: &'a Tensor,
+    /// [1, L, D].
+    pub prompt_embeds: &'a Tensor,
+    pub negative_prompt_embeds: &'a Tensor,
+    /// The latents before the first step, [1, f, C, h, w].
+    pub initial_noise: &'a Tensor,
+    /// The ε of mean + std·ε when sampling the hand latents, [1, C, f, h, w].
+    pub hand_posterior_eps: &'a Tensor,
+    pub steps: usize,
+    pub guidance_scale: f64,
+}
+
+/// The networks of a DWM model.
+pub struct DwmNetworks<'a> {
+    pub vae: &'a AutoencoderKLCogVideoX,
+    pub transformer: &'a CogVideoXTransformer3DModel,
+    pub transformer_config: &'a TransformerConfig,
+    pub scheduler: &'a DdimConfig,
+    pub scaling_factor: f64,
+}
+
+/// Runs the DWM loop. `progress(step, total)` is called after each step; returning false stops the run
+/// (`Ok(None)`). Returns the video [1, 3, F, H, W] in [0, 1], in f32.
+pub fn sample(
+    networks: &DwmNetworks<'_>,
+    inputs: &SamplingInputs<'_>,
+    progress: &mut dyn FnMut(usize, usize) -> bool,
+) -> Result<Option<Tensor>> {
+    let sf = networks.scaling_factor;
+    let dtype = inputs.initial_noise.dtype();
+    let static_latents = (networks.vae.encode(inputs.static_video)?.mode() * sf)?.permute((0, 2, 1, 3, 4))?;
+    let hand_posterior = networks.vae.encode(inputs.hand_video)?;
+    let hand_latents = (hand_posterior.sample_with(inputs.hand_posterior_eps)? * sf)?.permute((0, 2, 1, 3, 4))?;
+    let (batch, frames, _, height, width) = static_latents.dims5()?;
+    let mask = Tensor::full(sf as f32, (batch, frames, 1, height, width), static_latents.device())?.to_dtype(static_latents.dtype())?;
+    let conditions = Tensor::cat(&[&mask, &static_latents, &hand_latents], 2)?;
+    let conditions = Tensor::cat(&[&conditions, &conditions], 0)?.to_dtype(dtype)?.contiguous()?;
+    let text = Tensor::cat(&[inputs.negative_prompt_embeds, inputs.prompt_embeds], 0)?.to_dtype(dtype)?;
+    let expected_channels = networks.transformer_config.in_channels;
+    let got = inputs.initial_noise.dims().get(2).copied().unwrap_or(0) + conditions.dims()[2];
+    if got != expected_channels {
+        return Err(WorldModelError::Input {
+            what: "transformer input".into(),
+            reason: format!("{got} channels ([noisy | mask | static | hand]) but the transformer takes {expected_channels}"),
+        });
+    }
+    let scheduler = CogVideoXDdimScheduler::new(networks.scheduler, inputs.steps)?;
+    let p = networks.transformer_config.patch_size;
+    let rope = rope_tables_for_grid(networks.transformer_config, height / p, width / p, frames, inputs.initial_noise.device())?;
+    let mut latents = inputs.initial_noise.clone();
+    let total = scheduler.timesteps().len();
+    for (index, &t) in scheduler.timesteps().iter().enumerate() {
+        let doubled = Tensor::cat(&[&latents, &latents], 0)?;
+        let model_input = Tensor::cat(&[&doubled, &conditions], 2)?;
+        let timestep = Tensor::new(&[t, t], latents.device())?;
+        let v = networks.transformer.forward(&model_input, &text, &timestep, Some(&rope))?.to_dtype(DType::F32)?;
+        let uncond = v.narrow(0, 0, 1)?;
+        let cond = v.narrow(0, 1, 1)?;
+        let guided = (&uncond + ((cond - &uncond)? * inputs.guidance_scale)?)?;
+        // The step is computed in f32; latents are stored in the model's precision between steps.
+        latents = scheduler.step(&guided, t, &latents.to_dtype(DType::F32)?)?.to_dtype(dtype)?;
+        if !progress(index + 1, total) {
+            return Ok(None);
+        }
+    }
+    let decoded = networks.vae.decode(&(latents.permute((0, 2, 1, 3, 4))?.contiguous()? / sf)?)?;
+    Ok(Some(((decoded.to_dtype(DType::F32)? / 2.0)? + 0.5)?.clamp(0f32, 1f32)?))
+}
+
+/// A deterministic standard-normal generator (SplitMix64 + Box–Muller), so a seed repeats a run exactly on any
+/// device. (PyTorch's Philox stream cannot be reproduced bit for bit anyway; dwm-reference.md §8.)
+pub struct NormalRng(u64);
+
+impl NormalRng {
+    pub fn new(seed: u64) -> Self {
+        Self(seed ^ 0x9E37_79B9_7F4A_7C15)
+    }
+
+    fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// A uniform number in (0, 1].
+    fn uniform(&mut self) -> f64 {
+        ((self.next_u64() >> 11) as f64 + 1.0) / (1u64 << 53) as f64
+    }
+
+    pub fn tensor(&mut self, shape: &[usize], device: &Device) -> Result<Tensor> {
+        let count: usize = shape.iter().product();
+        let mut values = Vec::with_capacity(count + 1);
+        while values.len() < count {
+            let (u1, u2) = (self.uniform(), self.uniform());
+            let radius = (-2.0 * u1.ln()).sqrt();
+            let angle = std::f64::consts::TAU * u2;
+            values.push((radius * angle.cos()) as f32);
+            values.push((radius * angle.sin()) as f32);
+        }
+        values.truncate(count);
+        Ok(Tensor::from_vec(values, shape, device)?)
+    }
+}
+
+/// A loaded DWM model: diffusers-format CogVideoX(-Fun) directory plus the DWM LoRA folder.
+pub struct DwmModel {
+    vae: AutoencoderKLCogVideoX,
+    transformer: CogVideoXTransformer3DModel,
+    transformer_config: TransformerConfig,
+    scheduler: DdimConfig,
+    text_encoder: T5TextEncoder,
+    tokenizer: T5Tokenizer,
+    scaling_factor: f64,
+    /// The frame count the model was trained on (the pipeline resamples other clips to it and back).
+    model_frames: usize,
+    max_text_length: usize,
+    device: Device,
+    dtype: DType,
+}
+
+fn file_error(path: &Path, reason: impl ToString) -> WorldModelError {
+    WorldModelError::File { path: path.to_path_buf(), reason: reason.to_string() }
+}
+
+/// Builds a network through a checkpoint backend and refuses checkpoint keys the network never used.
+fn build<T>(
+    backend: CheckpointBackend,
+    dtype: DType,
+    device: &Device,
+    what: &str,
+    make: impl FnOnce(VarBuilder<'static>) -> Result<T>,
+) -> Result<T> {
+    let shared = Arc::new(backend);
+    let vb = VarBuilder::from_backend(Box::new(SharedBackend(shared.clone())), dtype, device.clone());
+    let network = make(vb)?;
+    let unused = shared.unused_keys();
+    if !unused.is_empty() {
+        let dir = shared.weight_files().dir.clone();
+        let shown: Vec<&str> = unused.iter().take(5).map(String::as_str).collect();
+        return Err(file_error(
+            &dir,
+            format!("{what}: {} checkpoint keys are not used by the network (e.g. {}); wrong model?", unused.len(), shown.join(", ")),
+        ));
+    }
+    Ok(network)
+}
+
+impl DwmModel {
+    /// Loads the model. `lora`: the DWM folder with `pytorch_lora_weights.safetensors` (merged at load, in
+    /// f32, then cast) and `non_lora_weights.safetensors` (the widened patch embedding).
+    pub fn load(dir: &Path, lora: Option<&Path>, device: &Device, dtype: DType) -> Result<Self> {
+        let index_path = dir.join("model_index.json");
+        let index: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&index_path).map_err(|e| file_error(&index_path, e))?)
+            .map_err(|e| file_error(&index_path, format!("not valid JSON: {e}")))?;
+        if let Some(scheduler) = index.get("scheduler").and_then(|s| s.get(1)).and_then(|s| s.as_str())
+            && scheduler != "CogVideoXDDIMScheduler"
+        {
+            return Err(file_error(&index_path, format!("scheduler {scheduler} is not supported (handtwin runs CogVideoXDDIMScheduler, as DWM does)")));
+        }
+
+        // Transformer: base weights, DWM LoRA merged, widened patch embedding.
+        let transformer_dir = dir.join("transformer");
+        let config_path = transformer_dir.join("config.json");
+        let mut transformer_config = TransformerConfig::from_file(&config_path)?;
+        let raw: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&config_path).map_err(|e| file_error(&config_path, e))?)
+            .map_err(|e| file_error(&config_path, e))?;
+        let model_frames = raw.get("sample_frames").and_then(|v| v.as_u64()).unwrap_or(49) as usize;
+        let max_text_length = raw.get("max_text_seq_length").and_then(|v| v.as_u64()).unwrap_or(226) as usize;
+        let mut backend = CheckpointBackend::new(WeightFiles::open(&transformer_dir, "diffusion_pytorch_model").map_err(|e| file_error(&transformer_dir, e))?);
+        if let Some(lora) = lora {
+            let adapter = LoraAdapter::load(&lora.join("pytorch_lora_weights.safetensors")).map_err(|e| file_error(lora, e))?;
+            backend = backend.with_lora(adapter).map_err(|e| file_error(lora, e))?;
+            let non_lora = lora.join("non_lora_weights.safetensors");
+            if non_lora.is_file() {
+                let (with, _) = backend.with_overrides(&non_lora).map_err(|e| file_error(&non_lora, e))?;
+                backend = with;
+            }
+        }
+        if let Some(shape) = backend.shape_of("patch_embed.proj.weight") {
+            let channels = shape.get(1).copied().unwrap_or(0);
+            if channels != transformer_config.in_channels {
+                // DWM widens the 33-channel CogVideoX-Fun input to 49 (16 hand channels); anything else is a mismatch.
+                if transformer_config.in_channels == 33 && channels == 49 {
+                    transformer_config.in_channels = 49;
+                } else {
+                    return Err(file_error(
+                        &config_path,
+                        format!("in_channels is {} but patch_embed.proj.weight takes {channels} channels", transformer_config.in_channels),
+                    ));
+                }
+            }
+        }
+        if transformer_config.in_channels != 49 {
+            return Err(file_error(
+                &config_path,
+                format!(
+                    "the transformer takes {} input channels; DWM needs 49 ([noisy 16 | mask 1 | static 16 | hand 16]) — pass the DWM LoRA folder with --lora",
+                    transformer_config.in_channels
+                ),
+            ));
+        }
+        let transformer = build(backend, dtype, device, "transformer", |vb| CogVideoXTransformer3DModel::new(&transformer_config, vb))?;
+
+        // VAE, tiled by default from 480p up (as the reference enables tiling).
+        let vae_dir = dir.join("vae");
+        let vae_config_path = vae_dir.join("config.json");
+        let vae_config = VaeConfig::from_file(&vae_config_path).map_err(|e| file_error(&vae_config_path, e))?;
+        let vae_backend = CheckpointBackend::new(WeightFiles::open(&vae_dir, "diffusion_pytorch_model").map_err(|e| file_error(&vae_dir, e))?);
+        let vae = build(vae_backend, dtype, device, "vae", |vb| Ok(AutoencoderKLCogVideoX::new(&vae_config, vb)?))?;
+        let scaling_factor = vae_config.scaling_factor;
+
+        // Text encoder and tokenizer.
+        let text_dir = dir.join("text_encoder");
+        let t5_config = T5Config::from_file(&text_dir.join("config.json"))?;
+        let t5_backend = CheckpointBackend::new(WeightFiles::open(&text_dir, "model").map_err(|e| file_error(&text_dir, e))?);
+        // T5's shared embedding is stored under two names; the encoder reads one of them.
+        let shared = Arc::new(t5_backend);
+        let vb = VarBuilder::from_backend(Box::new(SharedBackend(shared.clone())), dtype, device.clone());
+        let text_encoder = T5TextEncoder::new(&t5_config, vb)?;
+        let tokenizer = T5Tokenizer::from_dir(&dir.join("tokenizer")).map_err(|e| file_error(&dir.join("tokenizer"), e))?;
+        let scheduler = DdimConfig::from_file(&dir.join("scheduler").join("scheduler_config.json"))?;
+        Ok(Self {
+            vae,
+            transformer,
+            transformer_config,
+            scheduler,
+            text_encoder,
+            tokenizer,
+            scaling_factor,
+            model_frames,
+            max_text_length,
+            device: device.clone(),
+            dtype,
+        })
+    }
+
+    fn encode_prompt(&mut self, prompt: &str) -> Result<Tensor> {
+        let ids = self.tokenizer.encode_padded(prompt, self.max_text_length).map_err(|e| WorldModelError::Input {
+            what: "prompt".into(),
+            reason: e.to_string(),
+        })?;
+        let ids = Tensor::new(ids.as_slice(), &self.device)?.unsqueeze(0)?;
+        self.text_encoder.forward(&ids)
+    }
+
+    fn to_tensor(&self, frames: &Frames) -> Result<Tensor> {
+        let (f, h, w) = (frames.frame_count(), frames.height() as usize, frames.width() as usize);
+        let data = frames_to_cfhw(frames);
+        let tensor = Tensor::from_vec(data, (1, 3, f, h, w), &self.device)?;
+        Ok(((tensor * 2.0)? - 1.0)?.to_dtype(self.dtype)?)
+    }
+
+    /// Generates the interaction video for a static and a hand video (same size, multiple of 16).
+    pub fn generate(
+        &mut self,
+        static_video: &Frames,
+        hand_video: &Frames,
+        prompt: &str,
+        steps: usize,
+        guidance_scale: f64,
+        seed: u64,
+        progress: &mut dyn FnMut(usize, usize) -> bool,
+    ) -> Result<Option<Frames>> {
+        let (width, height) = (static_video.width(), static_video.height());
+        if width % 16 != 0 || height % 16 != 0 {
+            return Err(WorldModelError::Input {
+                what: "video size".into(),
+                reason: format!("{width}x{height} is not a multiple of 16 in both directions"),
+            });
+        }
+        let input_frames = static_video.frame_count();
+        let clip = |frames: &Frames| resample_frames(frames, self.model_frames).map_err(|e| WorldModelError::Input { what: "video".into(), reason: e.to_string() });
+        let static_tensor = self.to_tensor(&clip(static_video)?)?;
+        let hand_tensor = self.to_tensor(&clip(hand_video)?)?;
+        let use_tiling = height >= 480;
+        self.vae.set_tiling(use_tiling.then(|| Tiling::from_config(self.vae.config())));
+        let prompt_embeds = self.encode_prompt(prompt)?;
+        let negative_prompt_embeds = self.encode_prompt("")?;
+        let latent_channels = self.vae.config().latent_channels;
+        let latent_frames = (self.model_frames - 1) / 4 + 1;
+        let (h, w) = (height as usize / 8, width as usize / 8);
+        let mut rng = NormalRng::new(seed);
+        let initial_noise = rng.tensor(&[1, latent_frames, latent_channels, h, w], &self.device)?.to_dtype(self.dtype)?;
+        let hand_posterior_eps = rng.tensor(&[1, latent_channels, latent_frames, h, w], &self.device)?.to_dtype(self.dtype)?;
+        let networks = DwmNetworks {
+            vae: &self.vae,
+            transformer: &self.transformer,
+            transformer_config: &self.transformer_config,
+            scheduler: &self.scheduler,
+            scaling_factor: self.scaling_factor,
+        };
+        let inputs = SamplingInputs {
+            static_video: &static_tensor,
+            hand_video: &hand_tensor,
+            prompt_embeds: &prompt_embeds,
+            negative_prompt_embeds: &negative_prompt_embeds,
+            initial_noise: &initial_noise,
+            hand_posterior_eps: &hand_posterior_eps,
+            steps,
+            guidance_scale,
+        };
+        let Some(video) = sample(&networks, &inputs, progress)? else { return Ok(None) };
+        let data: Vec<f32> = video.squeeze(0)?.flatten_all()?.to_vec1()?;
+        let frames = cfhw_to_frames(&data, self.model_frames, width, height, static_video.fps())
+            .map_err(|e| WorldModelError::Input { what: "decoded video".into(), reason: e.to_string() })?;
+        let frames = resample_frames(&frames, input_frames).map_err(|e| WorldModelError::Input { what: "decoded video".into(), reason: e.to_string() })?;
+        Ok(Some(frames))
+    }
+}
