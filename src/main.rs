@@ -6,14 +6,16 @@ fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-                tracing_subscriber::EnvFilter::new("info,wgpu=error,naga=warn")
+                tracing_subscriber::EnvFilter::new(
+                    "info,wgpu=error,naga=warn,bevy_render=warn,bevy_pbr=warn,bevy_light=warn,bevy_winit=warn,bevy_egui=error",
+                )
             }),
         )
         .with_writer(std::io::stderr)
         .init();
     let result = match cli.command {
         Some(command) => handtwin::cli::run(command),
-        None => open_viewer(cli.scene),
+        None => open_viewer(cli.scene, cli.camera_path),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -25,15 +27,21 @@ fn main() -> std::process::ExitCode {
 }
 
 #[cfg(feature = "render")]
-fn open_viewer(scene: Option<std::path::PathBuf>) -> anyhow::Result<()> {
+fn open_viewer(
+    scene: Option<std::path::PathBuf>,
+    camera_path: Option<std::path::PathBuf>,
+) -> anyhow::Result<()> {
     let scene = scene.map_or(
         handtwin::scene::SceneSource::Bundled,
         handtwin::scene::SceneSource::Gltf,
     );
-    handtwin::viewer::run(handtwin::viewer::ViewerOptions { scene })
+    handtwin::viewer::run(handtwin::viewer::ViewerOptions { scene, camera_path })
 }
 
 #[cfg(not(feature = "render"))]
-fn open_viewer(_scene: Option<std::path::PathBuf>) -> anyhow::Result<()> {
+fn open_viewer(
+    _scene: Option<std::path::PathBuf>,
+    _camera_path: Option<std::path::PathBuf>,
+) -> anyhow::Result<()> {
     anyhow::bail!("this build of handtwin has no viewer (built without the `render` feature)")
 }

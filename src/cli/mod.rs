@@ -3,6 +3,11 @@
 
 use clap::{Parser, Subcommand};
 
+pub mod generate;
+pub mod model_info;
+#[cfg(feature = "render")]
+pub mod render;
+
 #[derive(Parser, Debug)]
 #[command(
     name = "handtwin",
@@ -13,14 +18,27 @@ pub struct Cli {
     /// A glTF/GLB scene to open in the viewer (default: the bundled room corner).
     #[arg(long, global = false)]
     pub scene: Option<std::path::PathBuf>,
+    /// A camera path to load into the viewer's timeline.
+    #[arg(long, global = false)]
+    pub camera_path: Option<std::path::PathBuf>,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
 
 #[derive(Subcommand, Debug)]
-pub enum Command {}
+pub enum Command {
+    /// Render the static and hand streams along a camera path into a DWM sample folder (headless).
+    #[cfg(feature = "render")]
+    Render(render::RenderArgs),
+    /// Print what a model directory holds (configs, parameters, dtypes, LoRA) and the memory a run needs.
+    ModelInfo(model_info::ModelInfoArgs),
+}
 
 /// Runs a subcommand. `None` (no subcommand) is handled by the binary: it opens the viewer.
 pub fn run(command: Command) -> anyhow::Result<()> {
-    match command {}
+    match command {
+        #[cfg(feature = "render")]
+        Command::Render(args) => render::run(args),
+        Command::ModelInfo(args) => model_info::run(args),
+    }
 }

@@ -202,6 +202,8 @@ impl StreamRenderer {
             Msaa::Sample4,
             RenderLayers::layer(SCENE_LAYER),
             SplatSortCamera,
+            // Point-light shadow detail is chosen for this camera (there is no window camera).
+            bevy::camera::ShadowLodOrigin,
         ));
         world.spawn((
             Name::new("hand stream camera"),

@@ -44,7 +44,7 @@ impl Frames {
             return Err(FramesError::BadFps(fps));
         }
         let frame_len = width as usize * height as usize * 3;
-        if data.len() % frame_len != 0 {
+        if !data.len().is_multiple_of(frame_len) {
             return Err(FramesError::RaggedBuffer {
                 len: data.len(),
                 width,

@@ -171,7 +171,12 @@ fn control_camera(
 
 fn apply_camera_transform(
     mut cameras: Query<(&ViewerCamera, &mut Transform), Changed<ViewerCamera>>,
+    timeline: Res<super::timeline::Timeline>,
 ) {
+    // Through the ego camera, the timeline owns the transform.
+    if timeline.ego_view && timeline.current_frame().is_some() {
+        return;
+    }
     for (controller, mut transform) in &mut cameras {
         *transform = controller.transform();
     }

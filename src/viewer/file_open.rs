@@ -1,6 +1,7 @@
 //! Opening files: the native dialog (rfd, asynchronous, so the viewport keeps running) and drag and drop.
 
 use super::scene_view::OpenScene;
+use super::timeline::OpenCameraPath;
 use crate::scene::SceneSource;
 use bevy::prelude::*;
 use bevy::tasks::{AsyncComputeTaskPool, Task, block_on, poll_once};
@@ -28,13 +29,19 @@ fn start_dialog(mut requests: MessageReader<ShowOpenDialog>, mut pending: ResMut
         return;
     }
     let dialog = rfd::AsyncFileDialog::new()
-        .set_title("Open a scene")
+        .set_title("Open a scene or a camera path")
+        .add_filter("Scenes and camera paths", &["glb", "gltf", "json"])
         .add_filter("glTF scene", &["glb", "gltf"])
+        .add_filter("Camera path", &["json"])
         .add_filter("All files", &["*"]);
     pending.0 = Some(AsyncComputeTaskPool::get().spawn(dialog.pick_file()));
 }
 
-fn finish_dialog(mut pending: ResMut<PendingDialog>, mut open: MessageWriter<OpenScene>) {
+fn finish_dialog(
+    mut pending: ResMut<PendingDialog>,
+    mut open: MessageWriter<OpenScene>,
+    mut open_path: MessageWriter<OpenCameraPath>,
+) {
     let Some(task) = pending.0.as_mut() else {
         return;
     };
@@ -43,14 +50,35 @@ fn finish_dialog(mut pending: ResMut<PendingDialog>, mut open: MessageWriter<Ope
     };
     pending.0 = None;
     if let Some(file) = picked {
-        open.write(OpenScene(SceneSource::Gltf(file.path().to_path_buf())));
+        route(file.path().to_path_buf(), &mut open, &mut open_path);
     }
 }
 
-fn dropped_files(mut drops: MessageReader<FileDragAndDrop>, mut open: MessageWriter<OpenScene>) {
+fn dropped_files(
+    mut drops: MessageReader<FileDragAndDrop>,
+    mut open: MessageWriter<OpenScene>,
+    mut open_path: MessageWriter<OpenCameraPath>,
+) {
     for drop in drops.read() {
         if let FileDragAndDrop::DroppedFile { path_buf, .. } = drop {
-            open.write(OpenScene(SceneSource::Gltf(path_buf.clone())));
+            route(path_buf.clone(), &mut open, &mut open_path);
         }
+    }
+}
+
+/// JSON files are camera paths; everything else is offered to the scene loader, which names the formats it
+/// reads when it cannot.
+fn route(
+    path: std::path::PathBuf,
+    open: &mut MessageWriter<OpenScene>,
+    open_path: &mut MessageWriter<OpenCameraPath>,
+) {
+    let is_json = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("json"));
+    if is_json {
+        open_path.write(OpenCameraPath(path));
+    } else {
+        open.write(OpenScene(SceneSource::Gltf(path)));
     }
 }

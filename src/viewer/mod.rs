@@ -4,12 +4,18 @@
 mod camera_control;
 pub mod composite;
 mod file_open;
+mod generation;
 mod notifications;
 mod panel;
+mod recording;
+mod results;
 mod scene_view;
+mod timeline;
 
 pub use camera_control::{CameraMode, ViewerCamera};
+pub use results::{CaptureStreams, ExportSample, Results};
 pub use scene_view::{CurrentScene, OpenScene};
+pub use timeline::{OpenCameraPath, Timeline};
 
 use crate::scene::{HandtwinCamera, SceneSetupPlugin, SceneSource, assets_dir};
 use crate::streams::StreamSettings;
@@ -27,6 +33,7 @@ use bevy_egui::{EguiGlobalSettings, EguiPlugin, PrimaryEguiContext};
 #[derive(Clone, Debug)]
 pub struct ViewerOptions {
     pub scene: SceneSource,
+    pub camera_path: Option<std::path::PathBuf>,
 }
 
 /// Opens the viewer window and runs until it is closed.
@@ -69,8 +76,16 @@ pub fn run(options: ViewerOptions) -> anyhow::Result<()> {
         camera_control::CameraControlPlugin,
         file_open::FileOpenPlugin,
         panel::PanelPlugin,
+        timeline::TimelinePlugin,
+        results::ResultsPlugin,
+        recording::RecordingPlugin,
     ))
     .add_systems(Startup, spawn_cameras);
+    if let Some(path) = options.camera_path {
+        app.add_systems(Startup, move |mut open: MessageWriter<OpenCameraPath>| {
+            open.write(OpenCameraPath(path.clone()));
+        });
+    }
     app.run();
     Ok(())
 }
@@ -99,8 +114,7 @@ fn spawn_cameras(
 ) {
     // The viewport sees what the streams see: the same vertical field of view as the DWM camera.
     let fov = settings.intrinsics().vertical_fov_degrees().to_radians();
-    let controller =
-        ViewerCamera::looking_at(Vec3::new(0.9, 1.6, 1.2), Vec3::new(-0.2, 0.75, -1.5));
+    let controller = ViewerCamera::looking_at(Vec3::new(1.7, 1.9, 1.4), Vec3::new(-0.4, 0.8, -1.3));
     commands.spawn((
         Name::new("viewport camera"),
         HandtwinCamera,
@@ -125,7 +139,7 @@ fn spawn_cameras(
         Camera2d,
         RenderLayers::none(),
         Camera {
-            order: 1,
+            order: 2,
             output_mode: CameraOutputMode::Write {
                 blend_state: Some(BlendState::ALPHA_BLENDING),
                 clear_color: ClearColorConfig::None,

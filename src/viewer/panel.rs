@@ -20,7 +20,7 @@ impl Plugin for PanelPlugin {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn side_panel_system(
+pub(super) fn side_panel_system(
     mut contexts: EguiContexts,
     current: Res<CurrentScene>,
     mut settings: ResMut<StreamSettings>,
@@ -29,7 +29,17 @@ fn side_panel_system(
     window: Single<&Window, With<PrimaryWindow>>,
     mut show_dialog: MessageWriter<ShowOpenDialog>,
     mut open: MessageWriter<OpenScene>,
+    mut timeline: ResMut<super::timeline::Timeline>,
+    mut results: ResMut<super::results::Results>,
+    mut capture: MessageWriter<super::results::CaptureStreams>,
+    mut export: MessageWriter<super::results::ExportSample>,
+    recording: (
+        Res<super::recording::Recorder>,
+        MessageWriter<super::recording::ToggleRecording>,
+        MessageWriter<super::recording::SavePath>,
+    ),
 ) -> Result {
+    let (recorder, mut record, mut save) = recording;
     let ctx = contexts.ctx_mut()?.clone();
     let mut window_ui = egui::Ui::new(
         ctx.clone(),
@@ -38,7 +48,7 @@ fn side_panel_system(
             .layer_id(egui::LayerId::background())
             .max_rect(ctx.viewport_rect()),
     );
-    let panel_width = egui::Panel::left("side_panel")
+    egui::Panel::left("side_panel")
         .resizable(true)
         .default_size(300.0)
         .show(&mut window_ui, |ui| {
@@ -53,23 +63,56 @@ fn side_panel_system(
                     ui.separator();
                 }
                 stream_settings_ui(ui, &mut settings);
+                ui.separator();
+                super::results::results_ui(
+                    ui,
+                    &mut results,
+                    !timeline.frames.is_empty(),
+                    &mut capture,
+                    &mut export,
+                );
             });
-        })
-        .response
-        .rect
-        .width();
+        });
+    super::timeline::timeline_ui(
+        &mut window_ui,
+        &mut timeline,
+        &settings,
+        &mut show_dialog,
+        &recorder,
+        &mut record,
+        &mut save,
+    );
     notifications.toasts_ui(&ctx);
 
-    // Keep the 3D view beside the panel rather than under it.
+    // Keep the 3D view in the space the panels leave rather than under them.
     if let Ok((_, mut camera)) = cameras.single_mut() {
         let scale = window.scale_factor();
-        let left = (panel_width * scale) as u32;
+        let mut free = window_ui.available_rect_before_wrap();
+        // Through the ego camera or over a clip, show exactly the streams' frame: letterbox to their aspect.
+        let showing_clip = results.showing && results.streams.is_some();
+        if (timeline.ego_view && timeline.current_frame().is_some()) || showing_clip {
+            let aspect = settings.width as f32 / settings.height as f32;
+            let size = if free.width() / free.height() > aspect {
+                egui::vec2(free.height() * aspect, free.height())
+            } else {
+                egui::vec2(free.width(), free.width() / aspect)
+            };
+            free = egui::Rect::from_center_size(free.center(), size);
+        }
+        let position = UVec2::new(
+            (free.min.x * scale).max(0.0) as u32,
+            (free.min.y * scale).max(0.0) as u32,
+        );
         let size = UVec2::new(
-            window.physical_width().saturating_sub(left).max(1),
-            window.physical_height().max(1),
+            ((free.width() * scale) as u32)
+                .min(window.physical_width().saturating_sub(position.x))
+                .max(1),
+            ((free.height() * scale) as u32)
+                .min(window.physical_height().saturating_sub(position.y))
+                .max(1),
         );
         camera.viewport = Some(Viewport {
-            physical_position: UVec2::new(left, 0),
+            physical_position: position,
             physical_size: size,
             ..default()
         });

@@ -22,8 +22,14 @@ pub type JobId = u64;
 /// Which model to run, on which device. Jobs with a different spec swap the loaded model.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct ModelSpec {
+    /// The diffusers-format model directory.
     pub directory: PathBuf,
+    /// The DWM LoRA folder (LoRA + non-LoRA weights), if the model directory is a base model.
+    pub lora: Option<PathBuf>,
+    /// "cpu", "cuda" or "metal".
     pub device: String,
+    /// "f32", "bf16" or "f16".
+    pub dtype: String,
 }
 
 /// Sampling settings of one generation.

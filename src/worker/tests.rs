@@ -92,7 +92,9 @@ fn input(seed: u64, steps: usize) -> JobInput {
 fn spec(directory: &str, device: &str) -> ModelSpec {
     ModelSpec {
         directory: directory.into(),
+        lora: None,
         device: device.into(),
+        dtype: "f32".into(),
     }
 }
 

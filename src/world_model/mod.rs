@@ -1,4 +1,17 @@
-//! `world_model`: see ARCHITECTURE.md.
+//! `world_model`: the CogVideoX-family networks DWM runs on (transformer, VAE, T5 text encoder), the DDIM
+//! sampler, weight loading, and the parity runner that checks them against diffusers. See ARCHITECTURE.md.
+//!
+//! Every network is built through a `candle_nn::VarBuilder` with module names mirroring the reference
+//! state-dict keys, so the same code loads released weights and can be trained through a `VarMap`.
 pub mod checkpoint;
+pub mod error;
+pub mod model_dir;
+pub mod parity;
 pub mod resample;
+pub mod scheduler;
+pub mod t5;
+pub mod tokenizer;
+pub mod transformer;
 pub mod vae;
+
+pub use error::{Result, WorldModelError};

@@ -1,0 +1,210 @@
+//! `handtwin generate`: DWM on a sample folder (or a static + hand video pair), through the same worker the viewer
+//! uses; writes the generated mp4 and, as DWM does, a comparison video (static | hands | generated | ground
+//! truth when the sample has one).
+
+use crate::video::{
+    DwmSample, Ffmpeg, Frames, Mp4Options, read_video_with, side_by_side, write_video_with,
+};
+use crate::worker::{Event, GenerationSettings, JobInput, ModelLoader, ModelSpec, Worker};
+use anyhow::{Context as _, bail};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+#[derive(clap::Args, Debug)]
+pub struct GenerateArgs {
+    /// A diffusers-format CogVideoX(-Fun) model directory (default: the bundled model under models/).
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// The DWM LoRA folder (pytorch_lora_weights.safetensors, non_lora_weights.safetensors).
+    #[arg(long)]
+    pub lora: Option<PathBuf>,
+    /// A DWM sample: DIR/STEM reads DIR/videos_static/STEM.mp4, DIR/videos_hands/STEM.mp4, the prompt and the
+    /// ground truth when present.
+    #[arg(long, conflicts_with_all = ["static_video", "hands"])]
+    pub sample: Option<PathBuf>,
+    /// The static-scene video (with --hands, instead of --sample).
+    #[arg(long = "static", requires = "hands")]
+    pub static_video: Option<PathBuf>,
+    /// The hand-mesh video.
+    #[arg(long, requires = "static_video")]
+    pub hands: Option<PathBuf>,
+    #[arg(long, conflicts_with = "prompt_file")]
+    pub prompt: Option<String>,
+    #[arg(long)]
+    pub prompt_file: Option<PathBuf>,
+    #[arg(long, default_value_t = 50)]
+    pub steps: usize,
+    #[arg(long, default_value_t = 6.0)]
+    pub guidance: f64,
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// cpu, cuda or metal.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// f32, bf16 or f16 (bf16/f16 need a GPU).
+    #[arg(long, default_value = "f32")]
+    pub dtype: String,
+    /// The generated video (the comparison video is written beside it as <name>_comparison.mp4).
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+struct Inputs {
+    static_video: Frames,
+    hand_video: Frames,
+    ground_truth: Option<Frames>,
+    prompt: String,
+}
+
+fn read_inputs(args: &GenerateArgs, ffmpeg: &Ffmpeg) -> anyhow::Result<Inputs> {
+    let mut inputs = if let Some(sample) = &args.sample {
+        let dir = sample
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let stem = sample
+            .file_name()
+            .map(|s| s.to_string_lossy().into_owned())
+            .context("--sample must be DIR/STEM (for example samples/00013)")?;
+        let sample = DwmSample::read(dir, &stem, ffmpeg)?;
+        Inputs {
+            static_video: sample.static_video,
+            hand_video: sample.hand_video,
+            ground_truth: sample.ground_truth,
+            prompt: sample.prompt.unwrap_or_default(),
+        }
+    } else if let (Some(static_path), Some(hands_path)) = (&args.static_video, &args.hands) {
+        Inputs {
+            static_video: read_video_with(static_path, ffmpeg)?,
+            hand_video: read_video_with(hands_path, ffmpeg)?,
+            ground_truth: None,
+            prompt: String::new(),
+        }
+    } else {
+        bail!("give --sample DIR/STEM, or --static FILE and --hands FILE");
+    };
+    if let Some(prompt) = &args.prompt {
+        inputs.prompt = prompt.clone();
+    }
+    if let Some(file) = &args.prompt_file {
+        inputs.prompt = std::fs::read_to_string(file)
+            .with_context(|| format!("cannot read {}", file.display()))?
+            .trim()
+            .to_string();
+    }
+    let (s, h) = (&inputs.static_video, &inputs.hand_video);
+    if (s.width(), s.height(), s.frame_count()) != (h.width(), h.height(), h.frame_count()) {
+        bail!(
+            "the static video is {}x{} with {} frames but the hand video is {}x{} with {} frames; they must match",
+            s.width(),
+            s.height(),
+            s.frame_count(),
+            h.width(),
+            h.height(),
+            h.frame_count()
+        );
+    }
+    if s.width() % 16 != 0 || s.height() % 16 != 0 {
+        bail!(
+            "the videos are {}x{}, but DWM needs both sides divisible by 16 (for example 720x480); resize them first",
+            s.width(),
+            s.height()
+        );
+    }
+    Ok(inputs)
+}
+
+/// Runs generation through a worker built on `loader`.
+pub fn run_with(
+    args: GenerateArgs,
+    loader: impl ModelLoader,
+    default_model: PathBuf,
+) -> anyhow::Result<()> {
+    if args.steps == 0 {
+        bail!("--steps must be at least 1");
+    }
+    let ffmpeg = Ffmpeg::from_env();
+    let inputs = read_inputs(&args, &ffmpeg)?;
+    let model = args.model.clone().unwrap_or(default_model);
+    let spec = ModelSpec {
+        directory: model,
+        lora: args.lora.clone(),
+        device: args.device.clone(),
+        dtype: args.dtype.clone(),
+    };
+    let mut worker = Worker::spawn(loader, None).context("cannot start the generation thread")?;
+    let job = worker.submit(
+        spec,
+        JobInput {
+            static_video: inputs.static_video.clone(),
+            hand_video: inputs.hand_video.clone(),
+            prompt: inputs.prompt.clone(),
+            settings: GenerationSettings {
+                steps: args.steps,
+                guidance_scale: args.guidance,
+                seed: args.seed,
+            },
+        },
+    );
+    let bar = ProgressBar::new(args.steps as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} steps ({elapsed}, eta {eta})")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar.set_message("loading the model");
+    let start = Instant::now();
+    let frames = loop {
+        let event = worker
+            .events()
+            .recv()
+            .context("the generation thread stopped unexpectedly")?;
+        if event.job() != job {
+            continue;
+        }
+        match event {
+            Event::Progress { step, .. } => {
+                bar.set_message("denoising");
+                bar.set_position(step as u64);
+            }
+            Event::Done {
+                frames, timings, ..
+            } => {
+                bar.finish_and_clear();
+                tracing::info!(
+                    "generated {} frames in {:.1} s (model load {:.1} s)",
+                    frames.frame_count(),
+                    timings.generate.as_secs_f64(),
+                    timings.load.as_secs_f64()
+                );
+                break frames;
+            }
+            Event::Failed { message, .. } => {
+                bar.abandon();
+                bail!("generation failed: {message}");
+            }
+            Event::Cancelled { reason, .. } => bail!("generation was cancelled ({reason:?})"),
+            Event::Queued { .. } | Event::Started { .. } => {}
+        }
+    };
+    write_video_with(&frames, &args.out, &Mp4Options::video(), &ffmpeg)?;
+    let mut clips = vec![&inputs.static_video, &inputs.hand_video, &frames];
+    if let Some(truth) = &inputs.ground_truth {
+        clips.push(truth);
+    }
+    let comparison = side_by_side(&clips)?;
+    let stem = args.out.file_stem().map_or_else(
+        || "generated".to_string(),
+        |s| s.to_string_lossy().into_owned(),
+    );
+    let comparison_path = args.out.with_file_name(format!("{stem}_comparison.mp4"));
+    write_video_with(&comparison, &comparison_path, &Mp4Options::video(), &ffmpeg)?;
+    tracing::info!(
+        "wrote {} and {} in {:.1} s",
+        args.out.display(),
+        comparison_path.display(),
+        start.elapsed().as_secs_f64()
+    );
+    Ok(())
+}

@@ -1,0 +1,300 @@
+//! Generate from the timeline: capture both streams for the current path (if not captured yet), submit them to
+//! the background worker, show per-step progress with an ETA while the viewport stays interactive, and put the
+//! generated clip into the composite view.
+
+use super::notifications::Notifications;
+use super::results::{CaptureStreams, Results};
+use crate::viewer::composite::CompositeMode;
+use crate::worker::{Event, GenerationSettings, JobId, JobInput, ModelLoader, ModelSpec, Worker};
+use bevy::prelude::*;
+use bevy::tasks::{AsyncComputeTaskPool, Task, block_on, poll_once};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// What the user chose for generation.
+#[derive(Resource)]
+pub struct GenerationChoices {
+    pub model: Option<PathBuf>,
+    pub lora: Option<PathBuf>,
+    pub device: String,
+    pub settings: GenerationSettings,
+    pub prompt: String,
+}
+
+impl Default for GenerationChoices {
+    fn default() -> Self {
+        Self {
+            model: None,
+            lora: None,
+            device: "cpu".into(),
+            settings: GenerationSettings::default(),
+            prompt: String::new(),
+        }
+    }
+}
+
+/// The worker and the job in flight.
+#[derive(Resource)]
+pub struct Generation {
+    worker: Worker,
+    pub job: Option<JobId>,
+    pub progress: Option<(usize, usize, Duration, Option<Duration>)>,
+    pub loading_model: bool,
+    /// Submit as soon as the running capture finishes.
+    generate_after_capture: bool,
+    picking: Option<(Task<Option<rfd::FileHandle>>, bool)>,
+}
+
+/// Ask to generate.
+#[derive(Message, Clone, Copy, Debug)]
+pub struct Generate;
+
+pub struct GenerationPlugin<L: ModelLoader + Clone> {
+    pub loader: L,
+}
+
+impl<L: ModelLoader + Clone + Sync> Plugin for GenerationPlugin<L> {
+    fn build(&self, app: &mut App) {
+        match Worker::spawn(self.loader.clone(), None) {
+            Ok(worker) => {
+                app.insert_resource(Generation {
+                    worker,
+                    job: None,
+                    progress: None,
+                    loading_model: false,
+                    generate_after_capture: false,
+                    picking: None,
+                });
+            }
+            Err(error) => {
+                // Without a worker thread the app still views and captures; generation reports why it cannot run.
+                tracing::error!("could not start the generation worker: {error}");
+                return;
+            }
+        }
+        app.init_resource::<GenerationChoices>()
+            .add_message::<Generate>()
+            .add_systems(Update, (start_generation, poll_worker, finish_pick));
+    }
+}
+
+fn start_generation(
+    mut requests: MessageReader<Generate>,
+    mut generation: ResMut<Generation>,
+    choices: Res<GenerationChoices>,
+    mut results: ResMut<Results>,
+    mut capture: MessageWriter<CaptureStreams>,
+    mut notifications: ResMut<Notifications>,
+) {
+    let requested = requests.read().count() > 0;
+    let after_capture = generation.generate_after_capture && !results.is_capturing();
+    if !requested && !after_capture {
+        return;
+    }
+    generation.generate_after_capture = false;
+    let Some(model) = choices.model.clone() else {
+        notifications.error("choose a model directory before generating".into());
+        return;
+    };
+    let Some(streams) = results.streams.clone() else {
+        if results.is_capturing() || requested {
+            // Capture first (or wait for the running capture), then generate.
+            capture.write(CaptureStreams);
+            generation.generate_after_capture = true;
+        }
+        return;
+    };
+    let input = JobInput {
+        static_video: streams.static_video,
+        hand_video: streams.hand_video,
+        prompt: choices.prompt.clone(),
+        settings: choices.settings.clone(),
+    };
+    // The CPU runs in f32; GPUs in bf16, as the reference does for the 5B model.
+    let dtype = if choices.device == "cpu" {
+        "f32"
+    } else {
+        "bf16"
+    };
+    let spec = ModelSpec {
+        directory: model,
+        lora: choices.lora.clone(),
+        device: choices.device.clone(),
+        dtype: dtype.into(),
+    };
+    let job = generation.worker.submit(spec, input);
+    generation.job = Some(job);
+    generation.progress = None;
+    results.generated_b = results.generated.take();
+}
+
+fn poll_worker(
+    mut generation: ResMut<Generation>,
+    mut results: ResMut<Results>,
+    mut notifications: ResMut<Notifications>,
+) {
+    for event in generation.worker.try_events() {
+        if Some(event.job()) != generation.job {
+            continue;
+        }
+        match event {
+            Event::Queued { .. } => {}
+            Event::Started { loading_model, .. } => generation.loading_model = loading_model,
+            Event::Progress {
+                step,
+                total,
+                elapsed,
+                eta,
+                ..
+            } => {
+                generation.loading_model = false;
+                generation.progress = Some((step, total, elapsed, eta));
+            }
+            Event::Done {
+                frames, timings, ..
+            } => {
+                notifications.info(format!(
+                    "generated {} frames in {:.1} s (model load {:.1} s)",
+                    frames.frame_count(),
+                    timings.generate.as_secs_f64(),
+                    timings.load.as_secs_f64()
+                ));
+                results.generated = Some(frames);
+                results.mode = CompositeMode::Generated;
+                results.showing = true;
+                results.invalidate();
+                generation.job = None;
+                generation.progress = None;
+            }
+            Event::Failed { message, .. } => {
+                notifications.error(format!("generation failed: {message}"));
+                generation.job = None;
+                generation.progress = None;
+            }
+            Event::Cancelled { reason, .. } => {
+                notifications.info(format!("generation cancelled ({reason:?})"));
+                generation.job = None;
+                generation.progress = None;
+            }
+        }
+    }
+}
+
+fn finish_pick(mut generation: ResMut<Generation>, mut choices: ResMut<GenerationChoices>) {
+    let Some((task, is_lora)) = generation.picking.as_mut() else {
+        return;
+    };
+    let is_lora = *is_lora;
+    let Some(picked) = block_on(poll_once(task)) else {
+        return;
+    };
+    generation.picking = None;
+    if let Some(folder) = picked.map(|f| f.path().to_path_buf()) {
+        if is_lora {
+            choices.lora = Some(folder)
+        } else {
+            choices.model = Some(folder)
+        }
+    }
+}
+
+/// The side panel's generation section.
+pub(super) fn generation_ui(
+    ui: &mut bevy_egui::egui::Ui,
+    generation: &mut Generation,
+    choices: &mut GenerationChoices,
+    generate: &mut MessageWriter<Generate>,
+    can_generate: bool,
+) {
+    use bevy_egui::egui;
+    ui.strong("Generate (DWM)");
+    let folder_name = |path: &Option<PathBuf>| {
+        path.as_ref().map_or("none".to_string(), |p| {
+            p.file_name().map_or(p.display().to_string(), |n| {
+                n.to_string_lossy().into_owned()
+            })
+        })
+    };
+    ui.horizontal(|ui| {
+        ui.label(format!("model: {}", folder_name(&choices.model)));
+        if ui.small_button("Choose…").clicked() && generation.picking.is_none() {
+            let dialog = rfd::AsyncFileDialog::new()
+                .set_title("Choose a diffusers model directory (model_index.json)");
+            generation.picking = Some((
+                AsyncComputeTaskPool::get().spawn(dialog.pick_folder()),
+                false,
+            ));
+        }
+    });
+    ui.horizontal(|ui| {
+        ui.label(format!("LoRA: {}", folder_name(&choices.lora)));
+        if ui.small_button("Choose…").clicked() && generation.picking.is_none() {
+            let dialog = rfd::AsyncFileDialog::new().set_title("Choose the DWM LoRA folder");
+            generation.picking = Some((
+                AsyncComputeTaskPool::get().spawn(dialog.pick_folder()),
+                true,
+            ));
+        }
+        if choices.lora.is_some() && ui.small_button("✖").clicked() {
+            choices.lora = None;
+        }
+    });
+    ui.add(egui::TextEdit::singleline(&mut choices.prompt).hint_text("prompt (optional)"));
+    egui::Grid::new("generation_settings")
+        .num_columns(2)
+        .show(ui, |ui| {
+            ui.label("steps");
+            ui.add(egui::DragValue::new(&mut choices.settings.steps).range(1..=200));
+            ui.end_row();
+            ui.label("guidance");
+            ui.add(
+                egui::DragValue::new(&mut choices.settings.guidance_scale)
+                    .range(1.0..=20.0)
+                    .speed(0.1),
+            );
+            ui.end_row();
+            ui.label("seed");
+            ui.add(egui::DragValue::new(&mut choices.settings.seed));
+            ui.end_row();
+            ui.label("device");
+            egui::ComboBox::from_id_salt("device")
+                .selected_text(choices.device.clone())
+                .show_ui(ui, |ui| {
+                    for device in ["cpu", "cuda", "metal"] {
+                        ui.selectable_value(&mut choices.device, device.to_string(), device);
+                    }
+                });
+            ui.end_row();
+        });
+    match (&generation.job, &generation.progress) {
+        (Some(job), progress) => {
+            let text = match progress {
+                Some((step, total, elapsed, eta)) => format!(
+                    "step {step}/{total} · {:.0} s · eta {}",
+                    elapsed.as_secs_f64(),
+                    eta.map_or("?".to_string(), |e| format!("{:.0} s", e.as_secs_f64()))
+                ),
+                None if generation.loading_model => "loading the model…".to_string(),
+                None => "starting…".to_string(),
+            };
+            let fraction =
+                progress.map_or(0.0, |(step, total, _, _)| step as f32 / total.max(1) as f32);
+            ui.add(egui::ProgressBar::new(fraction).text(text));
+            if ui.button("Cancel").clicked() {
+                generation.worker.cancel(*job);
+            }
+        }
+        (None, _) if generation.generate_after_capture => {
+            ui.label("capturing the streams first…");
+        }
+        (None, _) => {
+            let enabled = can_generate && choices.model.is_some();
+            let button = ui.add_enabled(enabled, egui::Button::new("Generate"));
+            let button =
+                button.on_disabled_hover_text("load a camera path and choose a model directory");
+            if button.clicked() {
+                generate.write(Generate);
+            }
+        }
+    }
+}

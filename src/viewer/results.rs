@@ -1,0 +1,424 @@
+//! Captured streams and generated clips in the viewer: capture the two conditioning streams for the current
+//! camera path on a background thread (the viewport stays interactive), show them — and generated clips —
+//! through the composite pass synced to the timeline, and export the DWM sample folder.
+
+use super::composite::{
+    CompositeMaterial, CompositeMode, CompositePlugin, CompositeSettings, frame_image,
+    spawn_composite,
+};
+use super::notifications::Notifications;
+use super::scene_view::CurrentScene;
+use super::timeline::Timeline;
+use crate::action::CameraFrame;
+use crate::scene::SceneSource;
+use crate::streams::{RenderedStreams, StreamRenderer, StreamRequest, StreamSettings};
+use crate::video::{DwmSample, Ffmpeg, Frames, SampleWriteOptions};
+use bevy::prelude::*;
+use bevy::tasks::{AsyncComputeTaskPool, Task, block_on, poll_once};
+use crossbeam_channel::{Receiver, unbounded};
+use std::path::PathBuf;
+use std::time::Instant;
+
+/// What a capture thread reports.
+enum CaptureMessage {
+    Progress(usize, usize),
+    Done(Result<RenderedStreams, String>),
+}
+
+/// The streams and clips the viewer holds for the current action.
+#[derive(Resource, Default)]
+pub struct Results {
+    pub streams: Option<RenderedStreams>,
+    pub generated: Option<Frames>,
+    pub generated_b: Option<Frames>,
+    pub ground_truth: Option<Frames>,
+    /// Show the composite over the viewport.
+    pub showing: bool,
+    pub mode: CompositeMode,
+    pub wipe: f32,
+    pub heat_gain: f32,
+    capture: Option<(Receiver<CaptureMessage>, Instant)>,
+    pub capture_progress: Option<(usize, usize)>,
+    /// The frame whose textures are uploaded, and for which clips.
+    shown: Option<(usize, u64)>,
+    revision: u64,
+    export: Option<Task<Option<rfd::FileHandle>>>,
+}
+
+impl Results {
+    pub fn is_capturing(&self) -> bool {
+        self.capture.is_some()
+    }
+
+    /// The clips changed: upload their frames again.
+    pub fn invalidate(&mut self) {
+        self.revision += 1;
+    }
+}
+
+/// Ask for a capture of both streams along the timeline's path.
+#[derive(Message, Clone, Copy, Debug)]
+pub struct CaptureStreams;
+
+/// Ask to export the captured sample (a folder dialog follows).
+#[derive(Message, Clone, Copy, Debug)]
+pub struct ExportSample;
+
+/// The composite quad, camera and textures.
+#[derive(Resource)]
+struct CompositeView {
+    camera: Entity,
+    material: Handle<CompositeMaterial>,
+    images: [Handle<Image>; 5],
+}
+
+pub struct ResultsPlugin;
+
+impl Plugin for ResultsPlugin {
+    fn build(&self, app: &mut App) {
+        app.add_plugins(CompositePlugin)
+            .insert_resource(Results {
+                wipe: 0.5,
+                heat_gain: 4.0,
+                ..default()
+            })
+            .add_message::<CaptureStreams>()
+            .add_message::<ExportSample>()
+            .add_systems(Startup, spawn_composite_view)
+            .add_systems(
+                Update,
+                (
+                    start_capture,
+                    poll_capture,
+                    update_composite,
+                    start_export,
+                    finish_export,
+                ),
+            );
+    }
+}
+
+fn spawn_composite_view(
+    mut commands: Commands,
+    mut meshes: ResMut<Assets<Mesh>>,
+    mut materials: ResMut<Assets<CompositeMaterial>>,
+    mut images: ResMut<Assets<Image>>,
+) {
+    let blank = || {
+        Frames::black(1, 2, 2, 8.0)
+            .ok()
+            .and_then(|f| frame_image(&f, 0))
+            .unwrap_or_default()
+    };
+    let handles = [(); 5].map(|_| images.add(blank()));
+    let material = CompositeMaterial {
+        settings: CompositeSettings {
+            decode_srgb: 1,
+            ..default()
+        },
+        static_frame: handles[0].clone(),
+        hand_frame: handles[1].clone(),
+        generated_frame: handles[2].clone(),
+        truth_frame: handles[3].clone(),
+        generated_b_frame: handles[4].clone(),
+    };
+    // Drawn after the 3D view (order 1) and before the UI (order 2 is egui's).
+    let camera = Camera {
+        order: 1,
+        is_active: false,
+        ..default()
+    };
+    let (camera, material) = spawn_composite(
+        &mut commands,
+        &mut meshes,
+        &mut materials,
+        material,
+        camera,
+        None,
+    );
+    commands.insert_resource(CompositeView {
+        camera,
+        material,
+        images: handles,
+    });
+}
+
+fn start_capture(
+    mut requests: MessageReader<CaptureStreams>,
+    mut results: ResMut<Results>,
+    timeline: Res<Timeline>,
+    scene: Res<CurrentScene>,
+    settings: Res<StreamSettings>,
+    mut notifications: ResMut<Notifications>,
+) {
+    if requests.read().last().is_none() || results.is_capturing() {
+        return;
+    }
+    if timeline.frames.is_empty() {
+        notifications.error("load a camera path before capturing the streams".into());
+        return;
+    }
+    let cameras: Vec<CameraFrame> = timeline.frames.clone();
+    let scene: SceneSource = scene.source.clone();
+    let fps = settings.fps;
+    let (sender, receiver) = unbounded();
+    let spawned = std::thread::Builder::new()
+        .name("handtwin-capture".into())
+        .spawn(move || {
+            let result = (|| {
+                let mut renderer = StreamRenderer::new(Some(&scene)).map_err(|e| e.to_string())?;
+                let request = StreamRequest {
+                    cameras: &cameras,
+                    hands: &[],
+                    fps,
+                };
+                renderer
+                    .render(&request, &mut |done, total| {
+                        sender.send(CaptureMessage::Progress(done, total)).ok();
+                    })
+                    .map_err(|e| e.to_string())
+            })();
+            sender.send(CaptureMessage::Done(result)).ok();
+        });
+    match spawned {
+        Ok(_) => {
+            results.capture = Some((receiver, Instant::now()));
+            results.capture_progress = Some((0, timeline.frames.len()));
+        }
+        Err(error) => notifications.error(format!("could not start the capture thread: {error}")),
+    }
+}
+
+fn poll_capture(mut results: ResMut<Results>, mut notifications: ResMut<Notifications>) {
+    let Some((receiver, started)) = &results.capture else {
+        return;
+    };
+    let started = *started;
+    let messages: Vec<CaptureMessage> = receiver.try_iter().collect();
+    for message in messages {
+        match message {
+            CaptureMessage::Progress(done, total) => results.capture_progress = Some((done, total)),
+            CaptureMessage::Done(result) => {
+                results.capture = None;
+                results.capture_progress = None;
+                match result {
+                    Ok(streams) => {
+                        notifications.info(format!(
+                            "captured {} frames of both streams in {:.1} s",
+                            streams.static_video.frame_count(),
+                            started.elapsed().as_secs_f64()
+                        ));
+                        results.streams = Some(streams);
+                        results.generated = None;
+                        results.generated_b = None;
+                        results.showing = true;
+                        results.mode = CompositeMode::Static;
+                        results.revision += 1;
+                    }
+                    Err(error) => notifications.error(format!("capture failed: {error}")),
+                }
+            }
+        }
+    }
+}
+
+/// Uploads the current frame of every clip and points the composite camera at the 3D viewport.
+fn update_composite(
+    mut results: ResMut<Results>,
+    timeline: Res<Timeline>,
+    view: Res<CompositeView>,
+    mut images: ResMut<Assets<Image>>,
+    mut materials: ResMut<Assets<CompositeMaterial>>,
+    mut cameras: Query<&mut Camera, Without<super::camera_control::ViewerCamera>>,
+    viewport_cameras: Query<&Camera, With<super::camera_control::ViewerCamera>>,
+) {
+    let viewport = viewport_cameras
+        .iter()
+        .next()
+        .and_then(|c| c.viewport.clone());
+    let active = results.showing && results.streams.is_some();
+    if let Ok(mut camera) = cameras.get_mut(view.camera) {
+        camera.is_active = active;
+        camera.viewport = viewport;
+    }
+    if !active {
+        return;
+    }
+    let Some(streams) = &results.streams else {
+        return;
+    };
+    let frame = timeline
+        .current
+        .min(streams.static_video.frame_count().saturating_sub(1));
+    let has_truth = results.ground_truth.is_some();
+    if results.shown != Some((frame, results.revision)) {
+        let clips: [Option<&Frames>; 5] = [
+            Some(&streams.static_video),
+            Some(&streams.hand_video),
+            results.generated.as_ref(),
+            results.ground_truth.as_ref(),
+            results.generated_b.as_ref(),
+        ];
+        for (handle, clip) in view.images.iter().zip(clips) {
+            if let Some(image) =
+                clip.and_then(|c| frame_image(c, frame.min(c.frame_count().saturating_sub(1))))
+            {
+                images.insert(handle.id(), image).ok();
+            }
+        }
+        let revision = results.revision;
+        results.shown = Some((frame, revision));
+    }
+    if let Some(mut material) = materials.get_mut(&view.material) {
+        material.set_mode(results.mode, results.wipe, results.heat_gain);
+        material.settings.has_truth = u32::from(has_truth);
+    }
+}
+
+fn start_export(mut requests: MessageReader<ExportSample>, mut results: ResMut<Results>) {
+    if requests.read().last().is_none() || results.export.is_some() || results.streams.is_none() {
+        return;
+    }
+    let dialog = rfd::AsyncFileDialog::new().set_title("Export the DWM sample to a folder");
+    results.export = Some(AsyncComputeTaskPool::get().spawn(dialog.pick_folder()));
+}
+
+fn finish_export(
+    mut results: ResMut<Results>,
+    timeline: Res<Timeline>,
+    mut notifications: ResMut<Notifications>,
+) {
+    let Some(task) = results.export.as_mut() else {
+        return;
+    };
+    let Some(picked) = block_on(poll_once(task)) else {
+        return;
+    };
+    results.export = None;
+    let Some(folder) = picked.map(|f| f.path().to_path_buf()) else {
+        return;
+    };
+    let Some(streams) = &results.streams else {
+        return;
+    };
+    let stem = timeline
+        .source
+        .as_ref()
+        .and_then(|p| p.file_stem())
+        .map_or_else(
+            || "action".to_string(),
+            |s| s.to_string_lossy().into_owned(),
+        );
+    let sample = DwmSample {
+        stem,
+        static_video: streams.static_video.clone(),
+        hand_video: streams.hand_video.clone(),
+        ground_truth: results.ground_truth.clone(),
+        prompt: None,
+    };
+    match export(&sample, &folder, results.generated.as_ref()) {
+        Ok(written) => notifications.info(format!("exported {}", written.display())),
+        Err(error) => {
+            notifications.error(format!("export to {} failed: {error:#}", folder.display()))
+        }
+    }
+}
+
+fn export(
+    sample: &DwmSample,
+    folder: &std::path::Path,
+    generated: Option<&Frames>,
+) -> anyhow::Result<PathBuf> {
+    let ffmpeg = Ffmpeg::from_env();
+    let paths = sample.write(folder, &SampleWriteOptions::default(), &ffmpeg)?;
+    if let Some(generated) = generated {
+        let path = folder
+            .join("generated")
+            .join(format!("{}.mp4", sample.stem));
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        crate::video::write_video_with(
+            generated,
+            &path,
+            &crate::video::Mp4Options::video(),
+            &ffmpeg,
+        )?;
+    }
+    Ok(paths
+        .static_video
+        .parent()
+        .and_then(|p| p.parent())
+        .map_or_else(|| folder.to_path_buf(), |p| p.to_path_buf()))
+}
+
+/// The side panel's section for captured streams and generated clips.
+pub(super) fn results_ui(
+    ui: &mut bevy_egui::egui::Ui,
+    results: &mut Results,
+    has_path: bool,
+    capture: &mut MessageWriter<CaptureStreams>,
+    export: &mut MessageWriter<ExportSample>,
+) {
+    use bevy_egui::egui;
+    ui.strong("Conditioning streams");
+    match results.capture_progress {
+        Some((done, total)) => {
+            ui.add(
+                egui::ProgressBar::new(done as f32 / total.max(1) as f32)
+                    .text(format!("capturing {done}/{total}")),
+            );
+        }
+        None => {
+            let button = ui.add_enabled(has_path, egui::Button::new("Capture streams"));
+            let button = button.on_hover_text(
+                "Render the static and hand streams along the camera path (in the background)",
+            );
+            if !has_path {
+                button.on_disabled_hover_text("load a camera path first");
+            } else if button.clicked() {
+                capture.write(CaptureStreams);
+            }
+        }
+    }
+    if results.streams.is_none() {
+        return;
+    }
+    ui.checkbox(&mut results.showing, "Show over the viewport");
+    let available: Vec<CompositeMode> = CompositeMode::ALL
+        .into_iter()
+        .filter(|mode| match mode {
+            CompositeMode::Generated | CompositeMode::ResidualHeatMap | CompositeMode::Wipe => {
+                results.generated.is_some()
+            }
+            CompositeMode::CompareAb => {
+                results.generated.is_some() && results.generated_b.is_some()
+            }
+            _ => true,
+        })
+        .collect();
+    egui::ComboBox::from_label("view")
+        .selected_text(results.mode.label())
+        .show_ui(ui, |ui| {
+            for mode in available {
+                ui.selectable_value(&mut results.mode, mode, mode.label());
+            }
+        });
+    if matches!(results.mode, CompositeMode::Wipe | CompositeMode::CompareAb) {
+        ui.add(egui::Slider::new(&mut results.wipe, 0.0..=1.0).text("wipe"));
+    }
+    if results.mode == CompositeMode::ResidualHeatMap {
+        ui.add(
+            egui::Slider::new(&mut results.heat_gain, 1.0..=20.0)
+                .logarithmic(true)
+                .text("gain"),
+        );
+    }
+    if ui
+        .button("Export sample…")
+        .on_hover_text("videos_static/, videos_hands/ (and generated/) in DWM's layout")
+        .clicked()
+    {
+        export.write(ExportSample);
+    }
+}

@@ -1,0 +1,254 @@
+//! A diffusers-format CogVideoX(-Fun) model directory, as found on disk: `model_index.json` and the component
+//! folders (`transformer/`, `vae/`, `text_encoder/`, `tokenizer/`, `scheduler/`), optionally with a DWM LoRA
+//! folder (`pytorch_lora_weights.safetensors`, `non_lora_weights.safetensors`). Reading it touches only JSON
+//! files and safetensors headers, so it is instant even for the 5B model: `handtwin model-info` prints it so a
+//! user can tell before a long run whether it fits.
+
+use super::checkpoint::{CheckpointError, TensorInfo, read_header};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum ModelDirError {
+    #[error("{path}: {reason}")]
+    File { path: PathBuf, reason: String },
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+}
+
+fn file_error(path: &Path, reason: impl ToString) -> ModelDirError {
+    ModelDirError::File {
+        path: path.to_path_buf(),
+        reason: reason.to_string(),
+    }
+}
+
+/// One component folder: its config and the tensors its safetensors files hold.
+#[derive(Clone, Debug)]
+pub struct Component {
+    pub name: String,
+    pub class_name: Option<String>,
+    pub dir: PathBuf,
+    pub config: Option<Value>,
+    pub tensors: BTreeMap<String, TensorInfo>,
+}
+
+impl Component {
+    pub fn parameter_count(&self) -> usize {
+        self.tensors
+            .values()
+            .map(|t| t.shape.iter().product::<usize>())
+            .sum()
+    }
+
+    /// Stored bytes per parameter (from the first tensor's dtype).
+    pub fn stored_bytes(&self) -> usize {
+        self.tensors
+            .values()
+            .map(|t| t.shape.iter().product::<usize>() * dtype_bytes(&t.dtype))
+            .sum()
+    }
+
+    pub fn dtypes(&self) -> Vec<String> {
+        let mut dtypes: Vec<String> = self.tensors.values().map(|t| t.dtype.clone()).collect();
+        dtypes.sort();
+        dtypes.dedup();
+        dtypes
+    }
+
+    pub fn config_number(&self, key: &str) -> Option<f64> {
+        self.config.as_ref()?.get(key)?.as_f64()
+    }
+}
+
+fn dtype_bytes(dtype: &str) -> usize {
+    match dtype {
+        "F64" | "I64" | "U64" => 8,
+        "F32" | "I32" | "U32" => 4,
+        "F16" | "BF16" | "I16" | "U16" => 2,
+        _ => 1,
+    }
+}
+
+/// A DWM LoRA folder.
+#[derive(Clone, Debug)]
+pub struct LoraInfo {
+    pub dir: PathBuf,
+    pub rank: Option<usize>,
+    pub targets: usize,
+    /// Keys of `non_lora_weights.safetensors` and their shapes.
+    pub non_lora: BTreeMap<String, Vec<usize>>,
+}
+
+#[derive(Clone, Debug)]
+pub struct ModelDirectory {
+    pub dir: PathBuf,
+    pub pipeline_class: Option<String>,
+    pub components: Vec<Component>,
+    pub lora: Option<LoraInfo>,
+}
+
+/// The safetensors files of a component folder: `*.safetensors.index.json` shards, else every `*.safetensors`.
+fn safetensors_files(dir: &Path) -> Result<Vec<PathBuf>, ModelDirError> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| file_error(dir, e))?
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|path| path.extension().is_some_and(|e| e == "safetensors"))
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+fn read_json(path: &Path) -> Result<Value, ModelDirError> {
+    let text = std::fs::read_to_string(path).map_err(|e| file_error(path, e))?;
+    serde_json::from_str(&text).map_err(|e| file_error(path, format!("not valid JSON: {e}")))
+}
+
+impl ModelDirectory {
+    /// Reads `dir/model_index.json`, each component's `config.json` and safetensors headers, and the LoRA
+    /// folder if given.
+    pub fn inspect(dir: &Path, lora: Option<&Path>) -> Result<Self, ModelDirError> {
+        let index_path = dir.join("model_index.json");
+        let index = read_json(&index_path)?;
+        let index = index
+            .as_object()
+            .ok_or_else(|| file_error(&index_path, "is not a JSON object"))?;
+        let pipeline_class = index
+            .get("_class_name")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        let mut components = Vec::new();
+        for (name, value) in index {
+            if name.starts_with('_') {
+                continue;
+            }
+            // Entries look like ["diffusers", "CogVideoXTransformer3DModel"]; null means "not part of it".
+            let Some(class_name) = value
+                .as_array()
+                .and_then(|a| a.get(1))
+                .and_then(Value::as_str)
+            else {
+                continue;
+            };
+            let component_dir = dir.join(name);
+            if !component_dir.is_dir() {
+                return Err(file_error(
+                    &index_path,
+                    format!(
+                        "lists component \"{name}\" ({class_name}) but {} does not exist",
+                        component_dir.display()
+                    ),
+                ));
+            }
+            let config_path = [
+                "config.json",
+                "scheduler_config.json",
+                "tokenizer_config.json",
+            ]
+            .iter()
+            .map(|file| component_dir.join(file))
+            .find(|path| path.is_file());
+            let config = config_path.as_deref().map(read_json).transpose()?;
+            let mut tensors = BTreeMap::new();
+            for file in safetensors_files(&component_dir)? {
+                tensors.extend(read_header(&file)?);
+            }
+            components.push(Component {
+                name: name.clone(),
+                class_name: Some(class_name.to_string()),
+                dir: component_dir,
+                config,
+                tensors,
+            });
+        }
+        let lora = lora.map(inspect_lora).transpose()?;
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            pipeline_class,
+            components,
+            lora,
+        })
+    }
+
+    pub fn component(&self, name: &str) -> Option<&Component> {
+        self.components.iter().find(|c| c.name == name)
+    }
+}
+
+fn inspect_lora(dir: &Path) -> Result<LoraInfo, ModelDirError> {
+    let lora_file = dir.join("pytorch_lora_weights.safetensors");
+    if !lora_file.is_file() {
+        return Err(file_error(dir, "has no pytorch_lora_weights.safetensors"));
+    }
+    let header = read_header(&lora_file)?;
+    let rank = header
+        .iter()
+        .find(|(k, _)| k.contains("lora_A"))
+        .and_then(|(_, t)| t.shape.first().copied());
+    let targets = header.iter().filter(|(k, _)| k.contains("lora_A")).count();
+    let non_lora_file = dir.join("non_lora_weights.safetensors");
+    let non_lora = if non_lora_file.is_file() {
+        read_header(&non_lora_file)?
+            .into_iter()
+            .map(|(k, t)| (k, t.shape))
+            .collect()
+    } else {
+        BTreeMap::new()
+    };
+    Ok(LoraInfo {
+        dir: dir.to_path_buf(),
+        rank,
+        targets,
+        non_lora,
+    })
+}
+
+/// Memory a run needs, in bytes, estimated from the configs.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MemoryEstimate {
+    pub weights: usize,
+    pub transformer_tokens: usize,
+    /// Peak activations of one transformer block for the CFG batch of 2.
+    pub transformer_activations: usize,
+    /// Attention scores of one query chunk (the CPU path) or 0 with a fused kernel.
+    pub attention_chunk: usize,
+}
+
+/// Estimates memory for `width`×`height`×`frames` at `bytes_per_value` (2 for bf16, 4 for f32), with query
+/// chunks of `query_chunk` tokens on the CPU path.
+pub fn estimate_memory(
+    model: &ModelDirectory,
+    width: usize,
+    height: usize,
+    frames: usize,
+    bytes_per_value: usize,
+    query_chunk: usize,
+) -> Option<MemoryEstimate> {
+    let transformer = model.component("transformer")?;
+    let number = |key: &str| transformer.config_number(key).map(|v| v as usize);
+    let heads = number("num_attention_heads")?;
+    let head_dim = number("attention_head_dim")?;
+    let patch = number("patch_size").unwrap_or(2);
+    let text = number("max_text_seq_length").unwrap_or(226);
+    let width_inner = heads * head_dim;
+    let latent_frames = (frames - 1) / 4 + 1;
+    let video_tokens = latent_frames * (height / 8 / patch) * (width / 8 / patch);
+    let tokens = text + video_tokens;
+    let batch = 2;
+    let ff = number("ff_inner_dim").unwrap_or(4 * width_inner);
+    // Hidden states, q, k, v, attention output and the feed-forward's inner activations, per batch element.
+    let per_token = (6 * width_inner + ff) * bytes_per_value;
+    let weights = model
+        .components
+        .iter()
+        .map(|c| c.parameter_count() * bytes_per_value)
+        .sum();
+    Some(MemoryEstimate {
+        weights,
+        transformer_tokens: tokens,
+        transformer_activations: batch * tokens * per_token,
+        attention_chunk: batch * heads * query_chunk.min(tokens) * tokens * 4,
+    })
+}

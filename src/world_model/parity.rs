@@ -1,0 +1,317 @@
+//! Parity runner: reads one case folder in the format of `spec/parity-cases.md` (case.json, config.json,
+//! model.safetensors, io.safetensors), runs our component in float32 on the CPU, and compares every expected
+//! output with the pass rule `max|ours − ref| / max(max|ref|, 1e-6) <= rtol`.
+
+use super::error::{Result, WorldModelError};
+use super::scheduler::{CogVideoXDdimScheduler, DdimConfig};
+use super::t5::{T5Config, T5TextEncoder};
+use super::transformer::{CogVideoXTransformer3DModel, TransformerConfig, rope_tables_for_grid};
+use candle_core::{DType, Device, Tensor};
+use candle_nn::VarBuilder;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+/// The outcome of one case.
+#[derive(Clone, Debug)]
+pub struct CaseReport {
+    pub dir: PathBuf,
+    pub name: String,
+    pub component: String,
+    pub rtol: f32,
+    /// (output name, worst relative error) for every expected output checked.
+    pub outputs: Vec<(String, f32)>,
+}
+
+impl CaseReport {
+    pub fn worst(&self) -> f32 {
+        self.outputs.iter().map(|(_, e)| *e).fold(0.0, f32::max)
+    }
+
+    pub fn passed(&self) -> bool {
+        !self.outputs.is_empty() && self.outputs.iter().all(|(_, e)| *e <= self.rtol)
+    }
+}
+
+/// The spec's relative error of `ours` against `reference` (both compared in float32... or float64 tables).
+pub fn relative_error(ours: &Tensor, reference: &Tensor) -> Result<f32> {
+    if ours.shape() != reference.shape() {
+        return Err(WorldModelError::Input {
+            what: "parity comparison".into(),
+            reason: format!(
+                "shape {:?} differs from the reference {:?}",
+                ours.shape(),
+                reference.shape()
+            ),
+        });
+    }
+    let ours = ours.to_dtype(DType::F64)?;
+    let reference = reference.to_dtype(DType::F64)?;
+    let worst = (ours - &reference)?
+        .abs()?
+        .flatten_all()?
+        .max(0)?
+        .to_scalar::<f64>()?;
+    let scale = reference.abs()?.flatten_all()?.max(0)?.to_scalar::<f64>()?;
+    let error = worst / scale.max(1e-6);
+    // A NaN anywhere must fail, not compare as "not greater".
+    Ok(if error.is_nan() {
+        f32::INFINITY
+    } else {
+        error as f32
+    })
+}
+
+/// Every case folder under the given paths: a folder with case.json is a case, otherwise its direct
+/// subfolders that have one are (sorted by name).
+pub fn find_cases(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let mut cases = Vec::new();
+    for path in paths {
+        if path.join("case.json").is_file() {
+            cases.push(path.clone());
+            continue;
+        }
+        let entries = std::fs::read_dir(path).map_err(|error| WorldModelError::File {
+            path: path.clone(),
+            reason: format!(
+                "not a case folder (no case.json) and not readable as a folder: {error}"
+            ),
+        })?;
+        let mut found: Vec<PathBuf> = entries
+            .filter_map(|entry| entry.ok().map(|e| e.path()))
+            .filter(|p| p.join("case.json").is_file())
+            .collect();
+        if found.is_empty() {
+            return Err(WorldModelError::File {
+                path: path.clone(),
+                reason: "neither a case folder (case.json) nor a folder of case folders".into(),
+            });
+        }
+        found.sort();
+        cases.extend(found);
+    }
+    Ok(cases)
+}
+
+fn parity_error(dir: &Path, reason: impl ToString) -> WorldModelError {
+    WorldModelError::Parity {
+        case: dir.to_path_buf(),
+        reason: reason.to_string(),
+    }
+}
+
+/// A case's tensors and settings.
+pub struct CaseFiles {
+    pub dir: PathBuf,
+    pub settings: serde_json::Value,
+    pub component: String,
+    pub rtol: f32,
+    pub io: HashMap<String, Tensor>,
+}
+
+impl CaseFiles {
+    pub fn load(dir: &Path) -> Result<Self> {
+        let case_path = dir.join("case.json");
+        let text = std::fs::read_to_string(&case_path).map_err(|error| WorldModelError::File {
+            path: case_path.clone(),
+            reason: error.to_string(),
+        })?;
+        let settings: serde_json::Value =
+            serde_json::from_str(&text).map_err(|error| WorldModelError::File {
+                path: case_path.clone(),
+                reason: format!("not JSON: {error}"),
+            })?;
+        let component = settings
+            .get("component")
+            .and_then(|c| c.as_str())
+            .ok_or_else(|| parity_error(dir, "case.json: key `component` missing or not a string"))?
+            .to_string();
+        let rtol = settings
+            .get("rtol")
+            .and_then(|r| r.as_f64())
+            .ok_or_else(|| parity_error(dir, "case.json: key `rtol` missing or not a number"))?
+            as f32;
+        let io_path = dir.join("io.safetensors");
+        let io = candle_core::safetensors::load(&io_path, &Device::Cpu).map_err(|error| {
+            WorldModelError::File {
+                path: io_path.clone(),
+                reason: error.to_string(),
+            }
+        })?;
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            settings,
+            component,
+            rtol,
+            io,
+        })
+    }
+
+    pub fn tensor(&self, name: &str) -> Result<&Tensor> {
+        self.io.get(name).ok_or_else(|| {
+            parity_error(
+                &self.dir,
+                format!("io.safetensors: tensor `{name}` missing"),
+            )
+        })
+    }
+
+    pub fn config_text(&self) -> Result<(String, String)> {
+        let path = self.dir.join("config.json");
+        let text = std::fs::read_to_string(&path).map_err(|error| WorldModelError::File {
+            path: path.clone(),
+            reason: error.to_string(),
+        })?;
+        Ok((text, path.display().to_string()))
+    }
+
+    /// The case's weights, float32 on the CPU, through a VarBuilder.
+    pub fn weights(&self) -> Result<VarBuilder<'static>> {
+        let path = self.dir.join("model.safetensors");
+        let tensors = candle_core::safetensors::load(&path, &Device::Cpu).map_err(|error| {
+            WorldModelError::File {
+                path: path.clone(),
+                reason: error.to_string(),
+            }
+        })?;
+        Ok(VarBuilder::from_tensors(tensors, DType::F32, &Device::Cpu))
+    }
+}
+
+/// Runs one case folder. `Err` means the case could not be read or run (a failure of its own kind).
+pub fn run_case(dir: &Path) -> Result<CaseReport> {
+    let case = CaseFiles::load(dir)?;
+    let outputs = match case.component.as_str() {
+        "cogvideox_transformer" => run_transformer(&case)?,
+        "cogvideox_ddim" => run_ddim(&case)?,
+        "t5_encoder" => run_t5(&case)?,
+        // The VAE components are wired in from `super::vae::parity::run_parity_case` where that module exists.
+        "dwm_pipeline" => {
+            return Err(parity_error(
+                dir,
+                "component `dwm_pipeline` is not supported yet (the DWM sampling loop is a later issue)",
+            ));
+        }
+        other => {
+            return Err(parity_error(
+                dir,
+                format!("component `{other}` is not supported by this build"),
+            ));
+        }
+    };
+    Ok(CaseReport {
+        dir: dir.to_path_buf(),
+        name: dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| dir.display().to_string()),
+        component: case.component.clone(),
+        rtol: case.rtol,
+        outputs,
+    })
+}
+
+/// Wraps an error of a component run elsewhere (anyhow at its edge) as a parity error of this case.
+pub fn external_error(dir: &Path, error: &anyhow::Error) -> WorldModelError {
+    parity_error(dir, format!("{error:#}"))
+}
+
+fn run_transformer(case: &CaseFiles) -> Result<Vec<(String, f32)>> {
+    let (text, source) = case.config_text()?;
+    let config = TransformerConfig::from_json(&text, &source)?;
+    let model = CogVideoXTransformer3DModel::new(&config, case.weights()?)?;
+    let hidden = case.tensor("hidden_states")?;
+    let (_, frames, _, height, width) = hidden.dims5()?;
+    let p = config.patch_size;
+    let (cos, sin) = rope_tables_for_grid(&config, height / p, width / p, frames, &Device::Cpu)?;
+    let mut outputs = vec![
+        (
+            "rope_cos".to_string(),
+            relative_error(&cos, case.tensor("rope_cos")?)?,
+        ),
+        (
+            "rope_sin".to_string(),
+            relative_error(&sin, case.tensor("rope_sin")?)?,
+        ),
+    ];
+    let sample = model.forward(
+        hidden,
+        case.tensor("encoder_hidden_states")?,
+        case.tensor("timestep")?,
+        Some(&(cos, sin)),
+    )?;
+    outputs.push((
+        "sample".into(),
+        relative_error(&sample, case.tensor("sample")?)?,
+    ));
+    Ok(outputs)
+}
+
+fn run_ddim(case: &CaseFiles) -> Result<Vec<(String, f32)>> {
+    let (text, source) = case.config_text()?;
+    let config = DdimConfig::from_json(&text, &source)?;
+    let steps = case
+        .settings
+        .get("num_inference_steps")
+        .and_then(|n| n.as_u64())
+        .ok_or_else(|| parity_error(&case.dir, "case.json: key `num_inference_steps` missing"))?
+        as usize;
+    let scheduler = CogVideoXDdimScheduler::new(&config, steps)?;
+    let timesteps = Tensor::new(scheduler.timesteps(), &Device::Cpu)?;
+    let alphas = Tensor::new(scheduler.alphas_cumprod(), &Device::Cpu)?;
+    let reference_timesteps = case.tensor("timesteps")?;
+    let mut outputs = vec![
+        (
+            "timesteps".to_string(),
+            relative_error(&timesteps, reference_timesteps)?,
+        ),
+        (
+            "alphas_cumprod".to_string(),
+            relative_error(&alphas, case.tensor("alphas_cumprod")?)?,
+        ),
+    ];
+    let mut index = 0;
+    while let Some(t) = case.io.get(&format!("step{index}_t")) {
+        let t = t.flatten_all()?.to_dtype(DType::I64)?.to_vec1::<i64>()?;
+        let t = *t
+            .first()
+            .ok_or_else(|| parity_error(&case.dir, format!("step{index}_t is empty")))?;
+        let ours = scheduler.step(
+            case.tensor(&format!("step{index}_model_output"))?,
+            t,
+            case.tensor(&format!("step{index}_sample"))?,
+        )?;
+        let name = format!("step{index}_prev_sample");
+        outputs.push((name.clone(), relative_error(&ours, case.tensor(&name)?)?));
+        index += 1;
+    }
+    Ok(outputs)
+}
+
+fn run_t5(case: &CaseFiles) -> Result<Vec<(String, f32)>> {
+    let (text, source) = case.config_text()?;
+    let config = T5Config::from_json(&text, &source)?;
+    let mut encoder = T5TextEncoder::new(&config, case.weights()?)?;
+    let hidden = encoder.forward(case.tensor("input_ids")?)?;
+    Ok(vec![(
+        "last_hidden_state".into(),
+        relative_error(&hidden, case.tensor("last_hidden_state")?)?,
+    )])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relative_error_follows_the_pass_rule() {
+        let device = Device::Cpu;
+        let reference = Tensor::new(&[2.0f32, -4.0], &device).unwrap();
+        let ours = Tensor::new(&[2.0f32, -3.9], &device).unwrap();
+        let error = relative_error(&ours, &reference).unwrap();
+        assert!((error - 0.025).abs() < 1e-6, "{error}");
+        let nan = Tensor::new(&[f32::NAN, -4.0], &device).unwrap();
+        assert!(relative_error(&nan, &reference).unwrap().is_infinite());
+        let other_shape = Tensor::new(&[2.0f32], &device).unwrap();
+        assert!(relative_error(&other_shape, &reference).is_err());
+    }
+}

@@ -1,0 +1,46 @@
+//! `handtwin model-info` on the tiny model fixture (tools/make_tiny_model.py).
+
+use std::process::Command;
+
+#[test]
+fn model_info_reports_components_lora_and_memory() {
+    let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/tiny_model");
+    let output = Command::new(env!("CARGO_BIN_EXE_handtwin"))
+        .args([
+            "model-info",
+            &format!("{fixture}/model"),
+            "--lora",
+            &format!("{fixture}/lora"),
+            "--size",
+            "96x64",
+            "--frames",
+            "9",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    for needle in [
+        "CogVideoXFunInpaintPipeline",
+        "in_channels=33",
+        "scaling_factor=0.7",
+        "prediction_type=\"v_prediction\"",
+        "rank 4, 8 target layers",
+        "transformer.patch_embed.proj.weight [32, 49, 2, 2]",
+        "transformer tokens                  88",
+    ] {
+        assert!(stdout.contains(needle), "missing {needle:?} in\n{stdout}");
+    }
+
+    let output = Command::new(env!("CARGO_BIN_EXE_handtwin"))
+        .args(["model-info", fixture])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("model_index.json"), "{stderr}");
+}
