@@ -2,7 +2,9 @@
 //! the two ways of turning a causal Conv3d into Conv2d's, and optionally one full-size chunk of the real VAE
 //! (to estimate a 720×480×49 tiled encode+decode). Prints times and the peak resident memory (VmHWM).
 //!
-//!     cargo run --no-default-features --example bench_vae -- [--dir DIR] [--full-chunk]
+//!     cargo run --no-default-features --example bench_vae -- [--dir DIR] [--full-chunk] [--small-only]
+//!
+//! (The dev profile builds dependencies, candle included, at opt-level 2; our own code is glue around them.)
 //!
 //! The small model's weights are written to DIR (default /tmp/handtwin-bench-vae) on the first run, together with
 //! the input and our outputs, so `tools/bench_vae_torch.py DIR` can time PyTorch on the same weights and check
@@ -75,6 +77,18 @@ fn small_model(dir: &Path) -> anyhow::Result<AutoencoderKLCogVideoX> {
     // Built on Vars, the network would record its graph for backprop and keep every activation alive;
     // inference uses plain tensors, so reload what was saved.
     small_model(dir)
+}
+
+/// User + system CPU seconds of this process so far (/proc/self/stat, 100 ticks per second): less disturbed
+/// than wall time when other work shares the cores.
+fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the parenthesised command name; utime and stime are fields 14 and 15 overall.
+    let after_name = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let user: f64 = fields.get(11)?.parse().ok()?;
+    let system: f64 = fields.get(12)?.parse().ok()?;
+    Some((user + system) / 100.0)
 }
 
 fn time<T>(what: &str, f: impl FnOnce() -> anyhow::Result<T>) -> anyhow::Result<(T, f64)> {
@@ -152,12 +166,16 @@ fn full_chunk() -> anyhow::Result<()> {
 fn main() -> anyhow::Result<()> {
     let mut dir = PathBuf::from("/tmp/handtwin-bench-vae");
     let mut run_full_chunk = false;
+    let mut small_only = false;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--dir" => dir = PathBuf::from(args.next().context("--dir needs a path")?),
             "--full-chunk" => run_full_chunk = true,
-            other => anyhow::bail!("unknown argument {other} (use --dir DIR, --full-chunk)"),
+            "--small-only" => small_only = true,
+            other => anyhow::bail!(
+                "unknown argument {other} (use --dir DIR, --full-chunk, --small-only)"
+            ),
         }
     }
     println!("threads: {} (rayon)", rayon::current_num_threads());
@@ -171,10 +189,14 @@ fn main() -> anyhow::Result<()> {
     // Warm-up pass (allocator, thread pool), then the timed one.
     let z = vae.encode(&x)?.mode();
     vae.decode(&z)?;
+    let cpu_start = cpu_seconds();
     let (posterior, encode_s) = time("encode", || Ok(vae.encode(&x)?))?;
     let mean = posterior.mode();
     let (decoded, decode_s) = time("decode", || Ok(vae.decode(&mean)?))?;
     println!("encode+decode: {:.3} s", encode_s + decode_s);
+    if let (Some(start), Some(end)) = (cpu_start, cpu_seconds()) {
+        println!("encode+decode CPU time (user+sys): {:.2} s", end - start);
+    }
     if let Some(mib) = peak_memory_mib() {
         println!("peak resident memory so far (VmHWM): {mib:.0} MiB");
     }
@@ -183,6 +205,9 @@ fn main() -> anyhow::Result<()> {
     outputs.insert("mean".to_string(), mean.clone());
     outputs.insert("decoded".to_string(), decoded);
     candle_core::safetensors::save(&outputs, dir.join("ours.safetensors"))?;
+    if small_only {
+        return Ok(());
+    }
 
     let mut tiled = vae.clone();
     tiled.set_tiling(Some(Tiling {

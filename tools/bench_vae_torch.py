@@ -40,13 +40,16 @@ def main():
     print(f"threads: {torch.get_num_threads()}, torch {torch.__version__}")
     with torch.no_grad():
         vae.decode(vae.encode(x).latent_dist.mode())  # warm-up
+        cpu_start = time.process_time()
         start = time.perf_counter()
         mean = vae.encode(x).latent_dist.mode()
         encode_s = time.perf_counter() - start
         start = time.perf_counter()
         decoded = vae.decode(mean).sample
         decode_s = time.perf_counter() - start
+        cpu_s = time.process_time() - cpu_start
     print(f"encode: {encode_s:.3f} s\ndecode: {decode_s:.3f} s\nencode+decode: {encode_s + decode_s:.3f} s")
+    print(f"encode+decode CPU time (user+sys): {cpu_s:.2f} s")
     print(f"peak resident memory (ru_maxrss): {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
     try:
         ours = load_file(f"{directory}/ours.safetensors")
