@@ -4,7 +4,8 @@
 use handtwin::world_model::parity::{CaseFiles, find_cases, run_case};
 use std::path::PathBuf;
 
-const SUPPORTED: [&str; 6] = [
+const SUPPORTED: [&str; 7] = [
+    "dwm_pipeline",
     "cogvideox_transformer",
     "cogvideox_ddim",
     "t5_encoder",

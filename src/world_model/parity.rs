@@ -188,12 +188,7 @@ pub fn run_case(dir: &Path) -> Result<CaseReport> {
             super::vae::parity::run_parity_case(&case.component, dir, &case.settings)
                 .map_err(|e| external_error(dir, &e))?
         }
-        "dwm_pipeline" => {
-            return Err(parity_error(
-                dir,
-                "component `dwm_pipeline` is not supported yet (the DWM sampling loop is a later issue)",
-            ));
-        }
+        "dwm_pipeline" => run_dwm_pipeline(&case)?,
         other => {
             return Err(parity_error(
                 dir,
@@ -211,6 +206,57 @@ pub fn run_case(dir: &Path) -> Result<CaseReport> {
         rtol: case.rtol,
         outputs,
     })
+}
+
+/// DWM's sampling loop on the case's tiny transformer and VAE (keys prefixed `transformer.` and `vae.`).
+fn run_dwm_pipeline(case: &CaseFiles) -> Result<Vec<(String, f32)>> {
+    let (text, source) = case.config_text()?;
+    let config: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| parity_error(&case.dir, format!("{source}: {e}")))?;
+    let part = |key: &str| {
+        config
+            .get(key)
+            .map(|value| value.to_string())
+            .ok_or_else(|| parity_error(&case.dir, format!("{source}: key `{key}` missing")))
+    };
+    let transformer_config =
+        TransformerConfig::from_json(&part("transformer")?, &format!("{source} (transformer)"))?;
+    let vae_config = super::vae::VaeConfig::from_json_str(&part("vae")?)
+        .map_err(|e| parity_error(&case.dir, format!("{source} (vae): {e}")))?;
+    let scheduler = DdimConfig::from_json(&part("scheduler")?, &format!("{source} (scheduler)"))?;
+    let weights = case.weights()?;
+    let transformer =
+        CogVideoXTransformer3DModel::new(&transformer_config, weights.pp("transformer"))?;
+    let vae = super::vae::AutoencoderKLCogVideoX::new(&vae_config, weights.pp("vae"))?;
+    let setting = |key: &str| {
+        case.settings
+            .get(key)
+            .and_then(|v| v.as_f64())
+            .ok_or_else(|| parity_error(&case.dir, format!("case.json: key `{key}` missing")))
+    };
+    let inputs = super::pipeline::SamplingInputs {
+        static_video: case.tensor("static_video")?,
+        hand_video: case.tensor("hand_video")?,
+        prompt_embeds: case.tensor("prompt_embeds")?,
+        negative_prompt_embeds: case.tensor("negative_prompt_embeds")?,
+        initial_noise: case.tensor("initial_noise")?,
+        hand_posterior_eps: case.tensor("hand_posterior_eps")?,
+        steps: setting("num_inference_steps")? as usize,
+        guidance_scale: setting("guidance_scale")?,
+    };
+    let networks = super::pipeline::DwmNetworks {
+        vae: &vae,
+        transformer: &transformer,
+        transformer_config: &transformer_config,
+        scheduler: &scheduler,
+        scaling_factor: vae_config.scaling_factor,
+    };
+    let video = super::pipeline::sample(&networks, &inputs, &mut |_, _| true)?
+        .ok_or_else(|| parity_error(&case.dir, "the run stopped early"))?;
+    Ok(vec![(
+        "video".into(),
+        relative_error(&video, case.tensor("video")?)?,
+    )])
 }
 
 /// Wraps an error of a component run elsewhere (anyhow at its edge) as a parity error of this case.

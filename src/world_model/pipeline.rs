@@ -54,43 +54,70 @@ pub fn sample(
 ) -> Result<Option<Tensor>> {
     let sf = networks.scaling_factor;
     let dtype = inputs.initial_noise.dtype();
-    let static_latents = (networks.vae.encode(inputs.static_video)?.mode() * sf)?.permute((0, 2, 1, 3, 4))?;
+    let static_latents =
+        (networks.vae.encode(inputs.static_video)?.mode() * sf)?.permute((0, 2, 1, 3, 4))?;
     let hand_posterior = networks.vae.encode(inputs.hand_video)?;
-    let hand_latents = (hand_posterior.sample_with(inputs.hand_posterior_eps)? * sf)?.permute((0, 2, 1, 3, 4))?;
+    let hand_latents =
+        (hand_posterior.sample_with(inputs.hand_posterior_eps)? * sf)?.permute((0, 2, 1, 3, 4))?;
     let (batch, frames, _, height, width) = static_latents.dims5()?;
-    let mask = Tensor::full(sf as f32, (batch, frames, 1, height, width), static_latents.device())?.to_dtype(static_latents.dtype())?;
+    let mask = Tensor::full(
+        sf as f32,
+        (batch, frames, 1, height, width),
+        static_latents.device(),
+    )?
+    .to_dtype(static_latents.dtype())?;
     let conditions = Tensor::cat(&[&mask, &static_latents, &hand_latents], 2)?;
-    let conditions = Tensor::cat(&[&conditions, &conditions], 0)?.to_dtype(dtype)?.contiguous()?;
-    let text = Tensor::cat(&[inputs.negative_prompt_embeds, inputs.prompt_embeds], 0)?.to_dtype(dtype)?;
+    let conditions = Tensor::cat(&[&conditions, &conditions], 0)?
+        .to_dtype(dtype)?
+        .contiguous()?;
+    let text =
+        Tensor::cat(&[inputs.negative_prompt_embeds, inputs.prompt_embeds], 0)?.to_dtype(dtype)?;
     let expected_channels = networks.transformer_config.in_channels;
     let got = inputs.initial_noise.dims().get(2).copied().unwrap_or(0) + conditions.dims()[2];
     if got != expected_channels {
         return Err(WorldModelError::Input {
             what: "transformer input".into(),
-            reason: format!("{got} channels ([noisy | mask | static | hand]) but the transformer takes {expected_channels}"),
+            reason: format!(
+                "{got} channels ([noisy | mask | static | hand]) but the transformer takes {expected_channels}"
+            ),
         });
     }
     let scheduler = CogVideoXDdimScheduler::new(networks.scheduler, inputs.steps)?;
     let p = networks.transformer_config.patch_size;
-    let rope = rope_tables_for_grid(networks.transformer_config, height / p, width / p, frames, inputs.initial_noise.device())?;
+    let rope = rope_tables_for_grid(
+        networks.transformer_config,
+        height / p,
+        width / p,
+        frames,
+        inputs.initial_noise.device(),
+    )?;
     let mut latents = inputs.initial_noise.clone();
     let total = scheduler.timesteps().len();
     for (index, &t) in scheduler.timesteps().iter().enumerate() {
         let doubled = Tensor::cat(&[&latents, &latents], 0)?;
         let model_input = Tensor::cat(&[&doubled, &conditions], 2)?;
         let timestep = Tensor::new(&[t, t], latents.device())?;
-        let v = networks.transformer.forward(&model_input, &text, &timestep, Some(&rope))?.to_dtype(DType::F32)?;
+        let v = networks
+            .transformer
+            .forward(&model_input, &text, &timestep, Some(&rope))?
+            .to_dtype(DType::F32)?;
         let uncond = v.narrow(0, 0, 1)?;
         let cond = v.narrow(0, 1, 1)?;
         let guided = (&uncond + ((cond - &uncond)? * inputs.guidance_scale)?)?;
         // The step is computed in f32; latents are stored in the model's precision between steps.
-        latents = scheduler.step(&guided, t, &latents.to_dtype(DType::F32)?)?.to_dtype(dtype)?;
+        latents = scheduler
+            .step(&guided, t, &latents.to_dtype(DType::F32)?)?
+            .to_dtype(dtype)?;
         if !progress(index + 1, total) {
             return Ok(None);
         }
     }
-    let decoded = networks.vae.decode(&(latents.permute((0, 2, 1, 3, 4))?.contiguous()? / sf)?)?;
-    Ok(Some(((decoded.to_dtype(DType::F32)? / 2.0)? + 0.5)?.clamp(0f32, 1f32)?))
+    let decoded = networks
+        .vae
+        .decode(&(latents.permute((0, 2, 1, 3, 4))?.contiguous()? / sf)?)?;
+    Ok(Some(
+        ((decoded.to_dtype(DType::F32)? / 2.0)? + 0.5)?.clamp(0f32, 1f32)?,
+    ))
 }
 
 /// A deterministic standard-normal generator (SplitMix64 + Box–Muller), so a seed repeats a run exactly on any
@@ -147,7 +174,10 @@ pub struct DwmModel {
 }
 
 fn file_error(path: &Path, reason: impl ToString) -> WorldModelError {
-    WorldModelError::File { path: path.to_path_buf(), reason: reason.to_string() }
+    WorldModelError::File {
+        path: path.to_path_buf(),
+        reason: reason.to_string(),
+    }
 }
 
 /// Builds a network through a checkpoint backend and refuses checkpoint keys the network never used.
@@ -159,7 +189,11 @@ fn build<T>(
     make: impl FnOnce(VarBuilder<'static>) -> Result<T>,
 ) -> Result<T> {
     let shared = Arc::new(backend);
-    let vb = VarBuilder::from_backend(Box::new(SharedBackend(shared.clone())), dtype, device.clone());
+    let vb = VarBuilder::from_backend(
+        Box::new(SharedBackend(shared.clone())),
+        dtype,
+        device.clone(),
+    );
     let network = make(vb)?;
     let unused = shared.unused_keys();
     if !unused.is_empty() {
@@ -167,7 +201,11 @@ fn build<T>(
         let shown: Vec<&str> = unused.iter().take(5).map(String::as_str).collect();
         return Err(file_error(
             &dir,
-            format!("{what}: {} checkpoint keys are not used by the network (e.g. {}); wrong model?", unused.len(), shown.join(", ")),
+            format!(
+                "{what}: {} checkpoint keys are not used by the network (e.g. {}); wrong model?",
+                unused.len(),
+                shown.join(", ")
+            ),
         ));
     }
     Ok(network)
@@ -178,29 +216,55 @@ impl DwmModel {
     /// f32, then cast) and `non_lora_weights.safetensors` (the widened patch embedding).
     pub fn load(dir: &Path, lora: Option<&Path>, device: &Device, dtype: DType) -> Result<Self> {
         let index_path = dir.join("model_index.json");
-        let index: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&index_path).map_err(|e| file_error(&index_path, e))?)
-            .map_err(|e| file_error(&index_path, format!("not valid JSON: {e}")))?;
-        if let Some(scheduler) = index.get("scheduler").and_then(|s| s.get(1)).and_then(|s| s.as_str())
+        let index: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(&index_path).map_err(|e| file_error(&index_path, e))?,
+        )
+        .map_err(|e| file_error(&index_path, format!("not valid JSON: {e}")))?;
+        if let Some(scheduler) = index
+            .get("scheduler")
+            .and_then(|s| s.get(1))
+            .and_then(|s| s.as_str())
             && scheduler != "CogVideoXDDIMScheduler"
         {
-            return Err(file_error(&index_path, format!("scheduler {scheduler} is not supported (handtwin runs CogVideoXDDIMScheduler, as DWM does)")));
+            return Err(file_error(
+                &index_path,
+                format!(
+                    "scheduler {scheduler} is not supported (handtwin runs CogVideoXDDIMScheduler, as DWM does)"
+                ),
+            ));
         }
 
         // Transformer: base weights, DWM LoRA merged, widened patch embedding.
         let transformer_dir = dir.join("transformer");
         let config_path = transformer_dir.join("config.json");
         let mut transformer_config = TransformerConfig::from_file(&config_path)?;
-        let raw: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&config_path).map_err(|e| file_error(&config_path, e))?)
-            .map_err(|e| file_error(&config_path, e))?;
-        let model_frames = raw.get("sample_frames").and_then(|v| v.as_u64()).unwrap_or(49) as usize;
-        let max_text_length = raw.get("max_text_seq_length").and_then(|v| v.as_u64()).unwrap_or(226) as usize;
-        let mut backend = CheckpointBackend::new(WeightFiles::open(&transformer_dir, "diffusion_pytorch_model").map_err(|e| file_error(&transformer_dir, e))?);
+        let raw: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(&config_path).map_err(|e| file_error(&config_path, e))?,
+        )
+        .map_err(|e| file_error(&config_path, e))?;
+        let model_frames = raw
+            .get("sample_frames")
+            .and_then(|v| v.as_u64())
+            .unwrap_or(49) as usize;
+        let max_text_length = raw
+            .get("max_text_seq_length")
+            .and_then(|v| v.as_u64())
+            .unwrap_or(226) as usize;
+        let mut backend = CheckpointBackend::new(
+            WeightFiles::open(&transformer_dir, "diffusion_pytorch_model")
+                .map_err(|e| file_error(&transformer_dir, e))?,
+        );
         if let Some(lora) = lora {
-            let adapter = LoraAdapter::load(&lora.join("pytorch_lora_weights.safetensors")).map_err(|e| file_error(lora, e))?;
-            backend = backend.with_lora(adapter).map_err(|e| file_error(lora, e))?;
+            let adapter = LoraAdapter::load(&lora.join("pytorch_lora_weights.safetensors"))
+                .map_err(|e| file_error(lora, e))?;
+            backend = backend
+                .with_lora(adapter)
+                .map_err(|e| file_error(lora, e))?;
             let non_lora = lora.join("non_lora_weights.safetensors");
             if non_lora.is_file() {
-                let (with, _) = backend.with_overrides(&non_lora).map_err(|e| file_error(&non_lora, e))?;
+                let (with, _) = backend
+                    .with_overrides(&non_lora)
+                    .map_err(|e| file_error(&non_lora, e))?;
                 backend = with;
             }
         }
@@ -213,7 +277,10 @@ impl DwmModel {
                 } else {
                     return Err(file_error(
                         &config_path,
-                        format!("in_channels is {} but patch_embed.proj.weight takes {channels} channels", transformer_config.in_channels),
+                        format!(
+                            "in_channels is {} but patch_embed.proj.weight takes {channels} channels",
+                            transformer_config.in_channels
+                        ),
                     ));
                 }
             }
@@ -227,26 +294,42 @@ impl DwmModel {
                 ),
             ));
         }
-        let transformer = build(backend, dtype, device, "transformer", |vb| CogVideoXTransformer3DModel::new(&transformer_config, vb))?;
+        let transformer = build(backend, dtype, device, "transformer", |vb| {
+            CogVideoXTransformer3DModel::new(&transformer_config, vb)
+        })?;
 
         // VAE, tiled by default from 480p up (as the reference enables tiling).
         let vae_dir = dir.join("vae");
         let vae_config_path = vae_dir.join("config.json");
-        let vae_config = VaeConfig::from_file(&vae_config_path).map_err(|e| file_error(&vae_config_path, e))?;
-        let vae_backend = CheckpointBackend::new(WeightFiles::open(&vae_dir, "diffusion_pytorch_model").map_err(|e| file_error(&vae_dir, e))?);
-        let vae = build(vae_backend, dtype, device, "vae", |vb| Ok(AutoencoderKLCogVideoX::new(&vae_config, vb)?))?;
+        let vae_config =
+            VaeConfig::from_file(&vae_config_path).map_err(|e| file_error(&vae_config_path, e))?;
+        let vae_backend = CheckpointBackend::new(
+            WeightFiles::open(&vae_dir, "diffusion_pytorch_model")
+                .map_err(|e| file_error(&vae_dir, e))?,
+        );
+        let vae = build(vae_backend, dtype, device, "vae", |vb| {
+            Ok(AutoencoderKLCogVideoX::new(&vae_config, vb)?)
+        })?;
         let scaling_factor = vae_config.scaling_factor;
 
         // Text encoder and tokenizer.
         let text_dir = dir.join("text_encoder");
         let t5_config = T5Config::from_file(&text_dir.join("config.json"))?;
-        let t5_backend = CheckpointBackend::new(WeightFiles::open(&text_dir, "model").map_err(|e| file_error(&text_dir, e))?);
+        let t5_backend = CheckpointBackend::new(
+            WeightFiles::open(&text_dir, "model").map_err(|e| file_error(&text_dir, e))?,
+        );
         // T5's shared embedding is stored under two names; the encoder reads one of them.
         let shared = Arc::new(t5_backend);
-        let vb = VarBuilder::from_backend(Box::new(SharedBackend(shared.clone())), dtype, device.clone());
+        let vb = VarBuilder::from_backend(
+            Box::new(SharedBackend(shared.clone())),
+            dtype,
+            device.clone(),
+        );
         let text_encoder = T5TextEncoder::new(&t5_config, vb)?;
-        let tokenizer = T5Tokenizer::from_dir(&dir.join("tokenizer")).map_err(|e| file_error(&dir.join("tokenizer"), e))?;
-        let scheduler = DdimConfig::from_file(&dir.join("scheduler").join("scheduler_config.json"))?;
+        let tokenizer = T5Tokenizer::from_dir(&dir.join("tokenizer"))
+            .map_err(|e| file_error(&dir.join("tokenizer"), e))?;
+        let scheduler =
+            DdimConfig::from_file(&dir.join("scheduler").join("scheduler_config.json"))?;
         Ok(Self {
             vae,
             transformer,
@@ -263,16 +346,23 @@ impl DwmModel {
     }
 
     fn encode_prompt(&mut self, prompt: &str) -> Result<Tensor> {
-        let ids = self.tokenizer.encode_padded(prompt, self.max_text_length).map_err(|e| WorldModelError::Input {
-            what: "prompt".into(),
-            reason: e.to_string(),
-        })?;
+        let ids = self
+            .tokenizer
+            .encode_padded(prompt, self.max_text_length)
+            .map_err(|e| WorldModelError::Input {
+                what: "prompt".into(),
+                reason: e.to_string(),
+            })?;
         let ids = Tensor::new(ids.as_slice(), &self.device)?.unsqueeze(0)?;
         self.text_encoder.forward(&ids)
     }
 
     fn to_tensor(&self, frames: &Frames) -> Result<Tensor> {
-        let (f, h, w) = (frames.frame_count(), frames.height() as usize, frames.width() as usize);
+        let (f, h, w) = (
+            frames.frame_count(),
+            frames.height() as usize,
+            frames.width() as usize,
+        );
         let data = frames_to_cfhw(frames);
         let tensor = Tensor::from_vec(data, (1, 3, f, h, w), &self.device)?;
         Ok(((tensor * 2.0)? - 1.0)?.to_dtype(self.dtype)?)
@@ -297,19 +387,29 @@ impl DwmModel {
             });
         }
         let input_frames = static_video.frame_count();
-        let clip = |frames: &Frames| resample_frames(frames, self.model_frames).map_err(|e| WorldModelError::Input { what: "video".into(), reason: e.to_string() });
+        let clip = |frames: &Frames| {
+            resample_frames(frames, self.model_frames).map_err(|e| WorldModelError::Input {
+                what: "video".into(),
+                reason: e.to_string(),
+            })
+        };
         let static_tensor = self.to_tensor(&clip(static_video)?)?;
         let hand_tensor = self.to_tensor(&clip(hand_video)?)?;
         let use_tiling = height >= 480;
-        self.vae.set_tiling(use_tiling.then(|| Tiling::from_config(self.vae.config())));
+        self.vae
+            .set_tiling(use_tiling.then(|| Tiling::from_config(self.vae.config())));
         let prompt_embeds = self.encode_prompt(prompt)?;
         let negative_prompt_embeds = self.encode_prompt("")?;
         let latent_channels = self.vae.config().latent_channels;
         let latent_frames = (self.model_frames - 1) / 4 + 1;
         let (h, w) = (height as usize / 8, width as usize / 8);
         let mut rng = NormalRng::new(seed);
-        let initial_noise = rng.tensor(&[1, latent_frames, latent_channels, h, w], &self.device)?.to_dtype(self.dtype)?;
-        let hand_posterior_eps = rng.tensor(&[1, latent_channels, latent_frames, h, w], &self.device)?.to_dtype(self.dtype)?;
+        let initial_noise = rng
+            .tensor(&[1, latent_frames, latent_channels, h, w], &self.device)?
+            .to_dtype(self.dtype)?;
+        let hand_posterior_eps = rng
+            .tensor(&[1, latent_channels, latent_frames, h, w], &self.device)?
+            .to_dtype(self.dtype)?;
         let networks = DwmNetworks {
             vae: &self.vae,
             transformer: &self.transformer,
@@ -327,11 +427,20 @@ impl DwmModel {
             steps,
             guidance_scale,
         };
-        let Some(video) = sample(&networks, &inputs, progress)? else { return Ok(None) };
+        let Some(video) = sample(&networks, &inputs, progress)? else {
+            return Ok(None);
+        };
         let data: Vec<f32> = video.squeeze(0)?.flatten_all()?.to_vec1()?;
         let frames = cfhw_to_frames(&data, self.model_frames, width, height, static_video.fps())
-            .map_err(|e| WorldModelError::Input { what: "decoded video".into(), reason: e.to_string() })?;
-        let frames = resample_frames(&frames, input_frames).map_err(|e| WorldModelError::Input { what: "decoded video".into(), reason: e.to_string() })?;
+            .map_err(|e| WorldModelError::Input {
+                what: "decoded video".into(),
+                reason: e.to_string(),
+            })?;
+        let frames =
+            resample_frames(&frames, input_frames).map_err(|e| WorldModelError::Input {
+                what: "decoded video".into(),
+                reason: e.to_string(),
+            })?;
         Ok(Some(frames))
     }
 }
