@@ -44,10 +44,11 @@ transformer = CogVideoXTransformer3DModel(
     use_rotary_positional_embeddings=True,
     use_learned_positional_embeddings=False,
 )
+# Four blocks: 8x spatial and 4x temporal compression, as the real VAE.
 vae = AutoencoderKLCogVideoX(
-    block_out_channels=(8, 16),
-    down_block_types=("CogVideoXDownBlock3D", "CogVideoXDownBlock3D"),
-    up_block_types=("CogVideoXUpBlock3D", "CogVideoXUpBlock3D"),
+    block_out_channels=(8, 8, 16, 16),
+    down_block_types=("CogVideoXDownBlock3D",) * 4,
+    up_block_types=("CogVideoXUpBlock3D",) * 4,
     latent_channels=16,
     layers_per_block=1,
     norm_num_groups=4,

@@ -13,9 +13,9 @@ use std::time::Instant;
 
 #[derive(clap::Args, Debug)]
 pub struct GenerateArgs {
-    /// A diffusers-format CogVideoX(-Fun) model directory (default: the bundled model under models/).
+    /// A diffusers-format CogVideoX(-Fun) model directory (model_index.json, transformer/, vae/, ...).
     #[arg(long)]
-    pub model: Option<PathBuf>,
+    pub model: PathBuf,
     /// The DWM LoRA folder (pytorch_lora_weights.safetensors, non_lora_weights.safetensors).
     #[arg(long)]
     pub lora: Option<PathBuf>,
@@ -115,20 +115,20 @@ fn read_inputs(args: &GenerateArgs, ffmpeg: &Ffmpeg) -> anyhow::Result<Inputs> {
     Ok(inputs)
 }
 
+/// `handtwin generate` with the real DWM pipeline.
+pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
+    run_with(args, crate::worker::DwmLoader)
+}
+
 /// Runs generation through a worker built on `loader`.
-pub fn run_with(
-    args: GenerateArgs,
-    loader: impl ModelLoader,
-    default_model: PathBuf,
-) -> anyhow::Result<()> {
+pub fn run_with(args: GenerateArgs, loader: impl ModelLoader) -> anyhow::Result<()> {
     if args.steps == 0 {
         bail!("--steps must be at least 1");
     }
     let ffmpeg = Ffmpeg::from_env();
     let inputs = read_inputs(&args, &ffmpeg)?;
-    let model = args.model.clone().unwrap_or(default_model);
     let spec = ModelSpec {
-        directory: model,
+        directory: args.model.clone(),
         lora: args.lora.clone(),
         device: args.device.clone(),
         dtype: args.dtype.clone(),

@@ -33,6 +33,8 @@ pub enum Command {
     /// Render the static and hand streams along a camera path into a DWM sample folder (headless).
     #[cfg(feature = "render")]
     Render(render::RenderArgs),
+    /// Generate the interaction video with DWM from a sample folder or a static + hand video pair.
+    Generate(generate::GenerateArgs),
     /// Print what a model directory holds (configs, parameters, dtypes, LoRA) and the memory a run needs.
     ModelInfo(model_info::ModelInfoArgs),
 }
@@ -44,5 +46,6 @@ pub fn run(command: Command) -> anyhow::Result<()> {
         #[cfg(feature = "render")]
         Command::Render(args) => render::run(args),
         Command::ModelInfo(args) => model_info::run(args),
+        Command::Generate(args) => generate::run(args),
     }
 }

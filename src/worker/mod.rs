@@ -9,6 +9,10 @@
 //!   the worker keeps serving.
 //! - On the CPU, inference runs in a thread pool one core smaller than the machine, leaving a core to the UI.
 
+mod dwm;
+
+pub use dwm::DwmLoader;
+
 use crate::video::Frames;
 use crossbeam_channel::{Receiver, Sender, TryRecvError, unbounded};
 use std::collections::VecDeque;

@@ -1,0 +1,64 @@
+//! The real model for the worker: DWM through `world_model::pipeline`.
+
+use super::{Control, JobInput, Model, ModelLoader, ModelSpec, StepProgress};
+use crate::video::Frames;
+use crate::world_model::pipeline::DwmModel;
+use candle_core::{DType, Device};
+
+/// Loads DWM models from a diffusers directory (+ the DWM LoRA folder).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct DwmLoader;
+
+fn device(name: &str) -> Result<Device, String> {
+    match name {
+        "cpu" => Ok(Device::Cpu),
+        "cuda" => Device::new_cuda(0)
+            .map_err(|e| format!("cannot use CUDA ({e}); this build may lack the `cuda` feature")),
+        "metal" => Device::new_metal(0).map_err(|e| {
+            format!("cannot use Metal ({e}); this build may lack the `metal` feature")
+        }),
+        other => Err(format!("unknown device \"{other}\" (cpu, cuda or metal)")),
+    }
+}
+
+fn dtype(name: &str, device: &Device) -> Result<DType, String> {
+    match (name, device) {
+        ("f32", _) => Ok(DType::F32),
+        // candle's CPU backend has no bf16 matrix multiply.
+        ("bf16", Device::Cpu) => Err("bf16 needs a GPU; use f32 on the CPU".into()),
+        ("bf16", _) => Ok(DType::BF16),
+        ("f16", _) => Ok(DType::F16),
+        (other, _) => Err(format!("unknown dtype \"{other}\" (f32, bf16 or f16)")),
+    }
+}
+
+impl ModelLoader for DwmLoader {
+    fn load(&self, spec: &ModelSpec) -> Result<Box<dyn Model>, String> {
+        let device = device(&spec.device)?;
+        let dtype = dtype(&spec.dtype, &device)?;
+        let model = DwmModel::load(&spec.directory, spec.lora.as_deref(), &device, dtype)
+            .map_err(|e| e.to_string())?;
+        Ok(Box::new(model))
+    }
+}
+
+impl Model for DwmModel {
+    fn generate(
+        &mut self,
+        input: &JobInput,
+        progress: &mut dyn FnMut(StepProgress) -> Control,
+    ) -> Result<Option<Frames>, String> {
+        let settings = &input.settings;
+        DwmModel::generate(
+            self,
+            &input.static_video,
+            &input.hand_video,
+            &input.prompt,
+            settings.steps,
+            settings.guidance_scale,
+            settings.seed,
+            &mut |step, total| progress(StepProgress { step, total }) == Control::Continue,
+        )
+        .map_err(|e| e.to_string())
+    }
+}
