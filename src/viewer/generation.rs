@@ -55,6 +55,8 @@ pub struct GenerationPlugin<L: ModelLoader + Clone> {
 
 impl<L: ModelLoader + Clone + Sync> Plugin for GenerationPlugin<L> {
     fn build(&self, app: &mut App) {
+        app.init_resource::<GenerationChoices>()
+            .add_message::<Generate>();
         match Worker::spawn(self.loader.clone(), None) {
             Ok(worker) => {
                 app.insert_resource(Generation {
@@ -72,9 +74,7 @@ impl<L: ModelLoader + Clone + Sync> Plugin for GenerationPlugin<L> {
                 return;
             }
         }
-        app.init_resource::<GenerationChoices>()
-            .add_message::<Generate>()
-            .add_systems(Update, (start_generation, poll_worker, finish_pick));
+        app.add_systems(Update, (start_generation, poll_worker, finish_pick));
     }
 }
 

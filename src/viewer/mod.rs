@@ -79,6 +79,9 @@ pub fn run(options: ViewerOptions) -> anyhow::Result<()> {
         timeline::TimelinePlugin,
         results::ResultsPlugin,
         recording::RecordingPlugin,
+        generation::GenerationPlugin {
+            loader: crate::worker::DwmLoader,
+        },
     ))
     .add_systems(Startup, spawn_cameras);
     if let Some(path) = options.camera_path {

@@ -38,8 +38,14 @@ pub(super) fn side_panel_system(
         MessageWriter<super::recording::ToggleRecording>,
         MessageWriter<super::recording::SavePath>,
     ),
+    generation: (
+        Option<ResMut<super::generation::Generation>>,
+        ResMut<super::generation::GenerationChoices>,
+        MessageWriter<super::generation::Generate>,
+    ),
 ) -> Result {
     let (recorder, mut record, mut save) = recording;
+    let (mut generation, mut choices, mut generate) = generation;
     let ctx = contexts.ctx_mut()?.clone();
     let mut window_ui = egui::Ui::new(
         ctx.clone(),
@@ -71,6 +77,16 @@ pub(super) fn side_panel_system(
                     &mut capture,
                     &mut export,
                 );
+                if let Some(generation) = generation.as_deref_mut() {
+                    ui.separator();
+                    super::generation::generation_ui(
+                        ui,
+                        generation,
+                        &mut choices,
+                        &mut generate,
+                        !timeline.frames.is_empty(),
+                    );
+                }
             });
         });
     super::timeline::timeline_ui(
