@@ -15,7 +15,7 @@ fn main() -> std::process::ExitCode {
         .init();
     let result = match cli.command {
         Some(command) => handtwin::cli::run(command),
-        None => open_viewer(cli.scene, cli.camera_path),
+        None => open_viewer(cli),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -27,21 +27,20 @@ fn main() -> std::process::ExitCode {
 }
 
 #[cfg(feature = "render")]
-fn open_viewer(
-    scene: Option<std::path::PathBuf>,
-    camera_path: Option<std::path::PathBuf>,
-) -> anyhow::Result<()> {
-    let scene = scene.map_or(
+fn open_viewer(cli: Cli) -> anyhow::Result<()> {
+    let scene = cli.scene.map_or(
         handtwin::scene::SceneSource::Bundled,
         handtwin::scene::SceneSource::Gltf,
     );
-    handtwin::viewer::run(handtwin::viewer::ViewerOptions { scene, camera_path })
+    handtwin::viewer::run(handtwin::viewer::ViewerOptions {
+        scene,
+        camera_path: cli.camera_path,
+        model: cli.model,
+        lora: cli.lora,
+    })
 }
 
 #[cfg(not(feature = "render"))]
-fn open_viewer(
-    _scene: Option<std::path::PathBuf>,
-    _camera_path: Option<std::path::PathBuf>,
-) -> anyhow::Result<()> {
+fn open_viewer(_cli: Cli) -> anyhow::Result<()> {
     anyhow::bail!("this build of handtwin has no viewer (built without the `render` feature)")
 }

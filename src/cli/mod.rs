@@ -22,6 +22,12 @@ pub struct Cli {
     /// A camera path to load into the viewer's timeline.
     #[arg(long, global = false)]
     pub camera_path: Option<std::path::PathBuf>,
+    /// A DWM model directory to preselect for generation in the viewer.
+    #[arg(long, global = false)]
+    pub model: Option<std::path::PathBuf>,
+    /// The DWM LoRA folder to preselect.
+    #[arg(long, global = false)]
+    pub lora: Option<std::path::PathBuf>,
     #[command(subcommand)]
     pub command: Option<Command>,
 }

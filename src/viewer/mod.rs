@@ -34,6 +34,9 @@ use bevy_egui::{EguiGlobalSettings, EguiPlugin, PrimaryEguiContext};
 pub struct ViewerOptions {
     pub scene: SceneSource,
     pub camera_path: Option<std::path::PathBuf>,
+    /// Preselected model directory and LoRA folder for generation.
+    pub model: Option<std::path::PathBuf>,
+    pub lora: Option<std::path::PathBuf>,
 }
 
 /// Opens the viewer window and runs until it is closed.
@@ -84,6 +87,13 @@ pub fn run(options: ViewerOptions) -> anyhow::Result<()> {
         },
     ))
     .add_systems(Startup, spawn_cameras);
+    if options.model.is_some() || options.lora.is_some() {
+        app.insert_resource(generation::GenerationChoices {
+            model: options.model,
+            lora: options.lora,
+            ..default()
+        });
+    }
     if let Some(path) = options.camera_path {
         app.add_systems(Startup, move |mut open: MessageWriter<OpenCameraPath>| {
             open.write(OpenCameraPath(path.clone()));
