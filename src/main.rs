@@ -37,6 +37,7 @@ fn open_viewer(cli: Cli) -> anyhow::Result<()> {
         camera_path: cli.camera_path,
         model: cli.model,
         lora: cli.lora,
+        steps: cli.steps,
     })
 }
 

@@ -28,6 +28,9 @@ pub struct Cli {
     /// The DWM LoRA folder to preselect.
     #[arg(long, global = false)]
     pub lora: Option<std::path::PathBuf>,
+    /// Denoising steps to preselect for generation in the viewer.
+    #[arg(long, global = false)]
+    pub steps: Option<usize>,
     #[command(subcommand)]
     pub command: Option<Command>,
 }

@@ -74,7 +74,10 @@ impl<L: ModelLoader + Clone + Sync> Plugin for GenerationPlugin<L> {
                 return;
             }
         }
-        app.add_systems(Update, (start_generation, poll_worker, finish_pick));
+        app.add_systems(
+            Update,
+            (start_generation, poll_worker, finish_pick, log_frame_times),
+        );
     }
 }
 
@@ -296,5 +299,40 @@ pub(super) fn generation_ui(
                 generate.write(Generate);
             }
         }
+    }
+}
+
+/// Viewport frame times while a job runs, written when it ends to the file named by `HANDTWIN_FRAME_LOG`
+/// (median, p99, max): the viewport must stay interactive while the model denoises on the worker thread.
+fn log_frame_times(
+    generation: Res<Generation>,
+    time: Res<Time<Real>>,
+    mut samples: Local<Vec<f64>>,
+) {
+    let Some(path) = std::env::var_os("HANDTWIN_FRAME_LOG") else {
+        return;
+    };
+    if generation.job.is_some() {
+        samples.push(time.delta_secs_f64() * 1000.0);
+        return;
+    }
+    if samples.is_empty() {
+        return;
+    }
+    let mut sorted = std::mem::take(&mut *samples);
+    sorted.sort_by(f64::total_cmp);
+    let at = |q: f64| sorted[((sorted.len() - 1) as f64 * q).round() as usize];
+    let line = format!(
+        "frames {} median {:.1} ms p99 {:.1} ms max {:.1} ms\n",
+        sorted.len(),
+        at(0.5),
+        at(0.99),
+        sorted[sorted.len() - 1]
+    );
+    if let Err(error) = std::fs::write(&path, line) {
+        tracing::warn!(
+            "cannot write the frame log {}: {error}",
+            std::path::Path::new(&path).display()
+        );
     }
 }

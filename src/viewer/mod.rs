@@ -37,6 +37,7 @@ pub struct ViewerOptions {
     /// Preselected model directory and LoRA folder for generation.
     pub model: Option<std::path::PathBuf>,
     pub lora: Option<std::path::PathBuf>,
+    pub steps: Option<usize>,
 }
 
 /// Opens the viewer window and runs until it is closed.
@@ -87,12 +88,16 @@ pub fn run(options: ViewerOptions) -> anyhow::Result<()> {
         },
     ))
     .add_systems(Startup, spawn_cameras);
-    if options.model.is_some() || options.lora.is_some() {
-        app.insert_resource(generation::GenerationChoices {
+    if options.model.is_some() || options.lora.is_some() || options.steps.is_some() {
+        let mut choices = generation::GenerationChoices {
             model: options.model,
             lora: options.lora,
             ..default()
-        });
+        };
+        if let Some(steps) = options.steps {
+            choices.settings.steps = steps;
+        }
+        app.insert_resource(choices);
     }
     if let Some(path) = options.camera_path {
         app.add_systems(Startup, move |mut open: MessageWriter<OpenCameraPath>| {
