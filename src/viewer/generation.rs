@@ -43,6 +43,8 @@ pub struct Generation {
     /// Submit as soon as the running capture finishes.
     generate_after_capture: bool,
     picking: Option<(Task<Option<rfd::FileHandle>>, bool)>,
+    /// The cache key of the job in flight.
+    job_key: Option<u64>,
 }
 
 /// Ask to generate.
@@ -66,6 +68,7 @@ impl<L: ModelLoader + Clone + Sync> Plugin for GenerationPlugin<L> {
                     loading_model: false,
                     generate_after_capture: false,
                     picking: None,
+                    job_key: None,
                 });
             }
             Err(error) => {
@@ -81,6 +84,7 @@ impl<L: ModelLoader + Clone + Sync> Plugin for GenerationPlugin<L> {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn start_generation(
     mut requests: MessageReader<Generate>,
     mut generation: ResMut<Generation>,
@@ -88,7 +92,13 @@ fn start_generation(
     mut results: ResMut<Results>,
     mut capture: MessageWriter<CaptureStreams>,
     mut notifications: ResMut<Notifications>,
+    timeline: Res<super::timeline::Timeline>,
+    context: (
+        Res<crate::streams::StreamSettings>,
+        Res<super::scene_view::CurrentScene>,
+    ),
 ) {
+    let (settings, scene) = context;
     let requested = requests.read().count() > 0;
     let after_capture = generation.generate_after_capture && !results.is_capturing();
     if !requested && !after_capture {
@@ -99,7 +109,10 @@ fn start_generation(
         notifications.error("choose a model directory before generating".into());
         return;
     };
-    let Some(streams) = results.streams.clone() else {
+    // Streams captured for another path, scene or settings are stale: capture again.
+    let key = super::results::action_key(&timeline, &settings, &scene.source);
+    let fresh = results.streams_key == Some(key);
+    let Some(streams) = results.streams.clone().filter(|_| fresh) else {
         if results.is_capturing() || requested {
             // Capture first (or wait for the running capture), then generate.
             capture.write(CaptureStreams);
@@ -125,10 +138,35 @@ fn start_generation(
         device: choices.device.clone(),
         dtype: dtype.into(),
     };
+    let job_key = {
+        use std::hash::{Hash as _, Hasher as _};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        (
+            key,
+            &spec,
+            &input.prompt,
+            input.settings.steps,
+            input.settings.guidance_scale.to_bits(),
+            input.settings.seed,
+        )
+            .hash(&mut hasher);
+        hasher.finish()
+    };
+    results.generated_b = results.generated.take();
+    if let Some(cached) = results.cache.get(&job_key).cloned() {
+        notifications.info(
+            "the same action and settings were generated before: showing the cached result".into(),
+        );
+        results.generated = Some(cached);
+        results.mode = CompositeMode::Generated;
+        results.showing = true;
+        results.invalidate();
+        return;
+    }
     let job = generation.worker.submit(spec, input);
     generation.job = Some(job);
+    generation.job_key = Some(job_key);
     generation.progress = None;
-    results.generated_b = results.generated.take();
 }
 
 fn poll_worker(
@@ -162,6 +200,9 @@ fn poll_worker(
                     timings.generate.as_secs_f64(),
                     timings.load.as_secs_f64()
                 ));
+                if let Some(key) = generation.job_key.take() {
+                    results.cache.insert(key, frames.clone());
+                }
                 results.generated = Some(frames);
                 results.mode = CompositeMode::Generated;
                 results.showing = true;

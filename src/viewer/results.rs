@@ -42,7 +42,42 @@ pub struct Results {
     /// The frame whose textures are uploaded, and for which clips.
     shown: Option<(usize, u64)>,
     revision: u64,
+    /// What the captured streams were rendered from (see [`action_key`]).
+    pub streams_key: Option<u64>,
+    /// Generated clips by action, settings and generation choices.
+    pub cache: std::collections::HashMap<u64, Frames>,
+    capture_key: Option<u64>,
     export: Option<Task<Option<rfd::FileHandle>>>,
+}
+
+/// A fingerprint of what the streams are rendered from: the scene, every camera frame and the stream settings.
+pub fn action_key(timeline: &Timeline, settings: &StreamSettings, scene: &SceneSource) -> u64 {
+    use std::hash::{Hash as _, Hasher as _};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    format!("{scene:?}").hash(&mut hasher);
+    for frame in &timeline.frames {
+        for value in frame.world_from_camera.to_cols_array() {
+            value.to_bits().hash(&mut hasher);
+        }
+        let k = &frame.intrinsics;
+        (
+            k.width,
+            k.height,
+            k.fx.to_bits(),
+            k.fy.to_bits(),
+            k.cx.to_bits(),
+            k.cy.to_bits(),
+        )
+            .hash(&mut hasher);
+    }
+    (
+        settings.width,
+        settings.height,
+        settings.frame_count,
+        settings.fps.to_bits(),
+    )
+        .hash(&mut hasher);
+    hasher.finish()
 }
 
 impl Results {
@@ -160,6 +195,7 @@ fn start_capture(
     }
     let cameras: Vec<CameraFrame> = timeline.frames.clone();
     let scene: SceneSource = scene.source.clone();
+    let scene_source_for_key = scene.clone();
     let fps = settings.fps;
     let (sender, receiver) = unbounded();
     let spawned = std::thread::Builder::new()
@@ -182,6 +218,7 @@ fn start_capture(
         });
     match spawned {
         Ok(_) => {
+            results.capture_key = Some(action_key(&timeline, &settings, &scene_source_for_key));
             results.capture = Some((receiver, Instant::now()));
             results.capture_progress = Some((0, timeline.frames.len()));
         }
@@ -209,6 +246,7 @@ fn poll_capture(mut results: ResMut<Results>, mut notifications: ResMut<Notifica
                             started.elapsed().as_secs_f64()
                         ));
                         results.streams = Some(streams);
+                        results.streams_key = results.capture_key.take();
                         results.generated = None;
                         results.generated_b = None;
                         results.showing = true;
