@@ -370,18 +370,26 @@ fn export(
     let ffmpeg = Ffmpeg::from_env();
     let paths = sample.write(folder, &SampleWriteOptions::default(), &ffmpeg)?;
     if let Some(generated) = generated {
-        let path = folder
-            .join("generated")
-            .join(format!("{}.mp4", sample.stem));
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent)?;
+        // The generated clip, and DWM's comparison video: static | hands | generated | ground truth.
+        let mut clips = vec![&sample.static_video, &sample.hand_video, generated];
+        if let Some(truth) = &sample.ground_truth {
+            clips.push(truth);
         }
-        crate::video::write_video_with(
-            generated,
-            &path,
-            &crate::video::Mp4Options::video(),
-            &ffmpeg,
-        )?;
+        let comparison = crate::video::side_by_side(&clips)?;
+        for (folder_name, clip) in [("generated", generated), ("comparison", &comparison)] {
+            let path = folder
+                .join(folder_name)
+                .join(format!("{}.mp4", sample.stem));
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            crate::video::write_video_with(
+                clip,
+                &path,
+                &crate::video::Mp4Options::video(),
+                &ffmpeg,
+            )?;
+        }
     }
     Ok(paths
         .static_video
