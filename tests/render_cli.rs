@@ -67,3 +67,49 @@ fn render_reports_bad_inputs_clearly() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("/nonexistent/scene.glb"), "{stderr}");
 }
+
+#[test]
+fn render_takes_an_action_file() {
+    let out = tempfile::tempdir().unwrap();
+    let dir = out.path();
+    // A keyframed camera-only action with its own frame count, frame rate and prompt.
+    let action = dir.join("look.action.json");
+    std::fs::write(
+        &action,
+        r#"{"format": "handtwin.action", "version": 1, "frame_count": 5, "fps": 4, "prompt": "Look at the chest.",
+            "camera": {"keyframes": [
+              {"time": 0, "translation": [0.6, 1.6, 0.8], "rotation": [0, 0, 0, 1]},
+              {"time": 1, "translation": [0.2, 1.5, 0.0], "rotation": [0, 0.258819, 0, 0.9659258]}]}}"#,
+    )
+    .unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_handtwin"))
+        .args(["render", "--size", "96x64", "--action"])
+        .arg(&action)
+        .arg("--out")
+        .arg(dir)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let sample = DwmSample::read(dir, "look.action", &Ffmpeg::from_env()).unwrap();
+    assert_eq!(sample.static_video.frame_count(), 5);
+    assert_eq!(sample.static_video.fps(), 4.0);
+    assert_eq!(sample.prompt.as_deref(), Some("Look at the chest."));
+
+    // The committed example has a hand track: without a hand model this build says so.
+    let output = Command::new(env!("CARGO_BIN_EXE_handtwin"))
+        .args(["render", "--action"])
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/assets/examples/reach_for_mug.action.json"
+        ))
+        .arg("--out")
+        .arg(dir)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("hand tracks"));
+}

@@ -17,8 +17,12 @@ pub struct RenderArgs {
     #[arg(long)]
     pub scene: Option<PathBuf>,
     /// Camera path file (`handtwin.camera_path` JSON; see docs in `action::path_file` and assets/examples/).
+    #[arg(long, required_unless_present = "action", conflicts_with = "action")]
+    pub camera_path: Option<PathBuf>,
+    /// An action (`handtwin.action`) or project (`handtwin.project`, its first action and its scene) to render;
+    /// its frame count, frame rate and prompt are the defaults.
     #[arg(long)]
-    pub camera_path: PathBuf,
+    pub action: Option<PathBuf>,
     /// Hand meshes per frame in camera space (`handtwin.hand_meshes` JSON). Without it the hand stream is black.
     #[arg(long)]
     pub hands: Option<PathBuf>,
@@ -31,12 +35,12 @@ pub struct RenderArgs {
     /// Frame size, WIDTHxHEIGHT; the path's intrinsics are scaled to it.
     #[arg(long, default_value = "720x480", value_parser = parse_size)]
     pub size: (u32, u32),
-    /// Frame count; the path is resampled over its duration to this many frames.
-    #[arg(long, default_value_t = 49)]
-    pub frames: usize,
-    /// Frame rate of the written videos.
-    #[arg(long, default_value_t = 8.0)]
-    pub fps: f64,
+    /// Frame count (default 49, or the action's); the path is resampled over its duration to this many frames.
+    #[arg(long)]
+    pub frames: Option<usize>,
+    /// Frame rate of the written videos (default 8, or the action's).
+    #[arg(long)]
+    pub fps: Option<f64>,
     /// Text prompt written to prompts_rewrite/<stem>.txt.
     #[arg(long)]
     pub prompt: Option<String>,
@@ -55,32 +59,114 @@ fn parse_size(text: &str) -> Result<(u32, u32), String> {
     }
 }
 
+/// The cameras, frame count, frame rate, prompt and scene a render request resolves to.
+struct Plan {
+    cameras: Vec<crate::action::CameraFrame>,
+    frames: usize,
+    fps: f64,
+    prompt: Option<String>,
+    scene: Option<PathBuf>,
+    source: PathBuf,
+}
+
+fn plan(args: &RenderArgs) -> anyhow::Result<Plan> {
+    let (width, height) = args.size;
+    let resize = |frames: Vec<crate::action::CameraFrame>| -> Vec<crate::action::CameraFrame> {
+        frames
+            .into_iter()
+            .map(|mut frame| {
+                frame.intrinsics = frame.intrinsics.resized(width, height);
+                frame
+            })
+            .collect()
+    };
+    if let Some(file) = &args.action {
+        let text = std::fs::read_to_string(file)
+            .with_context(|| format!("cannot read {}", file.display()))?;
+        let is_project = serde_json::from_str::<serde_json::Value>(&text)
+            .ok()
+            .and_then(|json| {
+                json.get("format")
+                    .and_then(|f| f.as_str())
+                    .map(|f| f == "handtwin.project")
+            })
+            .unwrap_or(false);
+        let (action, scene) = if is_project {
+            let project = crate::action::Project::load(file)?;
+            let scene = project.scene_file(file);
+            let first = project
+                .actions
+                .into_iter()
+                .next()
+                .with_context(|| format!("{}: the project has no actions", file.display()))?;
+            (first.action, scene)
+        } else {
+            (crate::action::Action::load(file)?, None)
+        };
+        if (action.left.is_some() || action.right.is_some()) && args.hands.is_none() {
+            bail!(
+                "{}: the action has hand tracks, and posing MANO hands needs the hand module, which this build does \
+                 not have yet; pass --hands with per-frame meshes (handtwin.hand_meshes), or remove the tracks",
+                file.display()
+            );
+        }
+        let frames = args.frames.unwrap_or(action.frame_count);
+        let fps = args.fps.unwrap_or(action.fps);
+        let prompt = args
+            .prompt
+            .clone()
+            .or((!action.prompt.is_empty()).then(|| action.prompt.clone()));
+        let cameras = resize(action.camera.frames(frames, fps));
+        return Ok(Plan {
+            cameras,
+            frames,
+            fps,
+            prompt,
+            scene,
+            source: file.clone(),
+        });
+    }
+    let file = args
+        .camera_path
+        .clone()
+        .context("give --camera-path or --action")?;
+    let path = DenseCameraPath::load(&file)?;
+    let frames = args.frames.unwrap_or(49);
+    Ok(Plan {
+        cameras: resize(path.resampled(frames)),
+        frames,
+        fps: args.fps.unwrap_or(8.0),
+        prompt: args.prompt.clone(),
+        scene: None,
+        source: file,
+    })
+}
+
 pub fn run(args: RenderArgs) -> anyhow::Result<()> {
-    if args.frames == 0 {
+    if args.frames == Some(0) {
         bail!("--frames must be at least 1");
     }
-    if !(args.fps.is_finite() && args.fps > 0.0) {
-        bail!("--fps must be positive, got {}", args.fps);
+    if args.fps.is_some_and(|fps| !(fps.is_finite() && fps > 0.0)) {
+        bail!("--fps must be positive");
     }
-    let path = DenseCameraPath::load(&args.camera_path)?;
+    let Plan {
+        cameras,
+        frames,
+        fps,
+        prompt,
+        scene: project_scene,
+        source,
+    } = plan(&args)?;
     let (width, height) = args.size;
-    let cameras: Vec<_> = path
-        .resampled(args.frames)
-        .into_iter()
-        .map(|mut frame| {
-            frame.intrinsics = frame.intrinsics.resized(width, height);
-            frame
-        })
-        .collect();
     let hands: Vec<Vec<HandMesh>> = match &args.hands {
         Some(file) => {
             let hands = load_hand_meshes(file)?;
-            if hands.len() != args.frames {
+            if hands.len() != frames {
                 bail!(
                     "{}: has {} frames of hands but {} frames are rendered; give one entry per output frame",
                     file.display(),
                     hands.len(),
-                    args.frames
+                    frames
                 );
             }
             hands
@@ -89,8 +175,7 @@ pub fn run(args: RenderArgs) -> anyhow::Result<()> {
     };
     let stem = match &args.stem {
         Some(stem) => stem.clone(),
-        None => args
-            .camera_path
+        None => source
             .file_stem()
             .map(|s| {
                 s.to_string_lossy()
@@ -103,11 +188,12 @@ pub fn run(args: RenderArgs) -> anyhow::Result<()> {
     let scene = args
         .scene
         .clone()
+        .or(project_scene)
         .map_or(SceneSource::Bundled, SceneSource::Gltf);
 
     let start = Instant::now();
     let mut renderer = StreamRenderer::new(Some(&scene))?;
-    let bar = ProgressBar::new(args.frames as u64);
+    let bar = ProgressBar::new(frames as u64);
     bar.set_style(
         ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} frames ({elapsed}, eta {eta})")
             .unwrap_or_else(|_| ProgressStyle::default_bar())
@@ -118,7 +204,7 @@ pub fn run(args: RenderArgs) -> anyhow::Result<()> {
         &StreamRequest {
             cameras: &cameras,
             hands: &hands,
-            fps: args.fps,
+            fps,
         },
         &mut |done, _| bar.set_position(done as u64),
     )?;
@@ -130,7 +216,7 @@ pub fn run(args: RenderArgs) -> anyhow::Result<()> {
         static_video: streams.static_video,
         hand_video: streams.hand_video,
         ground_truth: None,
-        prompt: args.prompt.clone(),
+        prompt,
     };
     let paths = sample.write(
         &args.out,
@@ -141,10 +227,10 @@ pub fn run(args: RenderArgs) -> anyhow::Result<()> {
         "wrote {} and {} ({} frames {}x{} at {} fps; rendered in {:.1} s)",
         paths.static_video.display(),
         paths.hand_video.display(),
-        args.frames,
+        frames,
         width,
         height,
-        args.fps,
+        fps,
         rendered.as_secs_f64()
     );
     Ok(())
