@@ -1,12 +1,11 @@
 //! handtwin: make static digital twins interactive.
 //!
 //! See `ARCHITECTURE.md` for the module map and the data flow. The core modules (`hand`, `action`, `video`,
-//! `world_model`, `worker`, `eval`, and the pure parts of `scene`) build without Bevy; `streams`, `viewer` and
+//! `world_model`, `worker`, and the pure parts of `scene`) build without Bevy; `streams`, `viewer` and
 //! scene loading need the `render` feature (on by default).
 
 pub mod action;
 pub mod cli;
-pub mod eval;
 pub mod hand;
 pub mod scene;
 pub mod video;

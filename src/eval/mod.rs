@@ -1,1 +1,0 @@
-//! `eval`: see ARCHITECTURE.md.
