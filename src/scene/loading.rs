@@ -151,9 +151,15 @@ pub enum SceneLoadState {
 pub fn scene_load_state(asset_server: &AssetServer, handle: &Handle<WorldAsset>) -> SceneLoadState {
     match asset_server.get_recursive_dependency_load_state(handle) {
         Some(RecursiveDependencyLoadState::Loaded) => SceneLoadState::Loaded,
-        Some(RecursiveDependencyLoadState::Failed(error)) => {
-            SceneLoadState::Failed(error.to_string())
-        }
+        // The first line says what is wrong; the rest may be a backtrace.
+        Some(RecursiveDependencyLoadState::Failed(error)) => SceneLoadState::Failed(
+            error
+                .to_string()
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .to_string(),
+        ),
         _ => SceneLoadState::Loading,
     }
 }

@@ -22,6 +22,8 @@ pub struct CurrentScene {
     pub statistics: Option<SceneStatistics>,
     /// Frame the camera on the scene once it has loaded (user-opened scenes).
     pub frame_when_loaded: bool,
+    /// The scene shown until the one being loaded is ready; restored if loading fails.
+    previous: Option<(Entity, SceneSource, Option<SceneStatistics>)>,
 }
 
 /// A light the viewer adds to scenes that bring none.
@@ -41,6 +43,7 @@ impl Plugin for SceneViewPlugin {
                 state: SceneLoadState::Loading,
                 statistics: None,
                 frame_when_loaded: false,
+                previous: None,
             })
             .add_systems(
                 Startup,
@@ -58,7 +61,6 @@ fn open_scene(
     asset_server: Res<AssetServer>,
     mut current: ResMut<CurrentScene>,
     mut notifications: ResMut<Notifications>,
-    default_lights: Query<Entity, With<DefaultLight>>,
 ) {
     // Only the last request of a frame matters.
     let Some(OpenScene(source)) = requests.read().last().cloned() else {
@@ -69,14 +71,21 @@ fn open_scene(
         notifications.error(error.to_string());
         return;
     }
-    if let Some(root) = current.root.take() {
-        commands.entity(root).despawn();
-    }
-    for light in &default_lights {
-        commands.entity(light).despawn();
-    }
     match spawn_scene(&mut commands, &asset_server, &source) {
         Ok(root) => {
+            // Keep showing the current scene until the new one has loaded (a bad file must not leave the user
+            // with nothing). A scene still loading from an earlier request is dropped.
+            let shown = current
+                .root
+                .take()
+                .map(|old| (old, current.source.clone(), current.statistics.take()));
+            match (&current.previous, shown) {
+                (Some(_), Some((pending, ..))) => {
+                    commands.entity(pending).despawn();
+                }
+                (None, shown) => current.previous = shown,
+                (Some(_), None) => {}
+            }
             current.frame_when_loaded = source != SceneSource::Bundled;
             current.root = Some(root);
             current.source = source;
@@ -104,6 +113,7 @@ fn track_loading(
     lights: Query<(), Or<(With<DirectionalLight>, With<PointLight>, With<SpotLight>)>>,
     mesh_assets: Res<Assets<Mesh>>,
     mut cameras: Query<(&mut super::camera_control::ViewerCamera, &Projection)>,
+    default_lights: Query<Entity, With<DefaultLight>>,
 ) {
     let Some(root) = current.root else { return };
     let Ok(loaded) = roots.get(root) else { return };
@@ -112,11 +122,25 @@ fn track_loading(
         scene_load_state(&asset_server, &loaded.handle),
     ) {
         (SceneLoadState::Loading, SceneLoadState::Failed(reason)) => {
-            notifications.error(format!(
-                "failed to load scene {}: {reason}",
-                current.source.display_name()
-            ));
-            current.state = SceneLoadState::Failed(reason);
+            let failed = current.source.display_name();
+            commands.entity(root).despawn();
+            match current.previous.take() {
+                Some((previous_root, source, statistics)) => {
+                    notifications.error(format!(
+                        "failed to load scene {failed}: {reason}; kept {}",
+                        source.display_name()
+                    ));
+                    current.root = Some(previous_root);
+                    current.source = source;
+                    current.statistics = statistics;
+                    current.state = SceneLoadState::Loaded;
+                }
+                None => {
+                    notifications.error(format!("failed to load scene {failed}: {reason}"));
+                    current.root = None;
+                    current.state = SceneLoadState::Failed(reason);
+                }
+            }
         }
         (SceneLoadState::Loading, SceneLoadState::Loaded)
         | (SceneLoadState::Loaded, SceneLoadState::Loaded) => {
@@ -128,6 +152,13 @@ fn track_loading(
             if descendants.is_empty() {
                 current.state = SceneLoadState::Loaded;
                 return;
+            }
+            // The new scene is ready: the one shown until now, and its default light, go.
+            if let Some((previous_root, ..)) = current.previous.take() {
+                commands.entity(previous_root).despawn();
+            }
+            for light in &default_lights {
+                commands.entity(light).despawn();
             }
             let statistics = statistics(&descendants, &meshes_in_scene, &lights, &mesh_assets);
             if statistics.lights == 0 {
