@@ -1241,13 +1241,27 @@ mod tests {
     #[test]
     fn chunked_attention_equals_full_attention() {
         let device = Device::Cpu;
-        let q = Tensor::randn(0f32, 1.0, (3, 7, 8), &device).unwrap();
-        let k = Tensor::randn(0f32, 1.0, (3, 7, 8), &device).unwrap();
-        let v = Tensor::randn(0f32, 1.0, (3, 7, 8), &device).unwrap();
+        // Fixed pseudo-random inputs, so a failure replays.
+        let values = |seed: f32| {
+            let data: Vec<f32> = (0..3 * 7 * 8)
+                .map(|i| ((i as f32 * 12.9898 + seed).sin() * 43758.547).fract() * 2.0 - 1.0)
+                .collect();
+            Tensor::from_vec(data, (3, 7, 8), &device).unwrap()
+        };
+        let (q, k, v) = (values(1.0), values(2.0), values(3.0));
         let scores = q.matmul(&k.t().unwrap()).unwrap();
         let full = candle_nn::ops::softmax_last_dim(&scores)
             .unwrap()
             .matmul(&v)
+            .unwrap();
+        let scale = full
+            .abs()
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .max(0)
+            .unwrap()
+            .to_scalar::<f32>()
             .unwrap();
         for chunk in [1, 2, 5, 7, 14, 1000] {
             let ours = chunked_attention(&q, &k, &v, chunk).unwrap();
@@ -1259,7 +1273,9 @@ mod tests {
                 .unwrap()
                 .max(0)
                 .unwrap();
-            assert!(worst.to_scalar::<f32>().unwrap() < 1e-6, "chunk {chunk}");
+            // Chunking only changes the order of f32 sums: agreement to a few ulps of the largest value.
+            let relative = worst.to_scalar::<f32>().unwrap() / scale;
+            assert!(relative < 1e-6, "chunk {chunk}: relative error {relative}");
         }
     }
 
