@@ -5,6 +5,7 @@ pub mod glb;
 mod loading;
 pub mod primitives;
 pub mod room;
+pub mod splat;
 #[cfg(feature = "render")]
 pub mod splat_render;
 

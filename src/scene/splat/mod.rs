@@ -1,0 +1,168 @@
+//! Gaussian-splat clouds: the INRIA 3DGS `.ply` layout (binary little-endian; SH degree 0–3) loaded into a
+//! structure of arrays, with what the renderer needs (3D covariance, view-dependent colour).
+//!
+//! Supported: binary little-endian PLY with INRIA's property names (`x y z`, optional `nx ny nz`, `f_dc_0..2`,
+//! `f_rest_*` (0, 9, 24 or 45 of them), `opacity`, `scale_0..2`, `rot_0..3`), in any property order, float32
+//! or float64. Not supported yet, each refused with an error that names it: ASCII and big-endian PLY,
+//! PlayCanvas/SuperSplat `.compressed.ply`, antimatter15 `.splat`.
+
+mod ply;
+
+pub use ply::{SplatLoadError, load_ply, parse_ply, write_ply};
+
+use glam::{Mat3, Quat, Vec3};
+
+/// SH basis constants of 3DGS (degree 0 to 3).
+const SH_C0: f32 = 0.282_094_8;
+const SH_C1: f32 = 0.488_602_5;
+const SH_C2: [f32; 5] = [
+    1.092_548_5,
+    -1.092_548_5,
+    0.315_391_57,
+    -1.092_548_5,
+    0.546_274_24,
+];
+const SH_C3: [f32; 7] = [
+    -0.590_043_6,
+    2.890_611_4,
+    -0.457_045_8,
+    0.373_176_34,
+    -0.457_045_8,
+    1.445_305_7,
+    -0.590_043_6,
+];
+
+/// A splat cloud, one entry per splat in each array.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SplatCloud {
+    pub means: Vec<Vec3>,
+    /// Linear scales (the file stores their logarithm).
+    pub scales: Vec<Vec3>,
+    /// Unit rotations (the file stores w, x, y, z).
+    pub rotations: Vec<Quat>,
+    /// Opacity after the sigmoid, in (0, 1).
+    pub opacities: Vec<f32>,
+    /// SH coefficients, `(degree + 1)²` per channel, laid out per splat as [coefficient][channel].
+    pub sh: Vec<[f32; 3]>,
+    pub sh_degree: usize,
+}
+
+impl SplatCloud {
+    pub fn len(&self) -> usize {
+        self.means.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.means.is_empty()
+    }
+
+    pub fn coefficients_per_channel(&self) -> usize {
+        (self.sh_degree + 1) * (self.sh_degree + 1)
+    }
+
+    /// Σ = R S Sᵀ Rᵀ, upper triangle (xx, xy, xz, yy, yz, zz).
+    pub fn covariance(&self, index: usize) -> [f32; 6] {
+        let rotation = Mat3::from_quat(self.rotations[index]);
+        let scaled = rotation * Mat3::from_diagonal(self.scales[index]);
+        let sigma = scaled * scaled.transpose();
+        [
+            sigma.x_axis.x,
+            sigma.y_axis.x,
+            sigma.z_axis.x,
+            sigma.y_axis.y,
+            sigma.z_axis.y,
+            sigma.z_axis.z,
+        ]
+    }
+
+    /// The 3DGS colour seen along `direction` (unit vector from the camera to the splat): the SH sum + 0.5,
+    /// clamped at 0 (no sRGB conversion: 3DGS colours are display values).
+    pub fn color(&self, index: usize, direction: Vec3) -> Vec3 {
+        let k = self.coefficients_per_channel();
+        let c = &self.sh[index * k..(index + 1) * k];
+        let coefficient = |i: usize| Vec3::from_array(c[i]);
+        let mut result = coefficient(0) * SH_C0;
+        if self.sh_degree >= 1 {
+            let (x, y, z) = (direction.x, direction.y, direction.z);
+            result += (-coefficient(1) * y + coefficient(2) * z - coefficient(3) * x) * SH_C1;
+            if self.sh_degree >= 2 {
+                let (xx, yy, zz, xy, yz, xz) = (x * x, y * y, z * z, x * y, y * z, x * z);
+                result += coefficient(4) * (SH_C2[0] * xy)
+                    + coefficient(5) * (SH_C2[1] * yz)
+                    + coefficient(6) * (SH_C2[2] * (2.0 * zz - xx - yy))
+                    + coefficient(7) * (SH_C2[3] * xz)
+                    + coefficient(8) * (SH_C2[4] * (xx - yy));
+                if self.sh_degree >= 3 {
+                    result += coefficient(9) * (SH_C3[0] * y * (3.0 * xx - yy))
+                        + coefficient(10) * (SH_C3[1] * xy * z)
+                        + coefficient(11) * (SH_C3[2] * y * (4.0 * zz - xx - yy))
+                        + coefficient(12) * (SH_C3[3] * z * (2.0 * zz - 3.0 * xx - 3.0 * yy))
+                        + coefficient(13) * (SH_C3[4] * x * (4.0 * zz - xx - yy))
+                        + coefficient(14) * (SH_C3[5] * z * (xx - yy))
+                        + coefficient(15) * (SH_C3[6] * x * (xx - 3.0 * yy));
+                }
+            }
+        }
+        (result + Vec3::splat(0.5)).max(Vec3::ZERO)
+    }
+}
+
+#[cfg(feature = "render")]
+impl super::splat_render::SplatData for SplatCloud {
+    fn len(&self) -> usize {
+        self.means.len()
+    }
+    fn mean(&self, index: usize) -> Vec3 {
+        self.means[index]
+    }
+    fn covariance(&self, index: usize) -> [f32; 6] {
+        SplatCloud::covariance(self, index)
+    }
+    fn opacity(&self, index: usize) -> f32 {
+        self.opacities[index]
+    }
+    fn color(&self, index: usize, direction: Vec3) -> Vec3 {
+        SplatCloud::color(self, index, direction)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn covariance_of_a_rotated_anisotropic_splat() {
+        let cloud = SplatCloud {
+            means: vec![Vec3::ZERO],
+            scales: vec![Vec3::new(2.0, 1.0, 0.5)],
+            rotations: vec![Quat::from_rotation_z(std::f32::consts::FRAC_PI_2)],
+            opacities: vec![0.5],
+            sh: vec![[0.0; 3]],
+            sh_degree: 0,
+        };
+        // A quarter turn about z swaps the x and y extents.
+        let [xx, xy, xz, yy, yz, zz] = cloud.covariance(0);
+        assert!((xx - 1.0).abs() < 1e-5 && (yy - 4.0).abs() < 1e-5 && (zz - 0.25).abs() < 1e-5);
+        assert!(xy.abs() < 1e-5 && xz.abs() < 1e-5 && yz.abs() < 1e-5);
+        // Degree 0: colour = 0.5 + C0·dc, whatever the direction.
+        assert_eq!(cloud.color(0, Vec3::X), Vec3::splat(0.5));
+    }
+
+    #[test]
+    fn degree_one_colour_changes_with_direction() {
+        let mut sh = vec![[0.0; 3]; 4];
+        sh[3] = [1.0, 0.0, 0.0]; // the −x·C1 term of red
+        let cloud = SplatCloud {
+            means: vec![Vec3::ZERO],
+            scales: vec![Vec3::ONE],
+            rotations: vec![Quat::IDENTITY],
+            opacities: vec![1.0],
+            sh,
+            sh_degree: 1,
+        };
+        let from_left = cloud.color(0, Vec3::X);
+        let from_right = cloud.color(0, Vec3::NEG_X);
+        assert!((from_left.x - (0.5 - SH_C1)).abs() < 1e-6, "{from_left}");
+        assert!((from_right.x - (0.5 + SH_C1)).abs() < 1e-6);
+    }
+}
