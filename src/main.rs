@@ -30,7 +30,7 @@ fn main() -> std::process::ExitCode {
 fn open_viewer(cli: Cli) -> anyhow::Result<()> {
     let scene = cli.scene.map_or(
         handtwin::scene::SceneSource::Bundled,
-        handtwin::scene::SceneSource::Gltf,
+        handtwin::scene::SceneSource::File,
     );
     handtwin::viewer::run(handtwin::viewer::ViewerOptions {
         scene,

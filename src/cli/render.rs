@@ -189,7 +189,7 @@ pub fn run(args: RenderArgs) -> anyhow::Result<()> {
         .scene
         .clone()
         .or(project_scene)
-        .map_or(SceneSource::Bundled, SceneSource::Gltf);
+        .map_or(SceneSource::Bundled, SceneSource::File);
 
     let start = Instant::now();
     let mut renderer = StreamRenderer::new(Some(&scene))?;

@@ -13,8 +13,8 @@ use thiserror::Error;
 pub enum SceneSource {
     /// The bundled furnished room corner (`assets/scenes/room_corner.glb`).
     Bundled,
-    /// A glTF or GLB file chosen by the user.
-    Gltf(PathBuf),
+    /// A file chosen by the user: a glTF/GLB scene or a 3DGS splat `.ply`.
+    File(PathBuf),
 }
 
 impl SceneSource {
@@ -22,10 +22,31 @@ impl SceneSource {
     pub fn display_name(&self) -> String {
         match self {
             SceneSource::Bundled => "bundled room corner".into(),
-            SceneSource::Gltf(path) => path.file_name().map_or_else(
+            SceneSource::File(path) => path.file_name().map_or_else(
                 || path.display().to_string(),
                 |n| n.to_string_lossy().into(),
             ),
+        }
+    }
+
+    /// A Gaussian-splat file (3DGS `.ply`) rather than a glTF scene.
+    pub fn is_splats(&self) -> bool {
+        matches!(self, SceneSource::File(path) if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("ply")))
+    }
+
+    /// Loads a splat file (see [`SceneSource::is_splats`]).
+    pub fn load_splats(&self) -> Result<super::splat::SplatCloud, SceneError> {
+        match self {
+            SceneSource::File(path) => {
+                super::splat::load_ply(path).map_err(|error| SceneError::LoadFailed {
+                    name: self.display_name(),
+                    reason: error.to_string(),
+                })
+            }
+            SceneSource::Bundled => Err(SceneError::LoadFailed {
+                name: self.display_name(),
+                reason: "is a glTF scene, not splats".into(),
+            }),
         }
     }
 
@@ -34,24 +55,31 @@ impl SceneSource {
     pub fn asset_path(&self) -> Result<String, SceneError> {
         match self {
             SceneSource::Bundled => Ok(BUNDLED_SCENE.to_string()),
-            SceneSource::Gltf(path) => {
+            SceneSource::File(path) => {
                 let extension = path
                     .extension()
                     .and_then(|e| e.to_str())
                     .map(str::to_ascii_lowercase);
                 match extension.as_deref() {
                     Some("glb" | "gltf") => {}
-                    Some("ply" | "splat") => {
+                    Some("ply") => {
                         return Err(SceneError::Unsupported {
                             path: path.clone(),
-                            reason: "Gaussian-splat scenes are not supported yet; open a .glb or .gltf file".into(),
+                            reason: "a splat .ply is not a glTF scene; load it with load_splats"
+                                .into(),
+                        });
+                    }
+                    Some("splat") => {
+                        return Err(SceneError::Unsupported {
+                            path: path.clone(),
+                            reason: "antimatter15 .splat files are not supported yet; export a 3DGS .ply".into(),
                         });
                     }
                     _ => {
                         return Err(SceneError::Unsupported {
                             path: path.clone(),
                             reason:
-                                "unknown scene format; handtwin opens glTF scenes (.glb, .gltf)"
+                                "unknown scene format; handtwin opens glTF scenes (.glb, .gltf) and 3DGS splats (.ply)"
                                     .into(),
                         });
                     }

@@ -226,14 +226,19 @@ impl StreamRenderer {
             RenderLayers::layer(HAND_LAYER),
         ));
 
+        let mut splats = None;
         let (scene, scene_name) = match scene {
+            Some(source) if source.is_splats() => {
+                splats = Some(Arc::new(source.load_splats()?));
+                (None, source.display_name())
+            }
             Some(source) => (
                 Some(spawn_scene_in_world(world, source)?),
                 source.display_name(),
             ),
             None => (None, "no scene".to_string()),
         };
-        Ok(Self {
+        let mut renderer = Self {
             app,
             scene,
             scene_name,
@@ -245,7 +250,12 @@ impl StreamRenderer {
             sink,
             warmup_counter: 0,
             static_format: TextureFormat::Rgba8UnormSrgb,
-        })
+        };
+        if let Some(cloud) = splats {
+            // 3DGS colours are display values: composite them as 3DGS does.
+            renderer.add_splats(cloud, Transform::IDENTITY, true);
+        }
+        Ok(renderer)
     }
 
     /// Renders both streams along the camera path. `progress(done, total)` is called after each frame.

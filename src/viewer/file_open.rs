@@ -79,6 +79,6 @@ fn route(
     if is_json {
         open_path.write(OpenCameraPath(path));
     } else {
-        open.write(OpenScene(SceneSource::Gltf(path)));
+        open.write(OpenScene(SceneSource::File(path)));
     }
 }

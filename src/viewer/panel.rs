@@ -144,7 +144,7 @@ fn scene_ui(
 ) {
     ui.strong("Scene");
     ui.label(current.source.display_name());
-    if let SceneSource::Gltf(path) = &current.source {
+    if let SceneSource::File(path) = &current.source {
         ui.label(
             egui::RichText::new(path.display().to_string())
                 .small()
