@@ -50,8 +50,12 @@ fn vertex(in: Vertex) -> VertexOutput {
     let mean_world = (world_from_local * vec4<f32>(in.mean, 1.0)).xyz;
     let t = (view.view_from_world * vec4<f32>(mean_world, 1.0)).xyz;
     let depth = -t.z;
-    if depth < 0.01 {
-        // Behind the camera: a degenerate triangle outside the clip volume.
+    let clip_centre = view.clip_from_world * vec4<f32>(mean_world, 1.0);
+    let ndc = clip_centre.xy / clip_centre.w;
+    // 3DGS's frustum test: splats nearer than 0.2 or centred outside 1.3× the image are not drawn (near the eye
+    // plane their projection explodes into screen-wide smears). Culled splats become degenerate triangles
+    // outside the clip volume.
+    if depth < 0.2 || abs(ndc.x) > 1.3 || abs(ndc.y) > 1.3 {
         out.clip_position = vec4<f32>(0.0, 0.0, 2.0, 1.0);
         return out;
     }
@@ -91,7 +95,6 @@ fn vertex(in: Vertex) -> VertexOutput {
     let radius = ceil(3.0 * sqrt(largest));
     let offset = in.corner * radius;
 
-    let clip_centre = view.clip_from_world * vec4<f32>(mean_world, 1.0);
     out.clip_position = clip_centre + vec4<f32>(offset * 2.0 / size * clip_centre.w, 0.0, 0.0);
     out.offset = offset;
     out.conic = vec3<f32>(c, -b, a) / determinant;

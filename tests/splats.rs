@@ -17,6 +17,14 @@ fn reference_pixel(cloud: &SplatCloud, k: &Intrinsics, x: u32, y: u32) -> [f32; 
     for i in order {
         let t = cloud.means[i];
         let depth = -t.z;
+        let (u, v) = (k.cx + k.fx * t.x / depth, k.cy - k.fy * t.y / depth);
+        let ndc = (
+            2.0 * u / k.width as f32 - 1.0,
+            2.0 * v / k.height as f32 - 1.0,
+        );
+        if depth < 0.2 || ndc.0.abs() > 1.3 || ndc.1.abs() > 1.3 {
+            continue; // 3DGS's frustum test
+        }
         // Pixel coordinates with y up, as the Jacobian below.
         let centre = glam::Vec2::new(
             k.cx + k.fx * t.x / depth,

@@ -234,6 +234,8 @@ pub struct SceneStatistics {
     pub vertices: usize,
     pub materials: usize,
     pub lights: usize,
+    /// Gaussian splats (splat scenes).
+    pub splats: usize,
     /// Axis-aligned bounds in the world, if the scene has geometry.
     pub bounds: Option<(Vec3, Vec3)>,
 }

@@ -206,7 +206,7 @@ fn sorted_quads(data: &dyn SplatData, eye: Vec3, forward: Vec3) -> SortedQuads {
     let mut order: Vec<(f32, u32)> = (0..data.len())
         .filter_map(|index| {
             let depth = (data.mean(index) - eye).dot(forward);
-            (depth > 0.01 && depth.is_finite()).then_some((depth, index as u32))
+            (depth > 0.2 && depth.is_finite()).then_some((depth, index as u32))
         })
         .collect();
     // Back to front; ties broken by index so the order (and so the image) is deterministic.

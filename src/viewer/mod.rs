@@ -74,6 +74,7 @@ pub fn run(options: ViewerOptions) -> anyhow::Result<()> {
     .init_resource::<notifications::Notifications>()
     .add_plugins((
         SceneSetupPlugin,
+        crate::scene::splat_render::SplatRenderPlugin,
         scene_view::SceneViewPlugin {
             initial: options.scene,
         },
@@ -146,6 +147,8 @@ fn spawn_cameras(
         controller,
         Tonemapping::TonyMcMapface,
         Msaa::Sample4,
+        // Splat scenes are sorted for this camera every frame.
+        crate::scene::splat_render::SplatSortCamera,
     ));
     // egui draws through its own camera over the whole window, so the 3D camera can keep a viewport beside
     // the panel.

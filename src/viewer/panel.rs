@@ -168,6 +168,11 @@ fn scene_ui(
             .num_columns(2)
             .striped(true)
             .show(ui, |ui| {
+                if stats.splats > 0 {
+                    ui.label("splats");
+                    ui.label(stats.splats.to_string());
+                    ui.end_row();
+                }
                 ui.label("meshes");
                 ui.label(stats.meshes.to_string());
                 ui.end_row();

@@ -24,6 +24,8 @@ pub struct CurrentScene {
     pub frame_when_loaded: bool,
     /// The scene shown until the one being loaded is ready; restored if loading fails.
     previous: Option<(Entity, SceneSource, Option<SceneStatistics>)>,
+    /// A splat scene whose bounds the camera has not been framed on yet.
+    frame_pending: bool,
 }
 
 /// A light the viewer adds to scenes that bring none.
@@ -44,6 +46,7 @@ impl Plugin for SceneViewPlugin {
                 statistics: None,
                 frame_when_loaded: false,
                 previous: None,
+                frame_pending: false,
             })
             .add_systems(
                 Startup,
@@ -66,6 +69,10 @@ fn open_scene(
     let Some(OpenScene(source)) = requests.read().last().cloned() else {
         return;
     };
+    if source.is_splats() {
+        open_splats(&mut commands, &mut current, &mut notifications, source);
+        return;
+    }
     // Validate before touching the current scene, so a bad file leaves the user's scene in place.
     if let Err(error) = source.asset_path() {
         notifications.error(error.to_string());
@@ -96,6 +103,60 @@ fn open_scene(
     }
 }
 
+/// Splat files load at once (one pass over the file); a failure leaves the shown scene in place.
+fn open_splats(
+    commands: &mut Commands,
+    current: &mut CurrentScene,
+    notifications: &mut Notifications,
+    source: SceneSource,
+) {
+    let cloud = match source.load_splats() {
+        Ok(cloud) => cloud,
+        Err(error) => {
+            notifications.error(error.to_string());
+            return;
+        }
+    };
+    if let Some(root) = current.root.take() {
+        commands.entity(root).despawn();
+    }
+    if let Some((previous, ..)) = current.previous.take() {
+        commands.entity(previous).despawn();
+    }
+    let bounds = cloud
+        .means
+        .iter()
+        .fold(None, |bounds: Option<(Vec3, Vec3)>, &p| {
+            Some(bounds.map_or((p, p), |(lo, hi)| (lo.min(p), hi.max(p))))
+        });
+    let statistics = SceneStatistics {
+        splats: cloud.len(),
+        bounds,
+        ..default()
+    };
+    notifications.info(format!(
+        "loaded {}: {} splats (SH degree {})",
+        source.display_name(),
+        cloud.len(),
+        cloud.sh_degree
+    ));
+    let root = commands
+        .spawn((
+            Name::new("splat scene"),
+            crate::scene::splat_render::SplatCloudComponent {
+                data: std::sync::Arc::new(cloud),
+            },
+            Transform::IDENTITY,
+        ))
+        .id();
+    current.root = Some(root);
+    current.source = source;
+    current.statistics = Some(statistics);
+    current.state = SceneLoadState::Loaded;
+    current.frame_when_loaded = true;
+    current.frame_pending = true;
+}
+
 #[allow(clippy::too_many_arguments)]
 fn track_loading(
     mut commands: Commands,
@@ -116,6 +177,19 @@ fn track_loading(
     default_lights: Query<Entity, With<DefaultLight>>,
 ) {
     let Some(root) = current.root else { return };
+    if current.frame_pending {
+        current.frame_pending = false;
+        if let (Some((min, max)), Ok((mut camera, projection))) = (
+            current.statistics.as_ref().and_then(|s| s.bounds),
+            cameras.single_mut(),
+        ) {
+            let fov = match projection {
+                Projection::Perspective(p) => p.fov,
+                _ => 0.8,
+            };
+            camera.frame_bounds(min, max, fov);
+        }
+    }
     let Ok(loaded) = roots.get(root) else { return };
     match (
         &current.state,

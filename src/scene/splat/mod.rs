@@ -166,3 +166,103 @@ mod tests {
         assert!((from_right.x - (0.5 + SH_C1)).abs() < 1e-6);
     }
 }
+
+/// Splats sampled from the bundled room's surfaces (area-weighted, deterministic): flat Gaussians lying in each
+/// triangle's plane, coloured with the material's base colour as a display value. The bundled splat scene.
+pub fn room_corner_splats(count: usize, seed: u64) -> SplatCloud {
+    use super::glb::Node;
+    use glam::{Affine3A, Mat3};
+    let (root, materials) = super::room::room_corner();
+    // World-space triangles with their material colour.
+    let mut triangles: Vec<([Vec3; 3], Vec3)> = Vec::new();
+    fn walk(
+        node: &Node,
+        parent: Affine3A,
+        materials: &[super::glb::Material],
+        out: &mut Vec<([Vec3; 3], Vec3)>,
+    ) {
+        let world = parent * Affine3A::from_rotation_translation(node.rotation, node.translation);
+        if let Some((mesh, material)) = &node.mesh {
+            let base = materials.get(*material).map_or([0.5; 4], |m| m.base_color);
+            // Linear base colour to the display value a splat stores.
+            let display = Vec3::new(base[0], base[1], base[2]).powf(1.0 / 2.2);
+            for tri in mesh.indices.chunks_exact(3) {
+                let corner = |i: u32| world.transform_point3(mesh.positions[i as usize]);
+                out.push(([corner(tri[0]), corner(tri[1]), corner(tri[2])], display));
+            }
+        }
+        for child in &node.children {
+            walk(child, world, materials, out);
+        }
+    }
+    walk(&root, Affine3A::IDENTITY, &materials, &mut triangles);
+    let areas: Vec<f32> = triangles
+        .iter()
+        .map(|([a, b, c], _)| (*b - *a).cross(*c - *a).length() * 0.5)
+        .collect();
+    let total: f32 = areas.iter().sum();
+    let mut cumulative = Vec::with_capacity(areas.len());
+    let mut sum = 0.0;
+    for area in &areas {
+        sum += area;
+        cumulative.push(sum);
+    }
+    // SplitMix64: a small deterministic generator.
+    let mut state = seed ^ 0x9E37_79B9_7F4A_7C15;
+    let mut uniform = move || {
+        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        ((z ^ (z >> 31)) >> 40) as f32 / (1u64 << 24) as f32
+    };
+    // Splats cover about twice the area they stand for, so surfaces look closed.
+    let radius = (2.0 * total / (count as f32 * std::f32::consts::PI)).sqrt();
+    let mut cloud = SplatCloud {
+        means: Vec::new(),
+        scales: Vec::new(),
+        rotations: Vec::new(),
+        opacities: Vec::new(),
+        sh: Vec::new(),
+        sh_degree: 0,
+    };
+    for _ in 0..count {
+        let pick = uniform() * total;
+        let index = cumulative
+            .partition_point(|&c| c < pick)
+            .min(triangles.len() - 1);
+        let ([a, b, c], display) = triangles[index];
+        let (mut u, mut v) = (uniform(), uniform());
+        if u + v > 1.0 {
+            (u, v) = (1.0 - u, 1.0 - v);
+        }
+        let normal = (b - a).cross(c - a).normalize_or_zero();
+        let tangent = (b - a).normalize_or_zero();
+        let rotation = Quat::from_mat3(&Mat3::from_cols(tangent, normal.cross(tangent), normal));
+        cloud.means.push(a + (b - a) * u + (c - a) * v);
+        cloud.scales.push(Vec3::new(radius, radius, radius * 0.1));
+        cloud.rotations.push(rotation.normalize());
+        cloud.opacities.push(0.95);
+        cloud
+            .sh
+            .push(((display - Vec3::splat(0.5)) / SH_C0).to_array());
+    }
+    cloud
+}
+
+#[cfg(test)]
+mod bundled_tests {
+    #[test]
+    fn committed_splat_scene_matches_the_generator() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/assets/scenes/room_corner_splats.ply"
+        );
+        let committed = std::fs::read(path).expect("the bundled splat scene is committed");
+        let generated = super::write_ply(&super::room_corner_splats(60_000, 7));
+        assert!(
+            committed == generated,
+            "assets/scenes/room_corner_splats.ply is stale: run `cargo run --example make_splat_scene`"
+        );
+    }
+}
