@@ -172,26 +172,27 @@ fn scene_ui(
                     ui.label("splats");
                     ui.label(stats.splats.to_string());
                     ui.end_row();
-                }
-                ui.label("meshes");
-                ui.label(stats.meshes.to_string());
-                ui.end_row();
-                ui.label("triangles");
-                ui.label(stats.triangles.to_string());
-                ui.end_row();
-                ui.label("vertices");
-                ui.label(stats.vertices.to_string());
-                ui.end_row();
-                ui.label("materials");
-                ui.label(stats.materials.to_string());
-                ui.end_row();
-                ui.label("lights");
-                ui.label(if stats.lights == 0 {
-                    "none (default light added)".to_string()
                 } else {
-                    stats.lights.to_string()
-                });
-                ui.end_row();
+                    ui.label("meshes");
+                    ui.label(stats.meshes.to_string());
+                    ui.end_row();
+                    ui.label("triangles");
+                    ui.label(stats.triangles.to_string());
+                    ui.end_row();
+                    ui.label("vertices");
+                    ui.label(stats.vertices.to_string());
+                    ui.end_row();
+                    ui.label("materials");
+                    ui.label(stats.materials.to_string());
+                    ui.end_row();
+                    ui.label("lights");
+                    ui.label(if stats.lights == 0 {
+                        "none (default light added)".to_string()
+                    } else {
+                        stats.lights.to_string()
+                    });
+                    ui.end_row();
+                }
                 if let Some((min, max)) = stats.bounds {
                     let size = max - min;
                     ui.label("size");
