@@ -108,6 +108,8 @@ impl Material for SplatMaterial {
 #[derive(Component)]
 struct SplatMesh {
     mesh: Handle<Mesh>,
+    /// The eye and view direction (cloud frame) the mesh is sorted for: an unmoved camera needs no new sort.
+    sorted_for: Option<(Vec3, Vec3)>,
 }
 
 pub struct SplatRenderPlugin;
@@ -162,7 +164,10 @@ fn attach_splat_meshes(
             },
         });
         commands.entity(entity).insert((
-            SplatMesh { mesh: mesh.clone() },
+            SplatMesh {
+                mesh: mesh.clone(),
+                sorted_for: None,
+            },
             Mesh3d(mesh),
             MeshMaterial3d(material),
             // The mesh changes every frame; its bounds would go stale.
@@ -173,20 +178,24 @@ fn attach_splat_meshes(
 
 fn sort_splats(
     cameras: Query<&GlobalTransform, With<SplatSortCamera>>,
-    clouds: Query<(&SplatCloudComponent, &SplatMesh, &GlobalTransform)>,
+    mut clouds: Query<(Ref<SplatCloudComponent>, &mut SplatMesh, &GlobalTransform)>,
     mut meshes: ResMut<Assets<Mesh>>,
 ) {
     let Some(camera) = cameras.iter().next() else {
         return;
     };
-    for (cloud, splat_mesh, transform) in &clouds {
+    for (cloud, mut splat_mesh, transform) in &mut clouds {
         let local_from_world = transform.affine().inverse();
         let eye = local_from_world.transform_point3(camera.translation());
         let forward = local_from_world
             .transform_vector3(camera.forward().as_vec3())
             .normalize_or_zero();
+        if splat_mesh.sorted_for == Some((eye, forward)) && !cloud.is_changed() {
+            continue;
+        }
         let quads = sorted_quads(cloud.data.as_ref(), eye, forward);
         meshes.insert(splat_mesh.mesh.id(), quad_mesh(quads)).ok();
+        splat_mesh.sorted_for = Some((eye, forward));
     }
 }
 

@@ -169,6 +169,8 @@ pub struct DwmModel {
     /// The frame count the model was trained on (the pipeline resamples other clips to it and back).
     model_frames: usize,
     max_text_length: usize,
+    /// The empty negative prompt's embedding, encoded once (T5-XXL is the largest network of the model).
+    negative_prompt_embeds: Option<Tensor>,
     device: Device,
     dtype: DType,
 }
@@ -340,6 +342,7 @@ impl DwmModel {
             scaling_factor,
             model_frames,
             max_text_length,
+            negative_prompt_embeds: None,
             device: device.clone(),
             dtype,
         })
@@ -399,7 +402,14 @@ impl DwmModel {
         self.vae
             .set_tiling(use_tiling.then(|| Tiling::from_config(self.vae.config())));
         let prompt_embeds = self.encode_prompt(prompt)?;
-        let negative_prompt_embeds = self.encode_prompt("")?;
+        let negative_prompt_embeds = match &self.negative_prompt_embeds {
+            Some(embeds) => embeds.clone(),
+            None => {
+                let embeds = self.encode_prompt("")?;
+                self.negative_prompt_embeds = Some(embeds.clone());
+                embeds
+            }
+        };
         let latent_channels = self.vae.config().latent_channels;
         let latent_frames = (self.model_frames - 1) / 4 + 1;
         let (h, w) = (height as usize / 8, width as usize / 8);
