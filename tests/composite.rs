@@ -99,17 +99,9 @@ impl Compositor {
         for _ in 0..50 {
             if let Some(data) = result.lock().unwrap().take() {
                 self.app.world_mut().despawn(entity);
-                let padded = (W as usize * 4).div_ceil(256) * 256;
-                return data
-                    .chunks(padded)
-                    .take(H as usize)
-                    .flat_map(|row| {
-                        row[..W as usize * 4]
-                            .chunks_exact(4)
-                            .flat_map(|p| [p[0], p[1], p[2]])
-                            .collect::<Vec<_>>()
-                    })
-                    .collect();
+                let mut rgb = Vec::new();
+                handtwin::streams::append_rgb(&mut rgb, &data, W, H).unwrap();
+                return rgb;
             }
             self.app.update();
         }

@@ -665,8 +665,14 @@ fn hand_mesh_asset(hand: Option<&HandMesh>) -> Mesh {
     .with_inserted_indices(Indices::U32(indices))
 }
 
-/// Appends one RGBA readback as RGB, dropping the row padding (rows are aligned to 256 bytes).
-fn append_rgb(out: &mut Vec<u8>, data: &[u8], width: u32, height: u32) -> Result<(), StreamError> {
+/// Appends one RGBA readback as RGB, dropping the row padding (rows are aligned to 256 bytes). Public for
+/// tests of other render passes that read back their targets.
+pub fn append_rgb(
+    out: &mut Vec<u8>,
+    data: &[u8],
+    width: u32,
+    height: u32,
+) -> Result<(), StreamError> {
     let row_bytes = width as usize * 4;
     let padded_row = row_bytes.div_ceil(256) * 256;
     let expected = padded_row * (height as usize - 1) + row_bytes;

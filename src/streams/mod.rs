@@ -6,7 +6,9 @@ mod hand_material;
 mod projection;
 mod settings;
 
-pub use capture::{RenderedStreams, StreamError, StreamRenderer, StreamRequest, headless_app};
+pub use capture::{
+    RenderedStreams, StreamError, StreamRenderer, StreamRequest, append_rgb, headless_app,
+};
 pub use hand_material::{HAND_STREAM_SHADER, HandStreamMaterial, HandStreamMaterialPlugin};
 pub use projection::PinholeProjection;
 pub use settings::StreamSettings;
