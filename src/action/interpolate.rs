@@ -1,7 +1,10 @@
 //! Interpolation on positions (centripetal Catmull-Rom) and rotations (slerp on the short path), and the
 //! axis-angle ↔ quaternion conversions that keep joint rotations on SO(3).
 
-use glam::{Quat, Vec3};
+pub use crate::hand::rotation::{
+    axis_angle_from_quat, quat_from_axis_angle, slerp_axis_angle, slerp_short,
+};
+use glam::Vec3;
 
 /// Centripetal Catmull-Rom (α = ½, Barry–Goldman form) between `p1` and `p2` at `u` ∈ [0, 1], with neighbours
 /// `p0` and `p3`. Passes through `p1` at u = 0 and `p2` at u = 1; centripetal knots avoid cusps and
@@ -31,52 +34,6 @@ pub fn catmull_rom(p0: Vec3, p1: Vec3, p2: Vec3, p3: Vec3, u: f32) -> Vec3 {
     mix(b1, b2, t1, t2)
 }
 
-/// Spherical interpolation from `a` to `b` along the shorter arc (q and −q are the same rotation), normalised.
-pub fn slerp_short(a: Quat, b: Quat, u: f32) -> Quat {
-    let b = if a.dot(b) < 0.0 { -b } else { b };
-    let dot = a.dot(b).min(1.0);
-    if dot > 0.9995 {
-        // Nearly equal: the sine in slerp's denominator vanishes; normalised lerp is exact to f32 here.
-        return a.lerp(b, u).normalize();
-    }
-    let angle = dot.acos();
-    let sin = angle.sin();
-    let wa = ((1.0 - u) * angle).sin() / sin;
-    let wb = (u * angle).sin() / sin;
-    (a * wa + b * wb).normalize()
-}
-
-/// Axis-angle (axis · angle in radians, MANO's convention) to a unit quaternion.
-pub fn quat_from_axis_angle(axis_angle: [f32; 3]) -> Quat {
-    Quat::from_scaled_axis(Vec3::from_array(axis_angle))
-}
-
-/// A unit quaternion to axis-angle with the angle in [0, π] (the short representation).
-pub fn axis_angle_from_quat(rotation: Quat) -> [f32; 3] {
-    let rotation = if rotation.w < 0.0 {
-        -rotation
-    } else {
-        rotation
-    };
-    let rotation = rotation.normalize();
-    let sin_half = rotation.xyz().length();
-    if sin_half < 1e-7 {
-        // Small angle: axis·angle ≈ 2·xyz.
-        return (rotation.xyz() * 2.0).to_array();
-    }
-    let angle = 2.0 * sin_half.atan2(rotation.w);
-    (rotation.xyz() / sin_half * angle).to_array()
-}
-
-/// Interpolates two axis-angle joint rotations on SO(3) (quaternion slerp, short path), never component-wise.
-pub fn slerp_axis_angle(a: [f32; 3], b: [f32; 3], u: f32) -> [f32; 3] {
-    axis_angle_from_quat(slerp_short(
-        quat_from_axis_angle(a),
-        quat_from_axis_angle(b),
-        u,
-    ))
-}
-
 /// Where time `t` falls among sorted keyframe `times`: the segment's first index and the fraction within it.
 /// Outside the range the ends are held (clamped). `times` must be non-empty and increasing.
 pub(crate) fn locate(times: impl ExactSizeIterator<Item = f64> + Clone, t: f64) -> (usize, f32) {
@@ -97,6 +54,7 @@ pub(crate) fn locate(times: impl ExactSizeIterator<Item = f64> + Clone, t: f64) 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use glam::Quat;
 
     #[test]
     fn catmull_rom_passes_through_its_ends_and_stays_between_on_a_line() {

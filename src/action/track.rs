@@ -5,9 +5,8 @@
 //! unit rotations) so a value that exists is always safe to sample.
 
 use super::camera::{CameraFrame, Intrinsics};
-use super::interpolate::{
-    catmull_rom, locate, quat_from_axis_angle, slerp_axis_angle, slerp_short,
-};
+use super::interpolate::{catmull_rom, locate, quat_from_axis_angle, slerp_short};
+pub use crate::hand::ManoPose;
 use crate::hand::Side;
 use glam::{Affine3A, Quat, Vec3};
 use thiserror::Error;
@@ -369,44 +368,12 @@ pub enum WristFrame {
     World,
 }
 
-/// A MANO pose as MANO names it: 16 joint rotations as axis-angle (radians) — the root (`global_orient`) and the
-/// 15 finger joints (`hand_pose`, MANO's joint order, full axis-angle, not PCA, not relative to the mean pose).
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct ManoPose {
-    pub global_orient: [f32; 3],
-    pub hand_pose: [[f32; 3]; 15],
-}
-
-impl ManoPose {
-    /// The flat hand (all joint rotations zero).
-    pub const FLAT: ManoPose = ManoPose {
-        global_orient: [0.0; 3],
-        hand_pose: [[0.0; 3]; 15],
-    };
-
-    /// Per joint on SO(3) (quaternion slerp, short path).
-    pub fn interpolate(&self, other: &ManoPose, u: f32) -> ManoPose {
-        let mut hand_pose = [[0.0; 3]; 15];
-        for ((out, a), b) in hand_pose
-            .iter_mut()
-            .zip(&self.hand_pose)
-            .zip(&other.hand_pose)
-        {
-            *out = slerp_axis_angle(*a, *b, u);
-        }
-        ManoPose {
-            global_orient: slerp_axis_angle(self.global_orient, other.global_orient, u),
-            hand_pose,
-        }
-    }
-
-    /// Finite and within ±[`MAX_ANGLE`] per component.
-    fn is_bounded(&self) -> bool {
-        self.global_orient
-            .iter()
-            .chain(self.hand_pose.iter().flatten())
-            .all(|v| v.is_finite() && v.abs() <= MAX_ANGLE)
-    }
+/// Finite and within ±[`MAX_ANGLE`] per component.
+fn pose_is_bounded(pose: &ManoPose) -> bool {
+    pose.global_orient
+        .iter()
+        .chain(pose.hand_pose.iter().flatten())
+        .all(|v| v.is_finite() && v.abs() <= MAX_ANGLE)
 }
 
 /// One hand keyframe.
@@ -464,7 +431,7 @@ impl HandSample {
 }
 
 fn check_hand_keyframe(index: usize, keyframe: &HandKeyframe) -> Result<(), TrackError> {
-    if !keyframe.pose.is_bounded() {
+    if !pose_is_bounded(&keyframe.pose) {
         return Err(TrackError::BadValue {
             index,
             reason: format!("a joint rotation is not finite or beyond ±{MAX_ANGLE} rad"),
