@@ -5,6 +5,7 @@ use clap::{Parser, Subcommand};
 
 pub mod action;
 pub mod generate;
+pub mod hand;
 pub mod model_info;
 #[cfg(feature = "render")]
 pub mod render;
@@ -44,6 +45,8 @@ pub enum Command {
     Render(render::RenderArgs),
     /// Generate the interaction video with DWM from a sample folder or a static + hand video pair.
     Generate(generate::GenerateArgs),
+    /// Hand models: export a posed hand mesh.
+    Hand(hand::HandArgs),
     /// Print what a model directory holds (configs, parameters, dtypes, LoRA) and the memory a run needs.
     ModelInfo(model_info::ModelInfoArgs),
 }
@@ -56,5 +59,6 @@ pub fn run(command: Command) -> anyhow::Result<()> {
         Command::Render(args) => render::run(args),
         Command::ModelInfo(args) => model_info::run(args),
         Command::Generate(args) => generate::run(args),
+        Command::Hand(args) => hand::run(args),
     }
 }

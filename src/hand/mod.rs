@@ -1,12 +1,14 @@
 //! `hand`: MANO hand models (LBS), hand-model sources (MANO .npz, the bundled hand), poses, presets,
 //! format conversions.
 
+pub mod export;
 mod mano;
 mod mesh;
 mod mesh_sequence;
 mod models;
 pub mod npz;
 mod pose;
+mod pose_file;
 pub mod rotation;
 pub mod topology;
 
@@ -21,3 +23,4 @@ pub use models::{
     default_mano_dir,
 };
 pub use pose::{Finger, FingerControl, HandControls, MANO_RIGHT_REST_JOINTS, ManoPose, Preset};
+pub use pose_file::{PoseFileError, load_pose_file, parse_pose_file, pose_file_json};

@@ -14,10 +14,10 @@ const MAX_ELEMENTS: usize = 64 * 1024 * 1024;
 
 #[derive(Debug, Error)]
 pub enum NpzError {
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}: {error}")]
     Io {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("{path} is not a NumPy .npz archive (zip): {reason}")]
     NotZip { path: PathBuf, reason: String },
@@ -66,9 +66,9 @@ pub struct Npz {
 }
 
 pub fn read_npz(path: &Path) -> Result<Npz, NpzError> {
-    let bytes = std::fs::read(path).map_err(|source| NpzError::Io {
+    let bytes = std::fs::read(path).map_err(|error| NpzError::Io {
         path: path.to_owned(),
-        source,
+        error,
     })?;
     parse_npz(path, &bytes)
 }
