@@ -7,7 +7,7 @@
 use super::camera::{CameraFrame, Intrinsics};
 use super::interpolate::{catmull_rom, locate, quat_from_axis_angle, slerp_short};
 pub use crate::hand::ManoPose;
-use crate::hand::Side;
+use crate::hand::{HandMesh, HandModels, ManoInputError, Side};
 use glam::{Affine3A, Quat, Vec3};
 use thiserror::Error;
 
@@ -659,6 +659,20 @@ pub struct HandInCamera {
     pub camera_from_hand: Affine3A,
 }
 
+impl HandInCamera {
+    /// The posed mesh in camera space: LBS with the root rotation left to `camera_from_hand` (which holds it),
+    /// about the wrist joint.
+    pub fn mesh(&self, models: &HandModels) -> Result<HandMesh, ManoInputError> {
+        let finger_pose = ManoPose {
+            global_orient: [0.0; 3],
+            hand_pose: self.pose.hand_pose,
+        };
+        let mesh = models.get(self.side).pose_mesh(&finger_pose, &self.betas)?;
+        let camera_from_hand = self.camera_from_hand;
+        Ok(mesh.transformed(|v| camera_from_hand.transform_point3(v)))
+    }
+}
+
 impl Action {
     /// An action of DWM's default length around a camera path, no hands, no prompt.
     pub fn new(camera: CameraPath) -> Self {
@@ -687,12 +701,17 @@ impl Action {
     /// Per output frame, the hands present (left first) resolved to camera-frame wrist transforms — what the
     /// hand stream needs (it draws in camera space).
     pub fn hands_in_camera(&self) -> Vec<Vec<HandInCamera>> {
-        let cameras = self.camera_frames();
+        self.hands_in_camera_for(self.frame_count, self.fps)
+    }
+
+    /// [`Action::hands_in_camera`] for another frame count and rate (the render command can override both).
+    pub fn hands_in_camera_for(&self, frame_count: usize, fps: f64) -> Vec<Vec<HandInCamera>> {
+        let cameras = self.camera.frames(frame_count, fps);
         cameras
             .iter()
             .enumerate()
             .map(|(i, camera)| {
-                let t = i as f64 / self.fps;
+                let t = i as f64 / fps;
                 [&self.left, &self.right]
                     .into_iter()
                     .flatten()
@@ -707,6 +726,19 @@ impl Action {
                     })
                     .collect()
             })
+            .collect()
+    }
+
+    /// The posed hand meshes of every output frame in camera space (left first), what the hand stream draws.
+    pub fn hand_meshes(
+        &self,
+        models: &HandModels,
+        frame_count: usize,
+        fps: f64,
+    ) -> Result<Vec<Vec<HandMesh>>, ManoInputError> {
+        self.hands_in_camera_for(frame_count, fps)
+            .iter()
+            .map(|hands| hands.iter().map(|hand| hand.mesh(models)).collect())
             .collect()
     }
 
@@ -967,6 +999,44 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn hand_tracks_pose_into_camera_space_meshes() {
+        let models = crate::hand::HandModels::bundled().unwrap();
+        let fist = crate::hand::Preset::Fist.right_hand_pose();
+        let keyframes = vec![
+            HandKeyframe {
+                time: 0.0,
+                pose: ManoPose::FLAT,
+                wrist_translation: [0.15, -0.2, -0.3],
+            },
+            HandKeyframe {
+                time: 1.0,
+                pose: fist,
+                wrist_translation: [0.15, -0.2, -0.3],
+            },
+        ];
+        let mut action = Action::new(path());
+        action.right =
+            Some(HandTrack::new(Side::Right, vec![], WristFrame::Camera, keyframes).unwrap());
+        let meshes = action.hand_meshes(&models, 9, 8.0).unwrap();
+        assert_eq!(meshes.len(), 9);
+        for frame in &meshes {
+            assert_eq!(frame.len(), 1);
+            assert_eq!(frame[0].side, Side::Right);
+            // Camera space: the wrist is at the keyframe's position, so the hand is in front of the eye.
+            let centre = frame[0].vertices().iter().copied().sum::<Vec3>()
+                / frame[0].vertices().len() as f32;
+            assert!(centre.z < -0.1 && centre.z > -0.6, "{centre}");
+        }
+        // The hand closes along the clip: the first frame is flat, the last (t = 1 s) a fist.
+        let flat = models.right.pose_mesh(&ManoPose::FLAT, &[]).unwrap();
+        let wrist = Vec3::new(0.15, -0.2, -0.3);
+        for (a, b) in meshes[0][0].vertices().iter().zip(flat.vertices()) {
+            assert!((*a - (*b + wrist)).length() < 1e-5);
+        }
+        assert_ne!(meshes[8][0].vertices(), meshes[0][0].vertices());
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! folder (`videos_static/<stem>.mp4`, `videos_hands/<stem>.mp4`, `prompts_rewrite/<stem>.txt`).
 
 use crate::action::DenseCameraPath;
-use crate::hand::{HandMesh, load_hand_meshes};
+use crate::hand::{HandMesh, HandModelSource, HandModels, load_hand_meshes};
 use crate::scene::SceneSource;
 use crate::streams::{StreamRenderer, StreamRequest};
 use crate::video::{DwmSample, Ffmpeg, SampleWriteOptions};
@@ -23,9 +23,14 @@ pub struct RenderArgs {
     /// its frame count, frame rate and prompt are the defaults.
     #[arg(long)]
     pub action: Option<PathBuf>,
-    /// Hand meshes per frame in camera space (`handtwin.hand_meshes` JSON). Without it the hand stream is black.
+    /// Hand meshes per frame in camera space (`handtwin.hand_meshes` JSON), instead of posing the action's hand
+    /// tracks. Without either the hand stream is black.
     #[arg(long)]
     pub hands: Option<PathBuf>,
+    /// Hand model for an action's hand tracks: `bundled`, a folder with MANO_RIGHT.npz and MANO_LEFT.npz, or one
+    /// MANO .npz (default: MANO from $HANDTWIN_MANO_DIR or ~/.local/share/handtwin/mano, else the bundled hand).
+    #[arg(long)]
+    pub hand_model: Option<String>,
     /// Output sample folder.
     #[arg(long)]
     pub out: PathBuf,
@@ -67,6 +72,8 @@ struct Plan {
     prompt: Option<String>,
     scene: Option<PathBuf>,
     source: PathBuf,
+    /// Hands posed from the action's tracks.
+    hands: Option<Vec<Vec<HandMesh>>>,
 }
 
 fn plan(args: &RenderArgs) -> anyhow::Result<Plan> {
@@ -103,13 +110,6 @@ fn plan(args: &RenderArgs) -> anyhow::Result<Plan> {
         } else {
             (crate::action::Action::load(file)?, None)
         };
-        if (action.left.is_some() || action.right.is_some()) && args.hands.is_none() {
-            bail!(
-                "{}: the action has hand tracks, and posing MANO hands needs the hand module, which this build does \
-                 not have yet; pass --hands with per-frame meshes (handtwin.hand_meshes), or remove the tracks",
-                file.display()
-            );
-        }
         let frames = args.frames.unwrap_or(action.frame_count);
         let fps = args.fps.unwrap_or(action.fps);
         let prompt = args
@@ -117,6 +117,21 @@ fn plan(args: &RenderArgs) -> anyhow::Result<Plan> {
             .clone()
             .or((!action.prompt.is_empty()).then(|| action.prompt.clone()));
         let cameras = resize(action.camera.frames(frames, fps));
+        let hands = if args.hands.is_none() && (action.left.is_some() || action.right.is_some()) {
+            let source = args
+                .hand_model
+                .as_deref()
+                .map_or_else(HandModelSource::discover, HandModelSource::parse);
+            let models = HandModels::load(&source)
+                .with_context(|| format!("loading the hand model ({source})"))?;
+            Some(
+                action
+                    .hand_meshes(&models, frames, fps)
+                    .with_context(|| format!("{}: posing the hand tracks", file.display()))?,
+            )
+        } else {
+            None
+        };
         return Ok(Plan {
             cameras,
             frames,
@@ -124,6 +139,7 @@ fn plan(args: &RenderArgs) -> anyhow::Result<Plan> {
             prompt,
             scene,
             source: file.clone(),
+            hands,
         });
     }
     let file = args
@@ -139,6 +155,7 @@ fn plan(args: &RenderArgs) -> anyhow::Result<Plan> {
         prompt: args.prompt.clone(),
         scene: None,
         source: file,
+        hands: None,
     })
 }
 
@@ -156,6 +173,7 @@ pub fn run(args: RenderArgs) -> anyhow::Result<()> {
         prompt,
         scene: project_scene,
         source,
+        hands: posed_hands,
     } = plan(&args)?;
     let (width, height) = args.size;
     let hands: Vec<Vec<HandMesh>> = match &args.hands {
@@ -171,7 +189,7 @@ pub fn run(args: RenderArgs) -> anyhow::Result<()> {
             }
             hands
         }
-        None => Vec::new(),
+        None => posed_hands.unwrap_or_default(),
     };
     let stem = match &args.stem {
         Some(stem) => stem.clone(),

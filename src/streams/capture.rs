@@ -647,7 +647,8 @@ fn target_image(width: u32, height: u32, format: TextureFormat) -> Image {
     image
 }
 
-fn hand_mesh_asset(hand: Option<&HandMesh>) -> Mesh {
+/// A Bevy mesh of a hand (smooth normals); `None` gives a degenerate placeholder triangle.
+pub fn hand_mesh_asset(hand: Option<&HandMesh>) -> Mesh {
     let (positions, normals, indices): (Vec<[f32; 3]>, Vec<[f32; 3]>, Vec<u32>) = match hand {
         Some(hand) => (
             hand.vertices().iter().map(|v| v.to_array()).collect(),

@@ -7,7 +7,8 @@ mod projection;
 mod settings;
 
 pub use capture::{
-    RenderedStreams, StreamError, StreamRenderer, StreamRequest, append_rgb, headless_app,
+    RenderedStreams, StreamError, StreamRenderer, StreamRequest, append_rgb, hand_mesh_asset,
+    headless_app,
 };
 pub use hand_material::{HAND_STREAM_SHADER, HandStreamMaterial, HandStreamMaterialPlugin};
 pub use projection::PinholeProjection;

@@ -96,9 +96,10 @@ fn start_generation(
     context: (
         Res<crate::streams::StreamSettings>,
         Res<super::scene_view::CurrentScene>,
+        Res<super::hands::HandRig>,
     ),
 ) {
-    let (settings, scene) = context;
+    let (settings, scene, rig) = context;
     let requested = requests.read().count() > 0;
     let after_capture = generation.generate_after_capture && !results.is_capturing();
     if !requested && !after_capture {
@@ -110,7 +111,7 @@ fn start_generation(
         return;
     };
     // Streams captured for another path, scene or settings are stale: capture again.
-    let key = super::results::action_key(&timeline, &settings, &scene.source);
+    let key = super::results::action_key(&timeline, &settings, &scene.source, &rig);
     let fresh = results.streams_key == Some(key);
     let Some(streams) = results.streams.clone().filter(|_| fresh) else {
         if results.is_capturing() || requested {

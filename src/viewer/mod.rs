@@ -5,6 +5,7 @@ mod camera_control;
 pub mod composite;
 mod file_open;
 mod generation;
+mod hands;
 mod notifications;
 mod panel;
 mod recording;
@@ -82,6 +83,7 @@ pub fn run(options: ViewerOptions) -> anyhow::Result<()> {
         file_open::FileOpenPlugin,
         panel::PanelPlugin,
         timeline::TimelinePlugin,
+        hands::HandsPlugin,
         results::ResultsPlugin,
         recording::RecordingPlugin,
         generation::GenerationPlugin {

@@ -43,6 +43,7 @@ pub(super) fn side_panel_system(
         ResMut<super::generation::GenerationChoices>,
         MessageWriter<super::generation::Generate>,
     ),
+    mut rig: ResMut<super::hands::HandRig>,
 ) -> Result {
     let (recorder, mut record, mut save) = recording;
     let (mut generation, mut choices, mut generate) = generation;
@@ -68,6 +69,8 @@ pub(super) fn side_panel_system(
                     camera_ui(ui, &mut camera);
                     ui.separator();
                 }
+                super::hands::hands_ui(ui, &mut rig, &mut notifications);
+                ui.separator();
                 stream_settings_ui(ui, &mut settings);
                 ui.separator();
                 super::results::results_ui(

@@ -51,10 +51,16 @@ pub struct Results {
 }
 
 /// A fingerprint of what the streams are rendered from: the scene, every camera frame and the stream settings.
-pub fn action_key(timeline: &Timeline, settings: &StreamSettings, scene: &SceneSource) -> u64 {
+pub fn action_key(
+    timeline: &Timeline,
+    settings: &StreamSettings,
+    scene: &SceneSource,
+    hands: &super::hands::HandRig,
+) -> u64 {
     use std::hash::{Hash as _, Hasher as _};
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     format!("{scene:?}").hash(&mut hasher);
+    hands.key().hash(&mut hasher);
     for frame in &timeline.frames {
         for value in frame.world_from_camera.to_cols_array() {
             value.to_bits().hash(&mut hasher);
@@ -185,6 +191,7 @@ fn start_capture(
     scene: Res<CurrentScene>,
     settings: Res<StreamSettings>,
     mut notifications: ResMut<Notifications>,
+    rig: Res<super::hands::HandRig>,
 ) {
     if requests.read().last().is_none() || results.is_capturing() {
         return;
@@ -194,6 +201,8 @@ fn start_capture(
         return;
     }
     let cameras: Vec<CameraFrame> = timeline.frames.clone();
+    // The hands ride with the camera: the same camera-space meshes in every frame.
+    let hands = vec![rig.meshes_in_camera(); cameras.len()];
     let scene: SceneSource = scene.source.clone();
     let scene_source_for_key = scene.clone();
     let fps = settings.fps;
@@ -205,7 +214,7 @@ fn start_capture(
                 let mut renderer = StreamRenderer::new(Some(&scene)).map_err(|e| e.to_string())?;
                 let request = StreamRequest {
                     cameras: &cameras,
-                    hands: &[],
+                    hands: &hands,
                     fps,
                 };
                 renderer
@@ -218,7 +227,12 @@ fn start_capture(
         });
     match spawned {
         Ok(_) => {
-            results.capture_key = Some(action_key(&timeline, &settings, &scene_source_for_key));
+            results.capture_key = Some(action_key(
+                &timeline,
+                &settings,
+                &scene_source_for_key,
+                &rig,
+            ));
             results.capture = Some((receiver, Instant::now()));
             results.capture_progress = Some((0, timeline.frames.len()));
         }

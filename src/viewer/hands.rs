@@ -1,0 +1,377 @@
+//! The hands: a panel to choose left/right/both, presets, finger sliders and the wrist pose; the posed hands
+//! drawn in the viewport with a skin-like material; and the hand meshes the hand stream renders.
+//!
+//! The hands are attached to the camera, as in DWM's egocentric data: to the path camera at the current
+//! timeline frame when a path is loaded, else to the viewport camera. Their wrist pose is in that camera's
+//! frame (x right, y up, −z forward), at a natural reach in front of the eye by default.
+
+use super::notifications::Notifications;
+use super::timeline::Timeline;
+use crate::hand::{
+    Finger, HandControls, HandMesh, HandModelSource, HandModels, ManoPose, Preset, Side,
+};
+use bevy::prelude::*;
+use bevy_egui::egui;
+use glam::{Affine3A, EulerRot, Quat};
+use std::sync::Arc;
+
+/// Which hands are posed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HandsShown {
+    None,
+    Left,
+    Right,
+    Both,
+}
+
+impl HandsShown {
+    pub fn shows(self, side: Side) -> bool {
+        matches!(
+            (self, side),
+            (HandsShown::Both, _)
+                | (HandsShown::Left, Side::Left)
+                | (HandsShown::Right, Side::Right)
+        )
+    }
+}
+
+/// One hand's authored state.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HandState {
+    pub controls: HandControls,
+    /// The preset the controls came from, until a slider moves.
+    pub preset: Option<Preset>,
+    /// The wrist joint in the camera frame (metres).
+    pub wrist_position: Vec3,
+    /// Wrist rotation as yaw, pitch, roll (degrees) on top of the side's rest orientation.
+    pub wrist_angles: Vec3,
+}
+
+impl HandState {
+    fn new(side: Side) -> Self {
+        let x = match side {
+            Side::Left => -0.14,
+            Side::Right => 0.14,
+        };
+        Self {
+            controls: Preset::Relaxed.controls(),
+            preset: Some(Preset::Relaxed),
+            wrist_position: Vec3::new(x, -0.2, -0.28),
+            wrist_angles: Vec3::new(0.0, -15.0, 0.0),
+        }
+    }
+
+    /// `camera_from_hand`: the hand's MANO frame turned so the fingers point forward (−z) with the palm down,
+    /// then the user's yaw/pitch/roll, at the wrist position.
+    pub fn camera_from_hand(&self, side: Side) -> Affine3A {
+        // MANO's right hand points its fingers along −x and its palm along −y; the left hand is its mirror.
+        let rest = match side {
+            Side::Right => Quat::from_rotation_y(-std::f32::consts::FRAC_PI_2),
+            Side::Left => Quat::from_rotation_y(std::f32::consts::FRAC_PI_2),
+        };
+        let mirror = if side == Side::Left { -1.0 } else { 1.0 };
+        let [yaw, pitch, roll] = self.wrist_angles.to_array().map(f32::to_radians);
+        let user = Quat::from_euler(EulerRot::YXZ, yaw * mirror, pitch, roll * mirror);
+        Affine3A::from_rotation_translation(user * rest, self.wrist_position)
+    }
+
+    pub fn pose(&self, side: Side) -> ManoPose {
+        self.controls.pose_for(side)
+    }
+}
+
+/// The hand model and the hands being puppeteered.
+#[derive(Resource)]
+pub struct HandRig {
+    pub models: Option<Arc<HandModels>>,
+    pub source: HandModelSource,
+    pub shown: HandsShown,
+    pub left: HandState,
+    pub right: HandState,
+    /// The MANO folder typed in the panel.
+    mano_dir: String,
+}
+
+impl Default for HandRig {
+    fn default() -> Self {
+        Self {
+            models: None,
+            source: HandModelSource::discover(),
+            shown: HandsShown::Both,
+            left: HandState::new(Side::Left),
+            right: HandState::new(Side::Right),
+            mano_dir: crate::hand::default_mano_dir()
+                .map(|d| d.display().to_string())
+                .unwrap_or_default(),
+        }
+    }
+}
+
+impl HandRig {
+    pub fn state(&self, side: Side) -> &HandState {
+        match side {
+            Side::Left => &self.left,
+            Side::Right => &self.right,
+        }
+    }
+
+    fn state_mut(&mut self, side: Side) -> &mut HandState {
+        match side {
+            Side::Left => &mut self.left,
+            Side::Right => &mut self.right,
+        }
+    }
+
+    /// The shown hands posed in camera space (what the hand stream draws for every frame).
+    pub fn meshes_in_camera(&self) -> Vec<HandMesh> {
+        let Some(models) = &self.models else {
+            return Vec::new();
+        };
+        [Side::Left, Side::Right]
+            .into_iter()
+            .filter(|&side| self.shown.shows(side))
+            .filter_map(|side| {
+                let state = self.state(side);
+                let mesh = models.get(side).pose_mesh(&state.pose(side), &[]).ok()?;
+                let camera_from_hand = state.camera_from_hand(side);
+                Some(mesh.transformed(|v| camera_from_hand.transform_point3(v)))
+            })
+            .collect()
+    }
+
+    /// A fingerprint of everything that changes the hand stream, so captured streams go stale when it changes.
+    pub fn key(&self) -> String {
+        format!(
+            "{}|{:?}|{:?}|{:?}",
+            self.source, self.shown, self.left, self.right
+        )
+    }
+}
+
+pub struct HandsPlugin;
+
+impl Plugin for HandsPlugin {
+    fn build(&self, app: &mut App) {
+        app.init_resource::<HandRig>()
+            .add_systems(Startup, (load_models, spawn_hands).chain())
+            .add_systems(Update, (update_hand_meshes, place_hands).chain());
+    }
+}
+
+/// One drawn hand.
+#[derive(Component)]
+struct HandView(Side);
+
+fn load_models(mut rig: ResMut<HandRig>, mut notifications: ResMut<Notifications>) {
+    let source = rig.source.clone();
+    load_into(&mut rig, source, &mut notifications);
+}
+
+fn load_into(rig: &mut HandRig, source: HandModelSource, notifications: &mut Notifications) {
+    match HandModels::load(&source) {
+        Ok(models) => {
+            tracing::info!("hand model: {source}");
+            rig.models = Some(Arc::new(models));
+            rig.source = source;
+        }
+        Err(error) => {
+            notifications.error(format!("could not load the hand model ({source}): {error}"));
+            if rig.models.is_none() {
+                // Fall back to the bundled hand, saying so: the app must still have hands.
+                if let Ok(models) = HandModels::bundled() {
+                    notifications.info("using the bundled hand".into());
+                    rig.models = Some(Arc::new(models));
+                    rig.source = HandModelSource::Bundled;
+                }
+            }
+        }
+    }
+}
+
+fn spawn_hands(mut commands: Commands, mut materials: ResMut<Assets<StandardMaterial>>) {
+    let skin = materials.add(StandardMaterial {
+        base_color: Color::srgb(0.87, 0.66, 0.55),
+        perceptual_roughness: 0.55,
+        reflectance: 0.35,
+        ..default()
+    });
+    for side in [Side::Left, Side::Right] {
+        commands.spawn((
+            Name::new(match side {
+                Side::Left => "left hand",
+                Side::Right => "right hand",
+            }),
+            HandView(side),
+            MeshMaterial3d(skin.clone()),
+            Transform::default(),
+            Visibility::Hidden,
+        ));
+    }
+}
+
+fn update_hand_meshes(
+    mut commands: Commands,
+    rig: Res<HandRig>,
+    views: Query<(Entity, &HandView)>,
+    mut meshes: ResMut<Assets<Mesh>>,
+) {
+    if !rig.is_changed() {
+        return;
+    }
+    let Some(models) = &rig.models else {
+        return;
+    };
+    for (entity, view) in &views {
+        let side = view.0;
+        let state = rig.state(side);
+        let Ok(mesh) = models.get(side).pose_mesh(&state.pose(side), &[]) else {
+            continue;
+        };
+        let camera_from_hand = state.camera_from_hand(side);
+        let mesh = mesh.transformed(|v| camera_from_hand.transform_point3(v));
+        commands.entity(entity).insert(Mesh3d(
+            meshes.add(crate::streams::hand_mesh_asset(Some(&mesh))),
+        ));
+    }
+}
+
+fn place_hands(
+    rig: Res<HandRig>,
+    timeline: Res<Timeline>,
+    viewport: Query<&GlobalTransform, With<super::camera_control::ViewerCamera>>,
+    mut views: Query<(&HandView, &mut Transform, &mut Visibility)>,
+) {
+    let world_from_camera = match timeline.current_frame() {
+        Some(frame) => Transform::from_matrix(Mat4::from(frame.world_from_camera)),
+        None => match viewport.single() {
+            Ok(camera) => camera.compute_transform(),
+            Err(_) => return,
+        },
+    };
+    for (view, mut transform, mut visibility) in &mut views {
+        *transform = world_from_camera;
+        *visibility = if rig.shown.shows(view.0) && rig.models.is_some() {
+            Visibility::Visible
+        } else {
+            Visibility::Hidden
+        };
+    }
+}
+
+/// The hand panel.
+pub fn hands_ui(ui: &mut egui::Ui, rig: &mut HandRig, notifications: &mut Notifications) {
+    ui.heading("Hands");
+    ui.horizontal(|ui| {
+        ui.label("show");
+        for (value, label) in [
+            (HandsShown::Left, "left"),
+            (HandsShown::Right, "right"),
+            (HandsShown::Both, "both"),
+            (HandsShown::None, "none"),
+        ] {
+            if ui.selectable_label(rig.shown == value, label).clicked() && rig.shown != value {
+                rig.shown = value;
+            }
+        }
+    });
+    ui.label(
+        egui::RichText::new(format!("model: {}", rig.source))
+            .weak()
+            .small(),
+    );
+    egui::CollapsingHeader::new("hand model")
+        .id_salt("hand_model")
+        .show(ui, |ui| {
+            ui.label("MANO folder (MANO_RIGHT.npz, MANO_LEFT.npz from tools/convert_mano.py):");
+            ui.text_edit_singleline(&mut rig.mano_dir);
+            ui.horizontal(|ui| {
+                if ui.button("use MANO").clicked() {
+                    let source = HandModelSource::ManoDir(rig.mano_dir.clone().into());
+                    load_into(rig, source, notifications);
+                }
+                if ui.button("use bundled hand").clicked() {
+                    load_into(rig, HandModelSource::Bundled, notifications);
+                }
+            });
+        });
+    for side in [Side::Left, Side::Right] {
+        if !rig.shown.shows(side) {
+            continue;
+        }
+        let title = match side {
+            Side::Left => "left hand",
+            Side::Right => "right hand",
+        };
+        egui::CollapsingHeader::new(title)
+            .id_salt(title)
+            .default_open(side == Side::Right)
+            .show(ui, |ui| hand_state_ui(ui, rig, side));
+    }
+}
+
+fn hand_state_ui(ui: &mut egui::Ui, rig: &mut HandRig, side: Side) {
+    let mut state = rig.state(side).clone();
+    ui.horizontal_wrapped(|ui| {
+        for preset in Preset::ALL {
+            if ui
+                .selectable_label(state.preset == Some(preset), preset.name())
+                .clicked()
+            {
+                state.controls = preset.controls();
+                state.preset = Some(preset);
+            }
+        }
+    });
+    egui::Grid::new(("fingers", side as u8))
+        .num_columns(3)
+        .show(ui, |ui| {
+            ui.label("");
+            ui.label("curl");
+            ui.label("spread");
+            ui.end_row();
+            for finger in Finger::ALL {
+                let mut control = state.controls.finger(finger);
+                ui.label(finger.name());
+                let curl =
+                    ui.add(egui::Slider::new(&mut control.curl, -0.3..=1.2).fixed_decimals(2));
+                let spread =
+                    ui.add(egui::Slider::new(&mut control.spread, -1.0..=1.0).fixed_decimals(2));
+                if curl.changed() || spread.changed() {
+                    state.controls.set(finger, control);
+                    state.preset = None;
+                }
+                ui.end_row();
+            }
+        });
+    ui.label("wrist (camera frame: x right, y up, −z forward)");
+    egui::Grid::new(("wrist", side as u8))
+        .num_columns(2)
+        .show(ui, |ui| {
+            for (label, value, range) in [
+                ("x (m)", &mut state.wrist_position.x, -0.5..=0.5),
+                ("y (m)", &mut state.wrist_position.y, -0.6..=0.3),
+                ("z (m)", &mut state.wrist_position.z, -0.9..=-0.05),
+            ] {
+                ui.label(label);
+                ui.add(egui::Slider::new(value, range).fixed_decimals(3));
+                ui.end_row();
+            }
+            for (label, value) in [
+                ("yaw (°)", &mut state.wrist_angles.x),
+                ("pitch (°)", &mut state.wrist_angles.y),
+                ("roll (°)", &mut state.wrist_angles.z),
+            ] {
+                ui.label(label);
+                ui.add(egui::Slider::new(value, -180.0..=180.0).fixed_decimals(0));
+                ui.end_row();
+            }
+        });
+    if ui.button("reset wrist").clicked() {
+        let fresh = HandState::new(side);
+        state.wrist_position = fresh.wrist_position;
+        state.wrist_angles = fresh.wrist_angles;
+    }
+    if &state != rig.state(side) {
+        *rig.state_mut(side) = state;
+    }
+}
