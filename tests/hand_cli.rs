@@ -126,3 +126,60 @@ fn bundled_preset_export_and_clear_errors() {
     assert!(stderr.contains("MANO_RIGHT.npz"), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+#[test]
+fn hot3d_import_reads_pca_poses_through_mano_and_refuses_the_bundled_hand() {
+    let dir = tempfile::tempdir().unwrap();
+    let mano = dir.path().join("mano");
+    std::fs::create_dir(&mano).unwrap();
+    // The random MANO-shaped fixture stands in for the licensed model (same arrays, same PCA layout).
+    for name in ["MANO_RIGHT.npz", "MANO_LEFT.npz"] {
+        std::fs::copy("tests/fixtures/mano/random_right.npz", mano.join(name)).unwrap();
+    }
+    let hot3d = "tests/fixtures/action/hot3d_mano_hand_pose_trajectory.jsonl";
+    let out = dir.path().join("a.json");
+    let result = handtwin(&[
+        "action",
+        "import",
+        "--right",
+        hot3d,
+        "--hand-format",
+        "hot3d",
+        "--hand-model",
+        mano.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(
+        result.status.success(),
+        "{}",
+        String::from_utf8_lossy(&result.stderr)
+    );
+    let action = handtwin::action::Action::load(&out).unwrap();
+    let right = action.right.as_ref().unwrap();
+    // Poses are MANO's mean hand plus the PCA combination, so not flat.
+    assert!(
+        right
+            .keyframes()
+            .iter()
+            .all(|k| k.pose.hand_pose != [[0.0; 3]; 15])
+    );
+
+    let result = handtwin(&[
+        "action",
+        "import",
+        "--right",
+        hot3d,
+        "--hand-format",
+        "hot3d",
+        "--hand-model",
+        "bundled",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert!(
+        !result.status.success() && stderr.contains("PCA basis"),
+        "{stderr}"
+    );
+}

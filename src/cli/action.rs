@@ -3,7 +3,7 @@
 
 use crate::action::import::{SourceUp, aria, colmap, hands, nerfstudio};
 use crate::action::{Action, CameraPath, HandTrack, Intrinsics, TimeWindow, load_camera_path};
-use crate::hand::Side;
+use crate::hand::{HandModelSource, HandModels, Side};
 use anyhow::{Context as _, bail};
 use clap::{Args, Subcommand, ValueEnum};
 use glam::{Affine3A, Vec3};
@@ -37,7 +37,7 @@ pub enum CameraFormat {
 pub enum HandFormat {
     /// HaMeR-style per-frame MANO parameters (JSON).
     Hamer,
-    /// HOT3D mano_hand_pose_trajectory.jsonl (needs MANO's PCA basis: not available on the command line yet).
+    /// HOT3D mano_hand_pose_trajectory.jsonl (needs MANO: --hand-model DIR).
     Hot3d,
     /// ARCTIC *.mano.npy (not supported: a Python pickle; convert to HaMeR-style JSON).
     Arctic,
@@ -80,6 +80,10 @@ pub struct ImportArgs {
     pub right: Option<PathBuf>,
     #[arg(long, value_enum, default_value = "hamer")]
     pub hand_format: HandFormat,
+    /// MANO for HOT3D's PCA poses: a folder with MANO_RIGHT.npz and MANO_LEFT.npz (default: $HANDTWIN_MANO_DIR or
+    /// ~/.local/share/handtwin/mano).
+    #[arg(long)]
+    pub hand_model: Option<String>,
     /// Start of the window in the source, seconds from its first sample.
     #[arg(long, default_value_t = 0.0)]
     pub start: f64,
@@ -193,10 +197,37 @@ fn import_hand(
     Ok(match args.hand_format {
         HandFormat::Hamer => hands::load_hamer(file, side, source_fps)?,
         HandFormat::Json => hands::load_from_action(file, side)?,
-        HandFormat::Hot3d => bail!(
-            "{}: HOT3D stores finger poses as MANO PCA coefficients; turning them into joint rotations needs the MANO model's PCA basis, which the command line cannot load yet (the library's hands::load_hot3d takes it)",
-            file.display()
-        ),
+        HandFormat::Hot3d => {
+            // HOT3D's poses are 15 MANO PCA coefficients with MANO's mean hand added (smplx's
+            // flat_hand_mean=False, as its hand_tracking_toolkit builds MANO): only MANO's own basis reads them.
+            let source = args
+                .hand_model
+                .as_deref()
+                .map_or_else(HandModelSource::discover, HandModelSource::parse);
+            if source == HandModelSource::Bundled {
+                bail!(
+                    "{}: HOT3D stores finger poses as MANO PCA coefficients, which need the MANO model's PCA basis; \
+                     convert MANO with tools/convert_mano.py and pass --hand-model DIR (or set {})",
+                    file.display(),
+                    crate::hand::MANO_DIR_VARIABLE
+                );
+            }
+            let models = HandModels::load(&source)
+                .with_context(|| format!("loading MANO for HOT3D ({source})"))?;
+            let model = models.get(side);
+            let pose_from_pca = |coefficients: &[f32]| -> Result<[[f32; 3]; 15], String> {
+                let flat = model
+                    .pca_to_axis_angle(coefficients, false)
+                    .map_err(|e| e.to_string())?;
+                Ok(crate::hand::ManoPose::from_flat([0.0; 3], &flat).hand_pose)
+            };
+            hands::load_hot3d(
+                file,
+                side,
+                args.source_up.unwrap_or(SourceUp::Z),
+                &pose_from_pca,
+            )?
+        }
         HandFormat::Arctic => bail!(
             "{}: ARCTIC's *.mano.npy is a Python pickle with poses relative to MANO's mean hand; convert it to HaMeR-style JSON (axis-angle, mean added) and use --hand-format hamer",
             file.display()
