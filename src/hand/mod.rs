@@ -1,12 +1,14 @@
 //! `hand`: MANO hand models (LBS), hand-model sources (MANO .npz, the bundled hand), poses, presets,
 //! format conversions.
 
+pub mod convert;
 pub mod export;
 mod mano;
 mod mesh;
 mod mesh_sequence;
 mod models;
 pub mod npz;
+pub mod placement;
 mod pose;
 mod pose_file;
 pub mod rotation;

@@ -7,12 +7,13 @@
 
 use super::notifications::Notifications;
 use super::timeline::Timeline;
+use crate::hand::placement;
 use crate::hand::{
     Finger, HandControls, HandMesh, HandModelSource, HandModels, ManoPose, Preset, Side,
 };
 use bevy::prelude::*;
 use bevy_egui::egui;
-use glam::{Affine3A, EulerRot, Quat};
+use glam::Affine3A;
 use std::sync::Arc;
 
 /// Which hands are posed.
@@ -49,30 +50,17 @@ pub struct HandState {
 
 impl HandState {
     fn new(side: Side) -> Self {
-        let x = match side {
-            Side::Left => -0.14,
-            Side::Right => 0.14,
-        };
         Self {
             controls: Preset::Relaxed.controls(),
             preset: Some(Preset::Relaxed),
-            wrist_position: Vec3::new(x, -0.2, -0.28),
-            wrist_angles: Vec3::new(0.0, -15.0, 0.0),
+            wrist_position: placement::default_wrist_position(side),
+            wrist_angles: placement::DEFAULT_WRIST_ANGLES,
         }
     }
 
-    /// `camera_from_hand`: the hand's MANO frame turned so the fingers point forward (−z) with the palm down,
-    /// then the user's yaw/pitch/roll, at the wrist position.
+    /// `camera_from_hand`: fingers forward, palm down, then the user's yaw/pitch/roll, at the wrist position.
     pub fn camera_from_hand(&self, side: Side) -> Affine3A {
-        // MANO's right hand points its fingers along −x and its palm along −y; the left hand is its mirror.
-        let rest = match side {
-            Side::Right => Quat::from_rotation_y(-std::f32::consts::FRAC_PI_2),
-            Side::Left => Quat::from_rotation_y(std::f32::consts::FRAC_PI_2),
-        };
-        let mirror = if side == Side::Left { -1.0 } else { 1.0 };
-        let [yaw, pitch, roll] = self.wrist_angles.to_array().map(f32::to_radians);
-        let user = Quat::from_euler(EulerRot::YXZ, yaw * mirror, pitch, roll * mirror);
-        Affine3A::from_rotation_translation(user * rest, self.wrist_position)
+        placement::camera_from_hand(side, self.wrist_position, self.wrist_angles)
     }
 
     pub fn pose(&self, side: Side) -> ManoPose {
