@@ -7,6 +7,7 @@ mod camera;
 pub mod import;
 pub mod interpolate;
 mod path_file;
+mod placement;
 mod project;
 mod track;
 
@@ -16,6 +17,7 @@ pub use action_file::{
 pub use atomic::write_atomically;
 pub use camera::{CameraFrame, Intrinsics};
 pub use path_file::{CAMERA_PATH_FORMAT, DenseCameraPath, PathFileError};
+pub use placement::{ScenePlacement, UpAxis};
 pub use project::{
     NamedAction, PROJECT_FORMAT, Project, ProjectError, RecentProjects, SceneReference,
     autosave_path, recent_projects_path,

@@ -6,7 +6,9 @@
 //! {
 //!   "format": "handtwin.project",
 //!   "version": 1,
-//!   "scene": { "path": "room.glb", "world_from_scene": [16 numbers, column-major 4×4] },
+//!   "scene": { "path": "room.ply",
+//!              "placement": { "up": "z", "rotation_degrees": [yaw, pitch, roll], "scale": 1.0,
+//!                             "translation": [x, y, z] } },
 //!   "actions": [ { "name": "open drawer", "action": { "format": "handtwin.action", ... } } ],
 //!   "settings": { ... free-form, owned by the viewer ... }
 //! }
@@ -18,6 +20,7 @@ use super::action_file::{
     ActionFileError, FileAction, action_from_file, action_to_file, parse_pose,
 };
 use super::atomic::write_atomically;
+use super::placement::ScenePlacement;
 use super::track::Action;
 use glam::{Affine3A, Mat4};
 use serde::{Deserialize, Serialize};
@@ -32,8 +35,18 @@ pub type ProjectError = ActionFileError;
 pub struct SceneReference {
     /// As written in the file: absolute, or relative to the project file's folder.
     pub path: PathBuf,
-    /// Where the scene's own frame sits in the world (rigid).
+    /// Where the scene's own frame sits in the world (rigid; the older form of the placement, kept for files
+    /// that have it; applied after `placement`).
     pub world_from_scene: Affine3A,
+    /// Up axis, rotation, uniform scale and translation into handtwin's world (the viewer's placement panel).
+    pub placement: ScenePlacement,
+}
+
+impl SceneReference {
+    /// The full transform from the scene file's frame to the world.
+    pub fn world_from_file(&self) -> Affine3A {
+        self.world_from_scene * self.placement.world_from_scene()
+    }
 }
 
 /// One authored action with its display name.
@@ -58,6 +71,8 @@ struct FileScene {
     path: PathBuf,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     world_from_scene: Option<Vec<f32>>,
+    #[serde(default, skip_serializing_if = "ScenePlacement::is_identity")]
+    placement: ScenePlacement,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -121,9 +136,13 @@ impl Project {
                         Affine3A::from_rotation_translation(rotation, translation)
                     }
                 };
+                if let Some(problem) = scene.placement.problem() {
+                    return Err(ActionFileError::at(path, "scene.placement", problem));
+                }
                 Some(SceneReference {
                     path: scene.path,
                     world_from_scene,
+                    placement: scene.placement,
                 })
             }
         };
@@ -151,7 +170,9 @@ impl Project {
             version: 1,
             scene: self.scene.as_ref().map(|s| FileScene {
                 path: s.path.clone(),
-                world_from_scene: Some(Mat4::from(s.world_from_scene).to_cols_array().to_vec()),
+                world_from_scene: (s.world_from_scene != Affine3A::IDENTITY)
+                    .then(|| Mat4::from(s.world_from_scene).to_cols_array().to_vec()),
+                placement: s.placement,
             }),
             actions: self
                 .actions
@@ -279,6 +300,12 @@ mod tests {
                     Quat::from_rotation_y(1.0),
                     Vec3::X,
                 ),
+                placement: crate::action::ScenePlacement {
+                    up: crate::action::UpAxis::Z,
+                    rotation_degrees: [10.0, 0.0, -5.0],
+                    scale: 0.5,
+                    translation: [0.0, 0.1, 0.0],
+                },
             }),
             actions: vec![NamedAction {
                 name: "look".into(),
@@ -298,6 +325,7 @@ mod tests {
         assert_eq!(again.actions, project.actions);
         assert_eq!(again.settings, project.settings);
         let scene = again.scene.as_ref().unwrap();
+        assert_eq!(scene.placement, project.scene.as_ref().unwrap().placement);
         assert!(
             scene
                 .world_from_scene

@@ -2,6 +2,7 @@
 //! folder (`videos_static/<stem>.mp4`, `videos_hands/<stem>.mp4`, `prompts_rewrite/<stem>.txt`).
 
 use crate::action::DenseCameraPath;
+use crate::action::{ScenePlacement, UpAxis};
 use crate::hand::{HandMesh, HandModelSource, HandModels, load_hand_meshes};
 use crate::scene::SceneSource;
 use crate::streams::{StreamRenderer, StreamRequest};
@@ -49,6 +50,36 @@ pub struct RenderArgs {
     /// Text prompt written to prompts_rewrite/<stem>.txt.
     #[arg(long)]
     pub prompt: Option<String>,
+    /// The scene's up axis: y (glTF, default), z (Blender, nerfstudio, Aria) or -y (OpenCV/COLMAP axes).
+    #[arg(long, value_parser = parse_up, allow_hyphen_values = true)]
+    pub scene_up: Option<UpAxis>,
+    /// Uniform scale of the scene into metres.
+    #[arg(long)]
+    pub scene_scale: Option<f32>,
+    /// Scene rotation after the up-axis turn: "yaw,pitch,roll" in degrees.
+    #[arg(long, value_parser = parse_triple, allow_hyphen_values = true)]
+    pub scene_rotate: Option<[f32; 3]>,
+    /// Scene translation in the world: "x,y,z" in metres.
+    #[arg(long, value_parser = parse_triple, allow_hyphen_values = true)]
+    pub scene_offset: Option<[f32; 3]>,
+}
+
+fn parse_up(text: &str) -> Result<UpAxis, String> {
+    UpAxis::parse(text).ok_or_else(|| format!("up axis \"{text}\" is not y, z or -y"))
+}
+
+fn parse_triple(text: &str) -> Result<[f32; 3], String> {
+    let values: Vec<f32> = text
+        .split(',')
+        .map(|v| v.trim().parse::<f32>())
+        .collect::<Result<_, _>>()
+        .map_err(|_| format!("\"{text}\" is not three comma-separated numbers"))?;
+    match values.as_slice() {
+        [a, b, c] if values.iter().all(|v| v.is_finite()) => Ok([*a, *b, *c]),
+        _ => Err(format!(
+            "\"{text}\" is not three finite comma-separated numbers"
+        )),
+    }
 }
 
 fn parse_size(text: &str) -> Result<(u32, u32), String> {
@@ -71,6 +102,8 @@ struct Plan {
     fps: f64,
     prompt: Option<String>,
     scene: Option<PathBuf>,
+    /// Where the project places its scene.
+    world_from_scene: Option<glam::Affine3A>,
     source: PathBuf,
     /// Hands posed from the action's tracks.
     hands: Option<Vec<Vec<HandMesh>>>,
@@ -98,17 +131,18 @@ fn plan(args: &RenderArgs) -> anyhow::Result<Plan> {
                     .map(|f| f == "handtwin.project")
             })
             .unwrap_or(false);
-        let (action, scene) = if is_project {
+        let (action, scene, world_from_scene) = if is_project {
             let project = crate::action::Project::load(file)?;
             let scene = project.scene_file(file);
+            let world_from_scene = project.scene.as_ref().map(|s| s.world_from_file());
             let first = project
                 .actions
                 .into_iter()
                 .next()
                 .with_context(|| format!("{}: the project has no actions", file.display()))?;
-            (first.action, scene)
+            (first.action, scene, world_from_scene)
         } else {
-            (crate::action::Action::load(file)?, None)
+            (crate::action::Action::load(file)?, None, None)
         };
         let frames = args.frames.unwrap_or(action.frame_count);
         let fps = args.fps.unwrap_or(action.fps);
@@ -138,6 +172,7 @@ fn plan(args: &RenderArgs) -> anyhow::Result<Plan> {
             fps,
             prompt,
             scene,
+            world_from_scene,
             source: file.clone(),
             hands,
         });
@@ -154,6 +189,7 @@ fn plan(args: &RenderArgs) -> anyhow::Result<Plan> {
         fps: args.fps.unwrap_or(8.0),
         prompt: args.prompt.clone(),
         scene: None,
+        world_from_scene: None,
         source: file,
         hands: None,
     })
@@ -172,9 +208,29 @@ pub fn run(args: RenderArgs) -> anyhow::Result<()> {
         fps,
         prompt,
         scene: project_scene,
+        world_from_scene: project_placement,
         source,
         hands: posed_hands,
     } = plan(&args)?;
+    // Placement flags replace the project's placement.
+    let flags_given = args.scene_up.is_some()
+        || args.scene_scale.is_some()
+        || args.scene_rotate.is_some()
+        || args.scene_offset.is_some();
+    let world_from_scene = if flags_given {
+        let placement = ScenePlacement {
+            up: args.scene_up.unwrap_or_default(),
+            rotation_degrees: args.scene_rotate.unwrap_or_default(),
+            scale: args.scene_scale.unwrap_or(1.0),
+            translation: args.scene_offset.unwrap_or_default(),
+        };
+        if let Some(problem) = placement.problem() {
+            bail!("the scene placement {problem}");
+        }
+        placement.world_from_scene()
+    } else {
+        project_placement.unwrap_or(glam::Affine3A::IDENTITY)
+    };
     let (width, height) = args.size;
     let hands: Vec<Vec<HandMesh>> = match &args.hands {
         Some(file) => {
@@ -210,7 +266,7 @@ pub fn run(args: RenderArgs) -> anyhow::Result<()> {
         .map_or(SceneSource::Bundled, SceneSource::File);
 
     let start = Instant::now();
-    let mut renderer = StreamRenderer::new(Some(&scene))?;
+    let mut renderer = StreamRenderer::new_placed(Some(&scene), world_from_scene)?;
     let bar = ProgressBar::new(frames as u64);
     bar.set_style(
         ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} frames ({elapsed}, eta {eta})")

@@ -149,11 +149,12 @@ pub fn spawn_scene(
 pub fn spawn_scene_in_world(
     world: &mut World,
     source: &SceneSource,
+    world_from_scene: Transform,
 ) -> Result<Handle<WorldAsset>, SceneError> {
     let handle = world
         .resource::<AssetServer>()
         .load(GltfAssetLabel::Scene(0).from_asset(source.asset_path()?));
-    world.spawn(scene_root(source, handle.clone()));
+    world.spawn((scene_root(source, handle.clone()), world_from_scene));
     Ok(handle)
 }
 

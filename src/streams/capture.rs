@@ -23,6 +23,7 @@ use bevy::camera::visibility::{NoFrustumCulling, RenderLayers};
 use bevy::camera::{Hdr, RenderTarget};
 use bevy::core_pipeline::tonemapping::{DebandDither, Tonemapping};
 use bevy::light::GlobalAmbientLight;
+use bevy::math::Affine3A;
 use bevy::mesh::{Indices, PrimitiveTopology};
 use bevy::prelude::*;
 use bevy::render::RenderPlugin;
@@ -149,6 +150,16 @@ pub struct StreamRenderer {
 impl StreamRenderer {
     /// Starts a headless renderer and begins loading the scene (`None`: an empty scene, hands only).
     pub fn new(scene: Option<&SceneSource>) -> Result<Self, StreamError> {
+        Self::new_placed(scene, Affine3A::IDENTITY)
+    }
+
+    /// [`StreamRenderer::new`] with the scene placed in the world by `world_from_scene` (rotation, uniform scale,
+    /// translation; see `action::ScenePlacement`).
+    pub fn new_placed(
+        scene: Option<&SceneSource>,
+        world_from_scene: Affine3A,
+    ) -> Result<Self, StreamError> {
+        let scene_transform = Transform::from_matrix(Mat4::from(world_from_scene));
         let mut app = headless_app(|app| {
             app.add_plugins((
                 HandStreamMaterialPlugin,
@@ -233,7 +244,7 @@ impl StreamRenderer {
                 (None, source.display_name())
             }
             Some(source) => (
-                Some(spawn_scene_in_world(world, source)?),
+                Some(spawn_scene_in_world(world, source, scene_transform)?),
                 source.display_name(),
             ),
             None => (None, "no scene".to_string()),
@@ -253,7 +264,7 @@ impl StreamRenderer {
         };
         if let Some(cloud) = splats {
             // 3DGS colours are display values: composite them as 3DGS does.
-            renderer.add_splats(cloud, Transform::IDENTITY, true);
+            renderer.add_splats(cloud, scene_transform, true);
         }
         Ok(renderer)
     }

@@ -97,9 +97,10 @@ fn start_generation(
         Res<crate::streams::StreamSettings>,
         Res<super::scene_view::CurrentScene>,
         Res<super::hands::HandRig>,
+        Res<super::scene_view::ScenePlacementState>,
     ),
 ) {
-    let (settings, scene, rig) = context;
+    let (settings, scene, rig, placement) = context;
     let requested = requests.read().count() > 0;
     let after_capture = generation.generate_after_capture && !results.is_capturing();
     if !requested && !after_capture {
@@ -111,7 +112,7 @@ fn start_generation(
         return;
     };
     // Streams captured for another path, scene or settings are stale: capture again.
-    let key = super::results::action_key(&timeline, &settings, &scene.source, &rig);
+    let key = super::results::action_key(&timeline, &settings, &scene.source, &rig, &placement);
     let fresh = results.streams_key == Some(key);
     let Some(streams) = results.streams.clone().filter(|_| fresh) else {
         if results.is_capturing() || requested {

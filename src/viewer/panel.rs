@@ -43,8 +43,12 @@ pub(super) fn side_panel_system(
         ResMut<super::generation::GenerationChoices>,
         MessageWriter<super::generation::Generate>,
     ),
-    mut rig: ResMut<super::hands::HandRig>,
+    hands_and_placement: (
+        ResMut<super::hands::HandRig>,
+        ResMut<super::scene_view::ScenePlacementState>,
+    ),
 ) -> Result {
+    let (mut rig, mut placement) = hands_and_placement;
     let (recorder, mut record, mut save) = recording;
     let (mut generation, mut choices, mut generate) = generation;
     let ctx = contexts.ctx_mut()?.clone();
@@ -64,6 +68,7 @@ pub(super) fn side_panel_system(
                 ui.label(egui::RichText::new("make a static digital twin interactive").weak());
                 ui.separator();
                 scene_ui(ui, &current, &mut show_dialog, &mut open);
+                super::scene_view::placement_ui(ui, &mut placement);
                 ui.separator();
                 if let Ok((mut camera, _)) = cameras.single_mut() {
                     camera_ui(ui, &mut camera);

@@ -56,10 +56,11 @@ pub fn action_key(
     settings: &StreamSettings,
     scene: &SceneSource,
     hands: &super::hands::HandRig,
+    placement: &super::scene_view::ScenePlacementState,
 ) -> u64 {
     use std::hash::{Hash as _, Hasher as _};
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    format!("{scene:?}").hash(&mut hasher);
+    format!("{scene:?}{:?}", placement.placement).hash(&mut hasher);
     hands.key().hash(&mut hasher);
     for frame in &timeline.frames {
         for value in frame.world_from_camera.to_cols_array() {
@@ -191,8 +192,12 @@ fn start_capture(
     scene: Res<CurrentScene>,
     settings: Res<StreamSettings>,
     mut notifications: ResMut<Notifications>,
-    rig: Res<super::hands::HandRig>,
+    rig_and_placement: (
+        Res<super::hands::HandRig>,
+        Res<super::scene_view::ScenePlacementState>,
+    ),
 ) {
+    let (rig, placement) = rig_and_placement;
     if requests.read().last().is_none() || results.is_capturing() {
         return;
     }
@@ -204,6 +209,7 @@ fn start_capture(
     // The hands ride with the camera: the same camera-space meshes in every frame.
     let hands = vec![rig.meshes_in_camera(); cameras.len()];
     let scene: SceneSource = scene.source.clone();
+    let world_from_scene = placement.placement.world_from_scene();
     let scene_source_for_key = scene.clone();
     let fps = settings.fps;
     let (sender, receiver) = unbounded();
@@ -211,7 +217,8 @@ fn start_capture(
         .name("handtwin-capture".into())
         .spawn(move || {
             let result = (|| {
-                let mut renderer = StreamRenderer::new(Some(&scene)).map_err(|e| e.to_string())?;
+                let mut renderer = StreamRenderer::new_placed(Some(&scene), world_from_scene)
+                    .map_err(|e| e.to_string())?;
                 let request = StreamRequest {
                     cameras: &cameras,
                     hands: &hands,

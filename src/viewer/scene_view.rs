@@ -28,6 +28,82 @@ pub struct CurrentScene {
     frame_pending: bool,
 }
 
+/// Where the shown scene sits in the world (up axis, rotation, scale, translation): the placement panel edits
+/// it, the scene root and the stream capture use it, and projects save it.
+#[derive(Resource, Debug, Default, Clone, PartialEq)]
+pub struct ScenePlacementState {
+    pub placement: crate::action::ScenePlacement,
+}
+
+fn apply_placement(
+    current: Res<CurrentScene>,
+    placement: Res<ScenePlacementState>,
+    mut roots: Query<&mut Transform>,
+) {
+    let Some(root) = current.root else {
+        return;
+    };
+    let Ok(mut transform) = roots.get_mut(root) else {
+        return;
+    };
+    let wanted = Transform::from_matrix(Mat4::from(placement.placement.world_from_scene()));
+    if *transform != wanted {
+        *transform = wanted;
+    }
+}
+
+/// The placement panel: turn a reconstruction from its own convention into handtwin's +Y-up metres.
+pub fn placement_ui(ui: &mut bevy_egui::egui::Ui, state: &mut ScenePlacementState) {
+    use crate::action::{ScenePlacement, UpAxis};
+    use bevy_egui::egui;
+    let mut placement = state.placement;
+    egui::CollapsingHeader::new("placement")
+        .id_salt("scene_placement")
+        .show(ui, |ui| {
+            ui.horizontal(|ui| {
+                ui.label("up");
+                for up in UpAxis::ALL {
+                    ui.selectable_value(&mut placement.up, up, up.name());
+                }
+            });
+            egui::Grid::new("placement_grid")
+                .num_columns(2)
+                .show(ui, |ui| {
+                    for (label, value) in [
+                        ("yaw (°)", &mut placement.rotation_degrees[0]),
+                        ("pitch (°)", &mut placement.rotation_degrees[1]),
+                        ("roll (°)", &mut placement.rotation_degrees[2]),
+                    ] {
+                        ui.label(label);
+                        ui.add(egui::Slider::new(value, -180.0..=180.0).fixed_decimals(1));
+                        ui.end_row();
+                    }
+                    ui.label("scale");
+                    ui.add(
+                        egui::DragValue::new(&mut placement.scale)
+                            .speed(0.01)
+                            .range(0.001..=1000.0),
+                    );
+                    ui.end_row();
+                    for (label, value) in [
+                        ("x (m)", &mut placement.translation[0]),
+                        ("y (m)", &mut placement.translation[1]),
+                        ("z (m)", &mut placement.translation[2]),
+                    ] {
+                        ui.label(label);
+                        ui.add(egui::DragValue::new(value).speed(0.01));
+                        ui.end_row();
+                    }
+                });
+            if ui.button("reset").clicked() {
+                placement = ScenePlacement::IDENTITY;
+            }
+        });
+    if placement != state.placement && placement.problem().is_none() {
+        state.placement = placement;
+    }
+}
+
 /// A light the viewer adds to scenes that bring none.
 #[derive(Component)]
 struct DefaultLight;
@@ -54,7 +130,8 @@ impl Plugin for SceneViewPlugin {
                     open.write(OpenScene(current.source.clone()));
                 },
             )
-            .add_systems(Update, (open_scene, track_loading).chain());
+            .init_resource::<ScenePlacementState>()
+            .add_systems(Update, (open_scene, track_loading, apply_placement).chain());
     }
 }
 
