@@ -586,6 +586,16 @@ fn compressed_round_trips_within_quantisation() {
 }
 
 #[test]
+fn gsplat_compressed_with_an_empty_sh_element_loads() {
+    // gsplat's `splat2ply_bytes_compressed` writes `element sh N` even without higher SH (zero properties).
+    let cloud = random_cloud(20, 0, 12);
+    let bytes = write_compressed(&cloud, true);
+    let bytes = edit(&bytes, "end_header\n", "element sh 20\nend_header\n");
+    let got = parse(&bytes, "gsplat.compressed.ply").unwrap();
+    assert_close(&cloud, &got, &COMPRESSED_TOLERANCE);
+}
+
+#[test]
 fn compressed_matches_hand_decoded_reference_values() {
     // Words built by hand from splat-transform's formulas, independent of the test writer above.
     let header = "ply\nformat binary_little_endian 1.0\nelement chunk 1\n\

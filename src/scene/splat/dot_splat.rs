@@ -17,7 +17,7 @@ pub(super) fn read_dot_splat(
     size: u64,
     path: &Path,
 ) -> Result<SplatCloud, SplatLoadError> {
-    if size % RECORD as u64 != 0 {
+    if !size.is_multiple_of(RECORD as u64) {
         return Err(SplatLoadError::Truncated {
             path: path.to_path_buf(),
             format: DOT_SPLAT,
@@ -38,8 +38,8 @@ pub(super) fn read_dot_splat(
     let mut cloud = SplatCloud::with_capacity(count, 0);
     for_each_record(reader, count, RECORD, DOT_SPLAT, path, |index, record| {
         let float = |i: usize, name: &str| -> Result<f32, SplatLoadError> {
-            let bytes = record.get(4 * i..4 * i + 4).unwrap_or(&[0; 4]);
-            let v = f32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
+            let bytes = record.get(4 * i..4 * i + 4).and_then(|b| b.try_into().ok());
+            let v = f32::from_le_bytes(bytes.unwrap_or([0; 4]));
             if v.is_finite() {
                 Ok(v)
             } else {

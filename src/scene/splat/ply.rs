@@ -673,9 +673,8 @@ pub(super) fn record_values(cloud: &SplatCloud, i: usize, values: &mut Vec<f32>)
         0.0,
     ]);
     values.extend(sh[0]);
-    for channel in 0..3 {
-        values.extend((1..k).map(|c| sh[c][channel]));
-    }
+    // Channel-major, as INRIA stores f_rest.
+    values.extend((0..3).flat_map(|channel| sh[1..].iter().map(move |c| c[channel])));
     let p = cloud.opacities[i].clamp(1e-6, 1.0 - 1e-6);
     values.push((p / (1.0 - p)).ln());
     values.extend(cloud.scales[i].to_array().map(f32::ln));
