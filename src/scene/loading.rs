@@ -13,7 +13,7 @@ use thiserror::Error;
 pub enum SceneSource {
     /// The bundled furnished room corner (`assets/scenes/room_corner.glb`).
     Bundled,
-    /// A file chosen by the user: a glTF/GLB scene or a 3DGS splat `.ply`.
+    /// A file chosen by the user: a glTF/GLB scene or a splat file (`.ply`, `.compressed.ply`, `.splat`).
     File(PathBuf),
 }
 
@@ -29,16 +29,17 @@ impl SceneSource {
         }
     }
 
-    /// A Gaussian-splat file (3DGS `.ply`) rather than a glTF scene.
+    /// A Gaussian-splat file (`.ply` or `.splat`; see [`super::splat::SPLAT_EXTENSIONS`]) rather than a glTF
+    /// scene. The file's content decides which splat reader runs.
     pub fn is_splats(&self) -> bool {
-        matches!(self, SceneSource::File(path) if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("ply")))
+        matches!(self, SceneSource::File(path) if super::splat::is_splat_path(path))
     }
 
     /// Loads a splat file (see [`SceneSource::is_splats`]).
     pub fn load_splats(&self) -> Result<super::splat::SplatCloud, SceneError> {
         match self {
             SceneSource::File(path) => {
-                super::splat::load_ply(path).map_err(|error| SceneError::LoadFailed {
+                super::splat::load_splats(path).map_err(|error| SceneError::LoadFailed {
                     name: self.display_name(),
                     reason: error.to_string(),
                 })
@@ -62,24 +63,18 @@ impl SceneSource {
                     .map(str::to_ascii_lowercase);
                 match extension.as_deref() {
                     Some("glb" | "gltf") => {}
-                    Some("ply") => {
+                    Some("ply" | "splat") => {
                         return Err(SceneError::Unsupported {
                             path: path.clone(),
-                            reason: "a splat .ply is not a glTF scene; load it with load_splats"
+                            reason: "a splat file is not a glTF scene; load it with load_splats"
                                 .into(),
-                        });
-                    }
-                    Some("splat") => {
-                        return Err(SceneError::Unsupported {
-                            path: path.clone(),
-                            reason: "antimatter15 .splat files are not supported yet; export a 3DGS .ply".into(),
                         });
                     }
                     _ => {
                         return Err(SceneError::Unsupported {
                             path: path.clone(),
                             reason:
-                                "unknown scene format; handtwin opens glTF scenes (.glb, .gltf) and 3DGS splats (.ply)"
+                                "unknown scene format; handtwin opens glTF scenes (.glb, .gltf) and splats (.ply, .compressed.ply, .splat)"
                                     .into(),
                         });
                     }

@@ -30,9 +30,15 @@ fn start_dialog(mut requests: MessageReader<ShowOpenDialog>, mut pending: ResMut
     }
     let dialog = rfd::AsyncFileDialog::new()
         .set_title("Open a scene or a camera path")
-        .add_filter("Scenes and camera paths", &["glb", "gltf", "ply", "json"])
+        .add_filter(
+            "Scenes and camera paths",
+            &["glb", "gltf", "ply", "splat", "json"],
+        )
         .add_filter("glTF scene", &["glb", "gltf"])
-        .add_filter("Gaussian splats (3DGS .ply)", &["ply"])
+        .add_filter(
+            "Gaussian splats (.ply, .compressed.ply, .splat)",
+            &["ply", "splat"],
+        )
         .add_filter("Camera path", &["json"])
         .add_filter("All files", &["*"]);
     pending.0 = Some(AsyncComputeTaskPool::get().spawn(dialog.pick_file()));

@@ -1,16 +1,138 @@
-//! Gaussian-splat clouds: the INRIA 3DGS `.ply` layout (binary little-endian; SH degree 0–3) loaded into a
-//! structure of arrays, with what the renderer needs (3D covariance, view-dependent colour).
+//! Gaussian-splat clouds loaded into a structure of arrays, with what the renderer needs (3D covariance,
+//! view-dependent colour).
 //!
-//! Supported: binary little-endian PLY with INRIA's property names (`x y z`, optional `nx ny nz`, `f_dc_0..2`,
-//! `f_rest_*` (0, 9, 24 or 45 of them), `opacity`, `scale_0..2`, `rot_0..3`), in any property order, float32
-//! or float64. Not supported yet, each refused with an error that names it: ASCII and big-endian PLY,
-//! PlayCanvas/SuperSplat `.compressed.ply`, antimatter15 `.splat`.
+//! [`load_splats`] reads every format below and picks the reader by content, not by name:
+//!
+//! - **Binary little-endian PLY** in INRIA's 3DGS layout: `x y z`, `f_dc_0..2`, `f_rest_*` (0, 9, 24 or 45 of
+//!   them: SH degree 0–3), `opacity` (logit), `scale_0..2` (log), `rot_0..3` (w, x, y, z), in any order, each
+//!   of any PLY scalar type (float, double, integers). Other properties are ignored: `nx ny nz` (written by
+//!   INRIA and nerfstudio, not by gsplat or Brush), Mip-Splatting's `filter_3D`, anything custom. Elements
+//!   before the vertices are skipped, elements after them ignored. nerfstudio's `ply_color_mode=rgb` export
+//!   (uchar `red green blue` instead of `f_dc_*`) loads as SH degree 0.
+//! - **ASCII PLY** with the same properties, one vertex per line (same property mapping as the binary reader).
+//! - **PlayCanvas/SuperSplat compressed PLY** (`.compressed.ply`, from splat-transform, SuperSplat or gsplat's
+//!   `ply_compressed`): recognised by its `chunk` element and `packed_*` vertex properties; 256-splat chunks,
+//!   with or without per-chunk colour ranges, optional quantised SH (`sh` element); see `compressed_ply.rs`.
+//! - **antimatter15 `.splat`**: chosen by the `.splat` extension (the format has no header; its size must be a
+//!   multiple of 32 bytes), SH degree 0; see `dot_splat.rs`.
+//!
+//! Refused with an error that names the format: big-endian PLY, ASCII compressed PLY, `.spz`, `.ksplat`, `.sog`,
+//! and anything else. Every error names the file and the problem (missing property, the splat index and property
+//! of a NaN/Inf value, a truncated body, a count over [`MAX_SPLATS`] or beyond what the file's size can hold, a
+//! zero rotation); no input panics. Files are streamed from a buffered reader: loading holds the cloud and a
+//! 1 MiB block, not a copy of the file.
 
+mod ascii_ply;
+mod compressed_ply;
+mod dot_splat;
+mod error;
 mod ply;
 
-pub use ply::{SplatLoadError, load_ply, parse_ply, write_ply};
+pub use ascii_ply::write_ascii_ply;
+pub use dot_splat::write_dot_splat;
+pub use error::SplatLoadError;
+pub use ply::write_ply;
 
 use glam::{Mat3, Quat, Vec3};
+use std::io::BufRead;
+use std::path::Path;
+
+/// The most splats a file may claim (a 100M-splat degree-3 cloud is already ~24 GB in memory).
+pub const MAX_SPLATS: u64 = 100_000_000;
+
+/// File extensions that open as splat scenes (`.compressed.ply` ends in `.ply`).
+pub const SPLAT_EXTENSIONS: [&str; 2] = ["ply", "splat"];
+
+/// Whether `path` has a splat scene extension (see [`SPLAT_EXTENSIONS`]); the content decides the reader.
+pub fn is_splat_path(path: &Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| SPLAT_EXTENSIONS.iter().any(|s| e.eq_ignore_ascii_case(s)))
+}
+
+/// Reads a splat file of any supported format (see the module documentation).
+pub fn load_splats(path: &Path) -> Result<SplatCloud, SplatLoadError> {
+    let io_error = |source| SplatLoadError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = std::fs::File::open(path).map_err(io_error)?;
+    let size = file.metadata().map_err(io_error)?.len();
+    read_splats(
+        &mut std::io::BufReader::with_capacity(1 << 16, file),
+        size,
+        path,
+    )
+}
+
+/// Parses the bytes of a splat file; `path` names it in errors and its extension marks a `.splat`.
+pub fn parse_splats(bytes: &[u8], path: &Path) -> Result<SplatCloud, SplatLoadError> {
+    let mut reader = bytes;
+    read_splats(&mut reader, bytes.len() as u64, path)
+}
+
+/// Picks the reader by content: the PLY magic, then the `.splat` extension.
+fn read_splats(
+    reader: &mut impl BufRead,
+    size: u64,
+    path: &Path,
+) -> Result<SplatCloud, SplatLoadError> {
+    let start = reader.fill_buf().map_err(|source| SplatLoadError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    if start.starts_with(b"ply\n") || start.starts_with(b"ply\r\n") {
+        let header = ply::read_header(reader, path)?;
+        return match (header.encoding, header.is_compressed()) {
+            (ply::Encoding::BinaryLittleEndian, false) => {
+                ply::read_binary(reader, &header, size, path)
+            }
+            (ply::Encoding::BinaryLittleEndian, true) => {
+                compressed_ply::read_compressed(reader, &header, size, path)
+            }
+            (ply::Encoding::Ascii, false) => ascii_ply::read_ascii(reader, &header, size, path),
+            (ply::Encoding::Ascii, true) => Err(SplatLoadError::Unsupported {
+                path: path.to_path_buf(),
+                format: "ASCII compressed PLY".into(),
+                advice: "PlayCanvas compressed PLY is binary; re-export it with splat-transform",
+            }),
+        };
+    }
+    let extension = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase);
+    let unsupported = |format: &str| SplatLoadError::Unsupported {
+        path: path.to_path_buf(),
+        format: format.into(),
+        advice: "convert it to .ply with PlayCanvas splat-transform",
+    };
+    match extension.as_deref() {
+        Some("splat") => dot_splat::read_dot_splat(reader, size, path),
+        Some("spz") => Err(unsupported("Niantic .spz")),
+        Some("ksplat") => Err(unsupported("GaussianSplats3D .ksplat")),
+        Some("sog") => Err(unsupported("PlayCanvas SOG")),
+        _ => Err(SplatLoadError::UnknownFormat {
+            path: path.to_path_buf(),
+        }),
+    }
+}
+
+/// The SH DC coefficient that shows `display` (a 3DGS colour in 0..1) from every direction.
+fn dc_from_display(display: Vec3) -> Vec3 {
+    (display - Vec3::splat(0.5)) / SH_C0
+}
+
+/// One splat as a reader decoded it, before the checks all formats share.
+struct RawSplat {
+    mean: Vec3,
+    /// Linear.
+    scale: Vec3,
+    /// As stored: (w, x, y, z), not necessarily unit.
+    rotation_wxyz: [f32; 4],
+    /// After the sigmoid.
+    opacity: f32,
+}
 
 /// SH basis constants of 3DGS (degree 0 to 3).
 const SH_C0: f32 = 0.282_094_8;
@@ -48,6 +170,65 @@ pub struct SplatCloud {
 }
 
 impl SplatCloud {
+    fn with_capacity(count: usize, sh_degree: usize) -> Self {
+        let k = (sh_degree + 1) * (sh_degree + 1);
+        SplatCloud {
+            means: Vec::with_capacity(count),
+            scales: Vec::with_capacity(count),
+            rotations: Vec::with_capacity(count),
+            opacities: Vec::with_capacity(count),
+            sh: Vec::with_capacity(count.saturating_mul(k)),
+            sh_degree,
+        }
+    }
+
+    /// Appends a splat's geometry and opacity after the checks every format shares (the caller appends its SH).
+    fn push_checked(
+        &mut self,
+        splat: RawSplat,
+        index: usize,
+        path: &Path,
+    ) -> Result<(), SplatLoadError> {
+        let bad = |property: &str, reason: String| SplatLoadError::Value {
+            path: path.to_path_buf(),
+            index,
+            property: property.into(),
+            reason,
+        };
+        if !splat.mean.is_finite() {
+            return Err(bad("position", format!("{} is not finite", splat.mean)));
+        }
+        if !splat.scale.is_finite() || splat.scale.min_element() < 0.0 {
+            return Err(bad(
+                "scale",
+                format!("linear scale {} is not a finite size", splat.scale),
+            ));
+        }
+        let [w, x, y, z] = splat.rotation_wxyz;
+        let rotation = Quat::from_xyzw(x, y, z, w);
+        if !rotation.is_finite() {
+            return Err(bad("rotation", format!("{rotation} is not finite")));
+        }
+        // Divide by the largest component first so that neither huge nor tiny quaternions over- or underflow.
+        let components = glam::Vec4::from(rotation);
+        let largest = components.abs().max_element();
+        if largest < f32::MIN_POSITIVE {
+            return Err(bad(
+                "rotation",
+                "zero-length quaternion (no rotation can be recovered)".into(),
+            ));
+        }
+        let rotation = Quat::from_vec4(components / largest).normalize();
+        if !(0.0..=1.0).contains(&splat.opacity) {
+            return Err(bad("opacity", format!("{} is outside 0..1", splat.opacity)));
+        }
+        self.means.push(splat.mean);
+        self.scales.push(splat.scale);
+        self.rotations.push(rotation);
+        self.opacities.push(splat.opacity);
+        Ok(())
+    }
+
     pub fn len(&self) -> usize {
         self.means.len()
     }
