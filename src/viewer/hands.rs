@@ -46,6 +46,8 @@ pub struct HandState {
     pub wrist_position: Vec3,
     /// Wrist rotation as yaw, pitch, roll (degrees) on top of the side's rest orientation.
     pub wrist_angles: Vec3,
+    /// A finger pose that came from a project file rather than the controls; used until a control changes.
+    pub imported_pose: Option<ManoPose>,
 }
 
 impl HandState {
@@ -55,6 +57,30 @@ impl HandState {
             preset: Some(Preset::Relaxed),
             wrist_position: placement::default_wrist_position(side),
             wrist_angles: placement::DEFAULT_WRIST_ANGLES,
+            imported_pose: None,
+        }
+    }
+
+    /// The state that reproduces a saved hand: its finger pose and `camera_from_hand`.
+    pub fn from_saved(side: Side, pose: &ManoPose, camera_from_hand: Affine3A) -> Self {
+        let (_, rotation, translation) = camera_from_hand.to_scale_rotation_translation();
+        let user = rotation
+            * placement::camera_from_hand(side, Vec3::ZERO, Vec3::ZERO)
+                .to_scale_rotation_translation()
+                .1
+                .inverse();
+        let (yaw, pitch, roll) = user.to_euler(glam::EulerRot::YXZ);
+        let mirror = if side == Side::Left { -1.0 } else { 1.0 };
+        Self {
+            controls: HandControls::default(),
+            preset: None,
+            wrist_position: translation,
+            wrist_angles: Vec3::new(yaw * mirror, pitch, roll * mirror)
+                * (180.0 / std::f32::consts::PI),
+            imported_pose: Some(ManoPose {
+                global_orient: [0.0; 3],
+                hand_pose: pose.hand_pose,
+            }),
         }
     }
 
@@ -64,7 +90,8 @@ impl HandState {
     }
 
     pub fn pose(&self, side: Side) -> ManoPose {
-        self.controls.pose_for(side)
+        self.imported_pose
+            .unwrap_or_else(|| self.controls.pose_for(side))
     }
 }
 
@@ -103,7 +130,7 @@ impl HandRig {
         }
     }
 
-    fn state_mut(&mut self, side: Side) -> &mut HandState {
+    pub fn state_mut(&mut self, side: Side) -> &mut HandState {
         match side {
             Side::Left => &mut self.left,
             Side::Right => &mut self.right,
@@ -307,6 +334,7 @@ fn hand_state_ui(ui: &mut egui::Ui, rig: &mut HandRig, side: Side) {
             {
                 state.controls = preset.controls();
                 state.preset = Some(preset);
+                state.imported_pose = None;
             }
         }
     });
@@ -327,6 +355,7 @@ fn hand_state_ui(ui: &mut egui::Ui, rig: &mut HandRig, side: Side) {
                 if curl.changed() || spread.changed() {
                     state.controls.set(finger, control);
                     state.preset = None;
+                    state.imported_pose = None;
                 }
                 ui.end_row();
             }

@@ -8,6 +8,7 @@ mod generation;
 mod hands;
 mod notifications;
 mod panel;
+mod project;
 mod recording;
 mod results;
 mod scene_view;
@@ -53,6 +54,8 @@ pub fn run(options: ViewerOptions) -> anyhow::Result<()> {
                     resolution: (1600, 900).into(),
                     ..default()
                 }),
+                // The project plugin closes the window itself, after asking about unsaved changes.
+                close_when_requested: false,
                 ..default()
             })
             .set(AssetPlugin {
@@ -84,6 +87,7 @@ pub fn run(options: ViewerOptions) -> anyhow::Result<()> {
         panel::PanelPlugin,
         timeline::TimelinePlugin,
         hands::HandsPlugin,
+        project::ProjectPlugin,
         results::ResultsPlugin,
         recording::RecordingPlugin,
         generation::GenerationPlugin {

@@ -46,9 +46,11 @@ pub(super) fn side_panel_system(
     hands_and_placement: (
         ResMut<super::hands::HandRig>,
         ResMut<super::scene_view::ScenePlacementState>,
+        Res<super::project::ProjectState>,
+        MessageWriter<super::project::ProjectCommand>,
     ),
 ) -> Result {
-    let (mut rig, mut placement) = hands_and_placement;
+    let (mut rig, mut placement, project, mut project_commands) = hands_and_placement;
     let (recorder, mut record, mut save) = recording;
     let (mut generation, mut choices, mut generate) = generation;
     let ctx = contexts.ctx_mut()?.clone();
@@ -66,6 +68,8 @@ pub(super) fn side_panel_system(
             egui::ScrollArea::vertical().show(ui, |ui| {
                 ui.heading("handtwin");
                 ui.label(egui::RichText::new("make a static digital twin interactive").weak());
+                ui.separator();
+                super::project::project_ui(ui, &project, &mut project_commands);
                 ui.separator();
                 scene_ui(ui, &current, &mut show_dialog, &mut open);
                 super::scene_view::placement_ui(ui, &mut placement);
