@@ -1,11 +1,12 @@
-//! Every hand preset of the hand model, both hands at the default egocentric reach, rendered through the hand
-//! stream (DWM's style) and tiled into one PNG:
+//! Every hand preset of the hand model rendered through the hand stream (DWM's style) and tiled into one PNG: per
+//! tile the right hand (red) from its little-finger side, fingers to the right, and the left hand (green) from
+//! the back, fingers to the right, so curl and spread both show:
 //!
 //!     cargo run --release --example hand_presets -- OUT.png [--model bundled|DIR|FILE.npz]
 
-use glam::{Affine3A, Vec3};
+use glam::{Affine3A, Quat, Vec3};
 use handtwin::action::{CameraFrame, Intrinsics};
-use handtwin::hand::{HandModelSource, HandModels, Preset, Side, placement};
+use handtwin::hand::{HandModelSource, HandModels, Preset, Side};
 use handtwin::streams::{StreamRenderer, StreamRequest};
 
 fn main() -> anyhow::Result<()> {
@@ -20,27 +21,39 @@ fn main() -> anyhow::Result<()> {
         .and_then(|i| args.get(i + 1))
         .map_or(HandModelSource::Bundled, |s| HandModelSource::parse(s));
     let models = HandModels::load(&source)?;
-    let (width, height) = (360u32, 240u32);
+    let (width, height) = (480u32, 320u32);
+    // A narrow lens one metre away: about 0.4 m × 0.27 m in view.
     let camera = CameraFrame {
-        world_from_camera: Affine3A::from_translation(Vec3::new(0.0, 1.6, 2.5)),
-        intrinsics: Intrinsics::DWM.resized(width, height),
+        world_from_camera: Affine3A::IDENTITY,
+        intrinsics: Intrinsics {
+            width,
+            height,
+            fx: 1200.0,
+            fy: 1200.0,
+            cx: width as f32 / 2.0,
+            cy: height as f32 / 2.0,
+        },
     };
     let cameras = vec![camera; Preset::ALL.len()];
+    // MANO's right hand points its fingers along −x (palm −y), the left along +x.
+    let right_side_view = Affine3A::from_rotation_translation(
+        Quat::from_rotation_y(std::f32::consts::PI),
+        Vec3::new(-0.09, 0.06, -1.0),
+    );
+    let left_back_view = Affine3A::from_rotation_translation(
+        Quat::from_rotation_x(std::f32::consts::FRAC_PI_2),
+        Vec3::new(-0.09, -0.07, -1.0),
+    );
     let hands: Vec<_> = Preset::ALL
         .iter()
         .map(|preset| {
-            [Side::Left, Side::Right]
+            [(Side::Right, right_side_view), (Side::Left, left_back_view)]
                 .into_iter()
-                .map(|side| {
+                .map(|(side, place)| {
                     let mesh = models
                         .get(side)
                         .pose_mesh(&preset.controls().pose_for(side), &[])
                         .expect("preset poses are finite");
-                    let place = placement::camera_from_hand(
-                        side,
-                        placement::default_wrist_position(side),
-                        placement::DEFAULT_WRIST_ANGLES,
-                    );
                     mesh.transformed(|v| place.transform_point3(v))
                 })
                 .collect()

@@ -7,14 +7,15 @@ use glam::{Affine3A, EulerRot, Quat, Vec3};
 /// The wrist joint at a natural reach in the camera frame (x right, y up, −z forward), metres.
 pub fn default_wrist_position(side: Side) -> Vec3 {
     let x = match side {
-        Side::Left => -0.14,
-        Side::Right => 0.14,
+        Side::Left => -0.15,
+        Side::Right => 0.15,
     };
-    Vec3::new(x, -0.2, -0.28)
+    Vec3::new(x, -0.15, -0.34)
 }
 
-/// Default yaw, pitch, roll (degrees) on top of the forward rest orientation: fingers tipped down a little.
-pub const DEFAULT_WRIST_ANGLES: Vec3 = Vec3::new(0.0, -15.0, 0.0);
+/// Default yaw, pitch, roll (degrees) on top of the forward rest orientation: fingers turned a little towards
+/// the middle and down, palms rolled towards each other, as hands rest in front of the body.
+pub const DEFAULT_WRIST_ANGLES: Vec3 = Vec3::new(10.0, -10.0, -30.0);
 
 /// `camera_from_hand` for a MANO hand: its fingers (−x for the right hand, +x for the left) turned to point
 /// forward (−z) with the palm down, then yaw/pitch/roll in degrees (mirrored for the left hand so equal

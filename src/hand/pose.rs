@@ -155,7 +155,7 @@ pub struct HandControls {
 
 /// Full-flexion angles (radians) at the base, middle and end joint of a long finger, and of the thumb.
 const FINGER_FULL_CURL: [f32; 3] = [1.45, 1.75, 1.15];
-const THUMB_FULL_CURL: [f32; 3] = [0.55, 0.75, 1.2];
+const THUMB_FULL_CURL: [f32; 3] = [0.5, 0.7, 1.0];
 /// Sideways range at a finger's base joint, and the thumb's opposition swing (radians).
 const FINGER_SPREAD: f32 = 0.3;
 const THUMB_OPPOSITION: f32 = 0.9;
@@ -183,8 +183,14 @@ impl HandControls {
             let control = self.finger(finger);
             let [base, mid, end] = finger.mano_joints();
             let direction = (joints[mid] - joints[base]).normalize();
-            // Rotating about direction × palm_normal by a positive angle turns the finger into the palm.
-            let flex_axis = direction.cross(palm_normal).normalize();
+            // Rotating about direction × palm_normal by a positive angle turns a finger into the palm. The thumb
+            // sits turned about its own axis, so it flexes mostly about the palm normal: across the palm, towards
+            // the little finger, with some of the long fingers' component so the tip also comes down.
+            let flex_axis = if finger == Finger::Thumb {
+                (palm_normal + 0.5 * direction.cross(palm_normal)).normalize()
+            } else {
+                direction.cross(palm_normal).normalize()
+            };
             let full = if finger == Finger::Thumb {
                 THUMB_FULL_CURL
             } else {
@@ -285,7 +291,7 @@ impl Preset {
                 c(0.35, 0.15),
             ],
             Preset::Fist => [
-                c(0.9, 0.7),
+                c(0.9, 0.3),
                 c(1.0, 0.0),
                 c(1.0, 0.0),
                 c(1.0, 0.0),

@@ -255,6 +255,7 @@ fn place_hands(
     timeline: Res<Timeline>,
     viewport: Query<&GlobalTransform, With<super::camera_control::ViewerCamera>>,
     mut views: Query<(&HandView, &mut Transform, &mut Visibility)>,
+    mut gizmos: Gizmos,
 ) {
     let world_from_camera = match timeline.current_frame() {
         Some(frame) => Transform::from_matrix(Mat4::from(frame.world_from_camera)),
@@ -263,6 +264,14 @@ fn place_hands(
             Err(_) => return,
         },
     };
+    // The wrist gizmo: the hand's own axes at the wrist joint (red x, green y, blue z), for the wrist sliders.
+    for side in [Side::Left, Side::Right] {
+        if rig.shown.shows(side) && rig.models.is_some() {
+            let camera_from_hand = rig.state(side).camera_from_hand(side);
+            let wrist = world_from_camera * Transform::from_matrix(Mat4::from(camera_from_hand));
+            gizmos.axes(wrist, 0.06);
+        }
+    }
     for (view, mut transform, mut visibility) in &mut views {
         *transform = world_from_camera;
         *visibility = if rig.shown.shows(view.0) && rig.models.is_some() {

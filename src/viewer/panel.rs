@@ -101,7 +101,11 @@ pub(super) fn side_panel_system(
                 }
             });
         });
-    super::timeline::timeline_ui(
+    let viewport = cameras
+        .single()
+        .ok()
+        .map(|(camera, _)| camera.transform().compute_affine());
+    if let Some(problem) = super::timeline::timeline_ui(
         &mut window_ui,
         &mut timeline,
         &settings,
@@ -109,7 +113,10 @@ pub(super) fn side_panel_system(
         &recorder,
         &mut record,
         &mut save,
-    );
+        viewport,
+    ) {
+        notifications.error(problem);
+    }
     notifications.toasts_ui(&ctx);
 
     // Keep the 3D view in the space the panels leave rather than under them.

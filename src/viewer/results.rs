@@ -239,6 +239,7 @@ fn start_capture(
                 &settings,
                 &scene_source_for_key,
                 &rig,
+                &placement,
             ));
             results.capture = Some((receiver, Instant::now()));
             results.capture_progress = Some((0, timeline.frames.len()));

@@ -69,11 +69,10 @@ pub fn placement_ui(ui: &mut bevy_egui::egui::Ui, state: &mut ScenePlacementStat
             egui::Grid::new("placement_grid")
                 .num_columns(2)
                 .show(ui, |ui| {
-                    for (label, value) in [
-                        ("yaw (°)", &mut placement.rotation_degrees[0]),
-                        ("pitch (°)", &mut placement.rotation_degrees[1]),
-                        ("roll (°)", &mut placement.rotation_degrees[2]),
-                    ] {
+                    let [yaw, pitch, roll] = &mut placement.rotation_degrees;
+                    for (label, value) in
+                        [("yaw (°)", yaw), ("pitch (°)", pitch), ("roll (°)", roll)]
+                    {
                         ui.label(label);
                         ui.add(egui::Slider::new(value, -180.0..=180.0).fixed_decimals(1));
                         ui.end_row();
@@ -85,11 +84,8 @@ pub fn placement_ui(ui: &mut bevy_egui::egui::Ui, state: &mut ScenePlacementStat
                             .range(0.001..=1000.0),
                     );
                     ui.end_row();
-                    for (label, value) in [
-                        ("x (m)", &mut placement.translation[0]),
-                        ("y (m)", &mut placement.translation[1]),
-                        ("z (m)", &mut placement.translation[2]),
-                    ] {
+                    let [x, y, z] = &mut placement.translation;
+                    for (label, value) in [("x (m)", x), ("y (m)", y), ("z (m)", z)] {
                         ui.label(label);
                         ui.add(egui::DragValue::new(value).speed(0.01));
                         ui.end_row();

@@ -4,7 +4,7 @@
 
 use super::camera_control::ViewerCamera;
 use super::notifications::Notifications;
-use crate::action::{CameraFrame, DenseCameraPath};
+use crate::action::{CameraFrame, CameraKeyframe, CameraPath, DenseCameraPath};
 use crate::streams::{PinholeProjection, StreamSettings};
 use bevy::prelude::*;
 use bevy_egui::{EguiContexts, egui};
@@ -14,11 +14,21 @@ use std::path::PathBuf;
 #[derive(Message, Clone, Debug)]
 pub struct OpenCameraPath(pub PathBuf);
 
-/// The action being authored: for now its camera path, resampled to the stream settings' frame count.
+/// One undoable state of the path: the dense path, the file it came from, and its keyframes when it is drawn.
+type PathState = (Option<DenseCameraPath>, Option<PathBuf>, Option<CameraPath>);
+
+/// The action being authored: its camera path (loaded, recorded, or drawn from keyframes), resampled to the
+/// stream settings' frame count.
 #[derive(Resource, Default)]
 pub struct Timeline {
     pub path: Option<DenseCameraPath>,
     pub source: Option<PathBuf>,
+    /// The keyframes of a drawn path (clip time in seconds); `path` is sampled from them. A loaded or recorded
+    /// path gets keyframes (one per frame) the first time a keyframe is edited.
+    pub keys: Option<CameraPath>,
+    pub selected_key: Option<usize>,
+    /// A keyframe being dragged on the timeline: its index and the time under the pointer.
+    dragging_key: Option<(usize, f64)>,
     /// The path at the clip's frame count (what the streams render).
     pub frames: Vec<CameraFrame>,
     pub current: usize,
@@ -28,8 +38,8 @@ pub struct Timeline {
     /// Seconds since the last frame step while playing.
     accumulated: f64,
     /// Earlier and undone states of the path, for undo and redo.
-    undo: Vec<(Option<DenseCameraPath>, Option<PathBuf>)>,
-    redo: Vec<(Option<DenseCameraPath>, Option<PathBuf>)>,
+    undo: Vec<PathState>,
+    redo: Vec<PathState>,
 }
 
 impl Timeline {
@@ -40,10 +50,20 @@ impl Timeline {
         source: Option<PathBuf>,
         settings: &StreamSettings,
     ) {
-        let previous = (self.path.take(), self.source.take());
+        let previous = self.take_state();
         self.undo.push(previous);
         self.redo.clear();
-        self.set_path(path, source, settings);
+        self.set_state((path, source, None), settings);
+    }
+
+    /// Replaces the keyframes of a drawn path (an undoable edit); the dense path is sampled from them at the
+    /// clip's frame count and rate.
+    pub fn edit_keys(&mut self, keys: CameraPath, settings: &StreamSettings) {
+        let previous = self.take_state();
+        self.undo.push(previous);
+        self.redo.clear();
+        let dense = keys.to_dense(settings.frame_count, settings.fps);
+        self.set_state((Some(dense), None, Some(keys)), settings);
     }
 
     fn set_path(
@@ -62,6 +82,106 @@ impl Timeline {
         self.playing = false;
     }
 
+    fn take_state(&mut self) -> PathState {
+        (self.path.take(), self.source.take(), self.keys.take())
+    }
+
+    fn set_state(&mut self, (path, source, keys): PathState, settings: &StreamSettings) {
+        self.selected_key = self
+            .selected_key
+            .filter(|&i| keys.as_ref().is_some_and(|k| i < k.keyframes().len()));
+        self.keys = keys;
+        self.set_path(path, source, settings);
+    }
+
+    /// The keyframes to edit: the drawn ones, or the loaded path's frames made into keyframes.
+    fn editable_keys(&self) -> Option<CameraPath> {
+        if let Some(keys) = &self.keys {
+            return Some(keys.clone());
+        }
+        self.path
+            .as_ref()
+            .and_then(|dense| CameraPath::from_dense(dense).ok())
+    }
+
+    /// Adds a keyframe with the viewport camera at the current time, or re-poses the keyframe already there.
+    pub fn key_viewport(
+        &mut self,
+        world_from_camera: glam::Affine3A,
+        settings: &StreamSettings,
+    ) -> Result<(), String> {
+        let time = self.current as f64 / settings.fps;
+        let keyframe = CameraKeyframe::new(time, world_from_camera, settings.intrinsics());
+        let half_frame = 0.5 / settings.fps;
+        let (keys, index) = match self.editable_keys() {
+            None => (
+                CameraPath::new(vec![keyframe]).map_err(|e| e.to_string())?,
+                0,
+            ),
+            Some(mut keys) => {
+                let existing = keys
+                    .keyframes()
+                    .iter()
+                    .position(|k| (k.time - time).abs() < half_frame);
+                let index = match existing {
+                    Some(i) => keys.replace(i, keyframe),
+                    None => keys.insert(keyframe),
+                }
+                .map_err(|e| e.to_string())?;
+                (keys, index)
+            }
+        };
+        self.edit_keys(keys, settings);
+        self.selected_key = Some(index);
+        Ok(())
+    }
+
+    /// Moves the selected keyframe to the viewport camera (same time).
+    pub fn move_selected_key(
+        &mut self,
+        world_from_camera: glam::Affine3A,
+        settings: &StreamSettings,
+    ) -> Result<(), String> {
+        let (Some(mut keys), Some(index)) = (self.editable_keys(), self.selected_key) else {
+            return Err("select a keyframe first".into());
+        };
+        let old = *keys.keyframes().get(index).ok_or("no such keyframe")?;
+        let keyframe = CameraKeyframe::new(old.time, world_from_camera, old.intrinsics);
+        let index = keys.replace(index, keyframe).map_err(|e| e.to_string())?;
+        self.edit_keys(keys, settings);
+        self.selected_key = Some(index);
+        Ok(())
+    }
+
+    /// Deletes the selected keyframe; deleting the last one clears the path.
+    pub fn delete_selected_key(&mut self, settings: &StreamSettings) {
+        let (Some(mut keys), Some(index)) = (self.editable_keys(), self.selected_key) else {
+            return;
+        };
+        if keys.keyframes().len() <= 1 {
+            self.replace_path(None, None, settings);
+        } else if keys.remove(index).is_ok() {
+            self.edit_keys(keys, settings);
+        }
+        self.selected_key = None;
+    }
+
+    /// Moves a keyframe in time (re-timing keeps the order of the others).
+    pub fn retime_key(&mut self, index: usize, time: f64, settings: &StreamSettings) {
+        let Some(mut keys) = self.editable_keys() else {
+            return;
+        };
+        let Some(&old) = keys.keyframes().get(index) else {
+            return;
+        };
+        let time = time.clamp(0.0, settings.duration_seconds());
+        let keyframe = CameraKeyframe { time, ..old };
+        if let Ok(index) = keys.replace(index, keyframe) {
+            self.edit_keys(keys, settings);
+            self.selected_key = Some(index);
+        }
+    }
+
     pub fn can_undo(&self) -> bool {
         !self.undo.is_empty()
     }
@@ -71,16 +191,18 @@ impl Timeline {
     }
 
     pub fn undo(&mut self, settings: &StreamSettings) {
-        if let Some((path, source)) = self.undo.pop() {
-            self.redo.push((self.path.take(), self.source.take()));
-            self.set_path(path, source, settings);
+        if let Some(state) = self.undo.pop() {
+            let current = self.take_state();
+            self.redo.push(current);
+            self.set_state(state, settings);
         }
     }
 
     pub fn redo(&mut self, settings: &StreamSettings) {
-        if let Some((path, source)) = self.redo.pop() {
-            self.undo.push((self.path.take(), self.source.take()));
-            self.set_path(path, source, settings);
+        if let Some(state) = self.redo.pop() {
+            let current = self.take_state();
+            self.undo.push(current);
+            self.set_state(state, settings);
         }
     }
 
@@ -115,6 +237,7 @@ impl Plugin for TimelinePlugin {
                     resample_to_settings,
                     play,
                     keyboard_shortcuts,
+                    key_shortcut,
                     draw_path,
                 ),
             )
@@ -163,6 +286,10 @@ fn resample_to_settings(mut timeline: ResMut<Timeline>, settings: Res<StreamSett
     if !settings.is_changed() {
         return;
     }
+    // A drawn path is sampled from its keyframes at the new frame count and rate.
+    if let Some(keys) = &timeline.keys {
+        timeline.path = Some(keys.to_dense(settings.frame_count, settings.fps));
+    }
     if let Some(path) = &timeline.path {
         let frames = resampled(path, &settings);
         timeline.current = timeline.current.min(frames.len().saturating_sub(1));
@@ -192,6 +319,8 @@ fn keyboard_shortcuts(
     mut timeline: ResMut<Timeline>,
     mut egui: EguiContexts,
     settings: Res<StreamSettings>,
+    viewport: Query<&ViewerCamera>,
+    mut notifications: ResMut<Notifications>,
 ) {
     if egui
         .ctx_mut()
@@ -237,6 +366,42 @@ fn keyboard_shortcuts(
     if keys.just_pressed(KeyCode::KeyV) {
         timeline.ego_view = !timeline.ego_view;
     }
+    let pose = viewport
+        .single()
+        .ok()
+        .map(|c| c.transform().compute_affine());
+    if keys.just_pressed(KeyCode::KeyM)
+        && let Some(pose) = pose
+        && let Err(e) = timeline.move_selected_key(pose, &settings)
+    {
+        notifications.error(e);
+    }
+    if keys.just_pressed(KeyCode::Delete) {
+        timeline.delete_selected_key(&settings);
+    }
+}
+
+/// K adds a keyframe even before any path exists.
+fn key_shortcut(
+    keys: Res<ButtonInput<KeyCode>>,
+    mut timeline: ResMut<Timeline>,
+    mut egui: EguiContexts,
+    settings: Res<StreamSettings>,
+    viewport: Query<&ViewerCamera>,
+    mut notifications: ResMut<Notifications>,
+) {
+    if !keys.just_pressed(KeyCode::KeyK)
+        || egui
+            .ctx_mut()
+            .is_ok_and(|ctx| ctx.egui_wants_keyboard_input())
+    {
+        return;
+    }
+    if let Ok(camera) = viewport.single()
+        && let Err(e) = timeline.key_viewport(camera.transform().compute_affine(), &settings)
+    {
+        notifications.error(e);
+    }
 }
 
 /// The camera path in the viewport: a polyline through the camera centres and a frustum every few frames,
@@ -263,6 +428,23 @@ fn draw_path(timeline: Res<Timeline>, mut gizmos: Gizmos) {
             Color::srgba(0.9, 0.9, 0.95, 0.6)
         };
         draw_frustum(&mut gizmos, frame, if current { 0.22 } else { 0.12 }, color);
+    }
+    // Keyframes of a drawn path: cyan, the selected one brighter and larger.
+    if let Some(keys) = &timeline.keys {
+        for (index, key) in keys.keyframes().iter().enumerate() {
+            let selected = timeline.selected_key == Some(index);
+            let color = if selected {
+                Color::srgb(0.3, 1.0, 1.0)
+            } else {
+                Color::srgb(0.2, 0.7, 0.8)
+            };
+            draw_frustum(
+                &mut gizmos,
+                &key.frame(),
+                if selected { 0.3 } else { 0.18 },
+                color,
+            );
+        }
     }
 }
 
@@ -333,7 +515,9 @@ pub(super) fn timeline_ui(
     recorder: &super::recording::Recorder,
     record: &mut MessageWriter<super::recording::ToggleRecording>,
     save: &mut MessageWriter<super::recording::SavePath>,
-) {
+    viewport: Option<glam::Affine3A>,
+) -> Option<String> {
+    let mut problem = None;
     let edit_buttons =
         |ui: &mut egui::Ui,
          timeline: &mut Timeline,
@@ -387,6 +571,15 @@ pub(super) fn timeline_ui(
                     open.write(super::file_open::ShowOpenDialog);
                 }
                 edit_buttons(ui, timeline, record, save);
+                if let Some(pose) = viewport
+                    && ui
+                        .button("+ Key")
+                        .on_hover_text("K: start a drawn path with the viewport camera as its first keyframe")
+                        .clicked()
+                    && let Err(e) = timeline.key_viewport(pose, settings)
+                {
+                    problem = Some(e);
+                }
                 ui.label(egui::RichText::new("or drop a handtwin.camera_path .json on the window").weak());
             });
             ui.add_space(4.0);
@@ -436,11 +629,132 @@ pub(super) fn timeline_ui(
             timeline.playing = false;
             timeline.current = current;
         }
+        ui.horizontal(|ui| {
+            let pose = viewport;
+            if ui
+                .add_enabled(pose.is_some(), egui::Button::new("+ Key"))
+                .on_hover_text("K: keyframe the viewport camera at the current frame (replaces a keyframe there)")
+                .clicked()
+                && let Some(pose) = pose
+                && let Err(e) = timeline.key_viewport(pose, settings)
+            {
+                problem = Some(e);
+            }
+            let selected = timeline.selected_key.is_some();
+            if ui
+                .add_enabled(selected && pose.is_some(), egui::Button::new("Move key to view"))
+                .on_hover_text("M: the selected keyframe takes the viewport camera's pose")
+                .clicked()
+                && let Some(pose) = pose
+                && let Err(e) = timeline.move_selected_key(pose, settings)
+            {
+                problem = Some(e);
+            }
+            if ui
+                .add_enabled(selected, egui::Button::new("Delete key"))
+                .on_hover_text("Delete: remove the selected keyframe")
+                .clicked()
+            {
+                timeline.delete_selected_key(settings);
+            }
+            if let (Some(index), Some(keys)) = (timeline.selected_key, &timeline.keys)
+                && let Some(key) = keys.keyframes().get(index)
+            {
+                ui.label(format!("key {} of {} at {:.3} s", index + 1, keys.keyframes().len(), key.time));
+            }
+        });
+        keyframe_strip_ui(ui, timeline, settings);
         ui.label(
-            egui::RichText::new("Space play/pause · Left/Right or ,/. step · Home/End · L loop · V ego camera · R record · Ctrl+Z/Ctrl+Shift+Z undo/redo · Tab orbit/fly")
+            egui::RichText::new("Space play/pause · Left/Right or ,/. step · Home/End · L loop · V ego camera · R record · K key · M move key · Delete delete key · drag a key to re-time · Ctrl+Z/Ctrl+Shift+Z undo/redo · Tab orbit/fly")
                 .small()
                 .weak(),
         );
         ui.add_space(2.0);
     });
+    problem
+}
+
+/// The keyframe markers of a drawn path on a strip under the scrub bar: click selects (and jumps there), dragging
+/// re-times (one undo step when released).
+fn keyframe_strip_ui(ui: &mut egui::Ui, timeline: &mut Timeline, settings: &StreamSettings) {
+    let Some(keys) = timeline.keys.clone() else {
+        return;
+    };
+    let (strip, _) =
+        ui.allocate_exact_size(egui::vec2(ui.available_width(), 18.0), egui::Sense::hover());
+    let painter = ui.painter_at(strip);
+    painter.rect_filled(strip, 3.0, egui::Color32::from_gray(32));
+    let duration = settings.duration_seconds().max(1e-6);
+    let (left, right) = (strip.left() + 8.0, strip.right() - 8.0);
+    let x_of = |t: f64| left + (right - left) * (t / duration).clamp(0.0, 1.0) as f32;
+    let t_of = |x: f32| ((x - left) / (right - left)).clamp(0.0, 1.0) as f64 * duration;
+    // The current frame.
+    let now = x_of(timeline.current as f64 / settings.fps);
+    painter.line_segment(
+        [
+            egui::pos2(now, strip.top()),
+            egui::pos2(now, strip.bottom()),
+        ],
+        egui::Stroke::new(1.5, egui::Color32::from_rgb(255, 90, 50)),
+    );
+    let mut released = None;
+    for (index, key) in keys.keyframes().iter().enumerate() {
+        let time = match timeline.dragging_key {
+            Some((dragged, t)) if dragged == index => t,
+            _ => key.time,
+        };
+        let centre = egui::pos2(x_of(time), strip.center().y);
+        let rect = egui::Rect::from_center_size(centre, egui::vec2(12.0, 16.0));
+        let response = ui.interact(
+            rect,
+            ui.id().with(("keyframe", index)),
+            egui::Sense::click_and_drag(),
+        );
+        if response.clicked() {
+            timeline.selected_key = Some(index);
+            timeline.playing = false;
+            timeline.current = ((key.time * settings.fps).round() as usize)
+                .min(timeline.frames.len().saturating_sub(1));
+        }
+        if response.dragged()
+            && let Some(pointer) = response.interact_pointer_pos()
+        {
+            timeline.dragging_key = Some((index, t_of(pointer.x)));
+            timeline.selected_key = Some(index);
+        }
+        if response.drag_stopped()
+            && let Some((dragged, t)) = timeline.dragging_key
+            && dragged == index
+        {
+            released = Some((index, t));
+        }
+        let selected = timeline.selected_key == Some(index);
+        let color = if selected {
+            egui::Color32::from_rgb(80, 255, 255)
+        } else {
+            egui::Color32::from_rgb(50, 170, 200)
+        };
+        let size = if selected { 6.0 } else { 4.5 };
+        painter.add(egui::Shape::convex_polygon(
+            vec![
+                centre + egui::vec2(0.0, -size),
+                centre + egui::vec2(size, 0.0),
+                centre + egui::vec2(0.0, size),
+                centre + egui::vec2(-size, 0.0),
+            ],
+            color,
+            egui::Stroke::NONE,
+        ));
+        response.on_hover_text(format!(
+            "keyframe {} at {:.3} s (drag to re-time)",
+            index + 1,
+            key.time
+        ));
+    }
+    if let Some((index, time)) = released {
+        timeline.dragging_key = None;
+        // Snap to the frame grid so keyframes land on output frames.
+        let snapped = (time * settings.fps).round() / settings.fps;
+        timeline.retime_key(index, snapped, settings);
+    }
 }
