@@ -2,7 +2,7 @@
 //! sorting camera in every frame (no stale or throttled sort), with view-dependent colours evaluated for that
 //! camera; `shaders/splat.wgsl` does the EWA projection and the per-pixel Gaussian.
 
-use bevy::asset::{RenderAssetUsages, uuid_handle};
+use bevy::asset::{AssetEventSystems, RenderAssetUsages, uuid_handle};
 use bevy::camera::visibility::NoFrustumCulling;
 use bevy::mesh::{Indices, MeshVertexAttribute, MeshVertexBufferLayoutRef, PrimitiveTopology};
 use bevy::pbr::{Material, MaterialPipeline, MaterialPipelineKey};
@@ -130,7 +130,11 @@ impl Plugin for SplatRenderPlugin {
                 PostUpdate,
                 (attach_splat_meshes, sort_splats)
                     .chain()
-                    .after(TransformSystems::Propagate),
+                    .after(TransformSystems::Propagate)
+                    // Mesh edits become visible to the render world only through the asset events flushed in
+                    // `AssetEventSystems`: sorting after that flush would draw each frame with the previous
+                    // frame's sort (its order, view-dependent colours and near cut).
+                    .before(AssetEventSystems),
             );
     }
 }
