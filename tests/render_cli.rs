@@ -99,17 +99,39 @@ fn render_takes_an_action_file() {
     assert_eq!(sample.static_video.fps(), 4.0);
     assert_eq!(sample.prompt.as_deref(), Some("Look at the chest."));
 
-    // The committed example has a hand track: without a hand model this build says so.
+    // The committed example has a hand track: it is posed with the bundled hand and drawn in the hand stream.
+    let hands_dir = tempfile::tempdir().unwrap();
     let output = Command::new(env!("CARGO_BIN_EXE_handtwin"))
-        .args(["render", "--action"])
+        .args([
+            "render",
+            "--size",
+            "96x64",
+            "--frames",
+            "3",
+            "--hand-model",
+            "bundled",
+            "--action",
+        ])
         .arg(concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/assets/examples/reach_for_mug.action.json"
         ))
         .arg("--out")
-        .arg(dir)
+        .arg(hands_dir.path())
         .output()
         .unwrap();
-    assert!(!output.status.success());
-    assert!(String::from_utf8_lossy(&output.stderr).contains("hand tracks"));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let sample =
+        DwmSample::read(hands_dir.path(), "reach_for_mug.action", &Ffmpeg::from_env()).unwrap();
+    let hand_pixels = sample
+        .hand_video
+        .as_bytes()
+        .chunks_exact(3)
+        .filter(|p| p.iter().any(|&c| c > 40))
+        .count();
+    assert!(hand_pixels > 50, "only {hand_pixels} hand pixels");
 }
