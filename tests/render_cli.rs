@@ -125,8 +125,12 @@ fn render_takes_an_action_file() {
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let sample =
-        DwmSample::read(hands_dir.path(), "reach_for_mug.action", &Ffmpeg::from_env()).unwrap();
+    let sample = DwmSample::read(
+        hands_dir.path(),
+        "reach_for_mug.action",
+        &Ffmpeg::from_env(),
+    )
+    .unwrap();
     let hand_pixels = sample
         .hand_video
         .as_bytes()

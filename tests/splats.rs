@@ -458,3 +458,77 @@ fn random_splat_scene_matches_the_cpu_reference() {
         }
     }
 }
+
+/// Splats added to a mesh scene compose by depth: a splat in the open shows over the room, one behind the back
+/// wall (z = −2.5) is hidden by it, and a splat between the camera and the wall hides the wall.
+#[test]
+fn splats_compose_with_a_mesh_scene_by_depth() {
+    let cloud = SplatCloud {
+        // In front of the wall, and behind it (both at the same screen position would be ambiguous: apart).
+        means: vec![Vec3::new(-0.3, 1.4, -1.0), Vec3::new(0.3, 1.4, -3.2)],
+        scales: vec![Vec3::splat(0.06), Vec3::splat(0.2)],
+        rotations: vec![Quat::IDENTITY, Quat::IDENTITY],
+        opacities: vec![0.99, 0.99],
+        sh: vec![dc(Vec3::new(1.0, 0.1, 0.1)), dc(Vec3::new(0.1, 1.0, 0.1))],
+        sh_degree: 0,
+    };
+    let k = Intrinsics {
+        width: 160,
+        height: 120,
+        fx: 120.0,
+        fy: 120.0,
+        cx: 80.0,
+        cy: 60.0,
+    };
+    let camera = CameraFrame {
+        world_from_camera: Affine3A::from_translation(Vec3::new(0.0, 1.4, 0.0)),
+        intrinsics: k,
+    };
+    let render = |with_splats: bool| {
+        let mut renderer = StreamRenderer::new(Some(&SceneSource::Bundled)).unwrap();
+        if with_splats {
+            renderer.add_splats(
+                std::sync::Arc::new(cloud.clone()),
+                bevy::prelude::Transform::IDENTITY,
+                false,
+            );
+        }
+        renderer
+            .render(
+                &StreamRequest {
+                    cameras: &[camera],
+                    hands: &[],
+                    fps: 8.0,
+                },
+                &mut |_, _| {},
+            )
+            .unwrap()
+            .static_video
+    };
+    let room = render(false);
+    let mixed = render(true);
+    let pixel = |frames: &handtwin::video::Frames, p: Vec3| {
+        let (u, v) = (
+            k.cx + k.fx * p.x / -(p.z),
+            k.cy - k.fy * (p.y - 1.4) / -(p.z),
+        );
+        frames.pixel(0, u as u32, v as u32).unwrap()
+    };
+    let front = pixel(&mixed, cloud.means[0]);
+    assert!(
+        front[0] > 150 && front[1] < 90 && front[2] < 90,
+        "the splat in front of the wall shows: {front:?}"
+    );
+    let behind = cloud.means[1];
+    let (hidden, wall) = (pixel(&mixed, behind), pixel(&room, behind));
+    let difference = hidden
+        .iter()
+        .zip(&wall)
+        .map(|(a, b)| (*a as i32 - *b as i32).abs())
+        .max()
+        .unwrap();
+    assert!(
+        difference <= 3,
+        "the splat behind the wall is hidden: {hidden:?} vs the wall {wall:?}"
+    );
+}

@@ -112,7 +112,14 @@ fn start_generation(
         return;
     };
     // Streams captured for another path, scene or settings are stale: capture again.
-    let key = super::results::action_key(&timeline, &settings, &scene.source, &rig, &placement);
+    let key = super::results::action_key(
+        &timeline,
+        &settings,
+        &scene.source,
+        &rig,
+        &placement,
+        scene.overlay.as_ref().map(|(_, p)| p.as_path()),
+    );
     let fresh = results.streams_key == Some(key);
     let Some(streams) = results.streams.clone().filter(|_| fresh) else {
         if results.is_capturing() || requested {

@@ -48,9 +48,11 @@ pub(super) fn side_panel_system(
         ResMut<super::scene_view::ScenePlacementState>,
         Res<super::project::ProjectState>,
         MessageWriter<super::project::ProjectCommand>,
+        MessageWriter<super::scene_view::PickSplats>,
     ),
 ) -> Result {
-    let (mut rig, mut placement, project, mut project_commands) = hands_and_placement;
+    let (mut rig, mut placement, project, mut project_commands, mut pick_splats) =
+        hands_and_placement;
     let (recorder, mut record, mut save) = recording;
     let (mut generation, mut choices, mut generate) = generation;
     let ctx = contexts.ctx_mut()?.clone();
@@ -72,6 +74,30 @@ pub(super) fn side_panel_system(
                 super::project::project_ui(ui, &project, &mut project_commands);
                 ui.separator();
                 scene_ui(ui, &current, &mut show_dialog, &mut open);
+                if !current.source.is_splats() {
+                    ui.horizontal(|ui| {
+                        if ui
+                            .button("Add splats…")
+                            .on_hover_text(
+                                "show a Gaussian-splat file together with this mesh scene",
+                            )
+                            .clicked()
+                        {
+                            pick_splats.write(super::scene_view::PickSplats);
+                        }
+                        if let Some((_, path)) = &current.overlay {
+                            ui.label(
+                                egui::RichText::new(format!(
+                                    "+ {}",
+                                    path.file_name()
+                                        .map(|n| n.to_string_lossy().into_owned())
+                                        .unwrap_or_default()
+                                ))
+                                .weak(),
+                            );
+                        }
+                    });
+                }
                 super::scene_view::placement_ui(ui, &mut placement);
                 ui.separator();
                 if let Ok((mut camera, _)) = cameras.single_mut() {

@@ -57,10 +57,11 @@ pub fn action_key(
     scene: &SceneSource,
     hands: &super::hands::HandRig,
     placement: &super::scene_view::ScenePlacementState,
+    overlay: Option<&std::path::Path>,
 ) -> u64 {
     use std::hash::{Hash as _, Hasher as _};
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    format!("{scene:?}{:?}", placement.placement).hash(&mut hasher);
+    format!("{scene:?}{:?}{overlay:?}", placement.placement).hash(&mut hasher);
     hands.key().hash(&mut hasher);
     for frame in &timeline.frames {
         for value in frame.world_from_camera.to_cols_array() {
@@ -206,10 +207,12 @@ fn start_capture(
         return;
     }
     let cameras: Vec<CameraFrame> = timeline.frames.clone();
+    let scene_state_overlay = scene.overlay.as_ref().map(|(_, path)| path.clone());
     // The hands ride with the camera: the same camera-space meshes in every frame.
     let hands = vec![rig.meshes_in_camera(); cameras.len()];
     let scene: SceneSource = scene.source.clone();
     let world_from_scene = placement.placement.world_from_scene();
+    let overlay = scene_state_overlay.clone();
     let scene_source_for_key = scene.clone();
     let fps = settings.fps;
     let (sender, receiver) = unbounded();
@@ -219,6 +222,16 @@ fn start_capture(
             let result = (|| {
                 let mut renderer = StreamRenderer::new_placed(Some(&scene), world_from_scene)
                     .map_err(|e| e.to_string())?;
+                if let Some(path) = &overlay {
+                    // Splats over a mesh scene go through the mesh pipeline (linearised colours).
+                    let cloud = SceneSource::File(path.clone())
+                        .load_splats()
+                        .map_err(|e| e.to_string())?;
+                    let transform = bevy::prelude::Transform::from_matrix(
+                        bevy::prelude::Mat4::from(world_from_scene),
+                    );
+                    renderer.add_splats(std::sync::Arc::new(cloud), transform, false);
+                }
                 let request = StreamRequest {
                     cameras: &cameras,
                     hands: &hands,
@@ -240,6 +253,7 @@ fn start_capture(
                 &scene_source_for_key,
                 &rig,
                 &placement,
+                scene_state_overlay.as_deref(),
             ));
             results.capture = Some((receiver, Instant::now()));
             results.capture_progress = Some((0, timeline.frames.len()));

@@ -26,6 +26,91 @@ pub struct CurrentScene {
     previous: Option<(Entity, SceneSource, Option<SceneStatistics>)>,
     /// A splat scene whose bounds the camera has not been framed on yet.
     frame_pending: bool,
+    /// Splats shown together with a mesh scene (for example a reconstruction over a modelled room): the entity
+    /// and the file. Placed with the scene; removed when another scene opens.
+    pub overlay: Option<(Entity, std::path::PathBuf)>,
+}
+
+/// Ask the viewer to show a splat file together with the current mesh scene.
+#[derive(Message, Clone, Debug)]
+pub struct AddSplats(pub std::path::PathBuf);
+
+/// An open "Add splats…" dialog.
+#[derive(Resource, Default)]
+struct PendingSplatsDialog(Option<bevy::tasks::Task<Option<rfd::FileHandle>>>);
+
+/// Starts the "Add splats…" dialog.
+#[derive(Message, Clone, Debug)]
+pub struct PickSplats;
+
+fn pick_splats(
+    mut requests: MessageReader<PickSplats>,
+    mut pending: ResMut<PendingSplatsDialog>,
+    mut add: MessageWriter<AddSplats>,
+) {
+    if requests.read().count() > 0 && pending.0.is_none() {
+        let dialog = rfd::AsyncFileDialog::new()
+            .set_title("Add splats to the scene")
+            .add_filter(
+                "Gaussian splats (.ply, .compressed.ply, .splat)",
+                &["ply", "splat"],
+            );
+        pending.0 = Some(bevy::tasks::AsyncComputeTaskPool::get().spawn(dialog.pick_file()));
+    }
+    let Some(task) = pending.0.as_mut() else {
+        return;
+    };
+    let Some(picked) = bevy::tasks::block_on(bevy::tasks::poll_once(task)) else {
+        return;
+    };
+    pending.0 = None;
+    if let Some(file) = picked {
+        add.write(AddSplats(file.path().to_path_buf()));
+    }
+}
+
+fn add_splats(
+    mut requests: MessageReader<AddSplats>,
+    mut commands: Commands,
+    mut current: ResMut<CurrentScene>,
+    mut notifications: ResMut<Notifications>,
+) {
+    let Some(AddSplats(path)) = requests.read().last().cloned() else {
+        return;
+    };
+    if current.source.is_splats() {
+        notifications.error(
+            "the scene is already a splat scene; splats are added to mesh (glTF) scenes".into(),
+        );
+        return;
+    }
+    let source = SceneSource::File(path.clone());
+    let cloud = match source.load_splats() {
+        Ok(cloud) => cloud,
+        Err(error) => {
+            notifications.error(error.to_string());
+            return;
+        }
+    };
+    if let Some((old, _)) = current.overlay.take() {
+        commands.entity(old).despawn();
+    }
+    notifications.info(format!(
+        "added {}: {} splats over {}",
+        source.display_name(),
+        cloud.len(),
+        current.source.display_name()
+    ));
+    let entity = commands
+        .spawn((
+            Name::new("splat overlay"),
+            crate::scene::splat_render::SplatCloudComponent {
+                data: std::sync::Arc::new(cloud),
+            },
+            Transform::IDENTITY,
+        ))
+        .id();
+    current.overlay = Some((entity, path));
 }
 
 /// Where the shown scene sits in the world (up axis, rotation, scale, translation): the placement panel edits
@@ -40,15 +125,17 @@ fn apply_placement(
     placement: Res<ScenePlacementState>,
     mut roots: Query<&mut Transform>,
 ) {
-    let Some(root) = current.root else {
-        return;
-    };
-    let Ok(mut transform) = roots.get_mut(root) else {
-        return;
-    };
     let wanted = Transform::from_matrix(Mat4::from(placement.placement.world_from_scene()));
-    if *transform != wanted {
-        *transform = wanted;
+    for entity in current
+        .root
+        .iter()
+        .chain(current.overlay.iter().map(|(e, _)| e))
+    {
+        if let Ok(mut transform) = roots.get_mut(*entity)
+            && *transform != wanted
+        {
+            *transform = wanted;
+        }
     }
 }
 
@@ -119,7 +206,11 @@ impl Plugin for SceneViewPlugin {
                 frame_when_loaded: false,
                 previous: None,
                 frame_pending: false,
+                overlay: None,
             })
+            .add_message::<AddSplats>()
+            .add_message::<PickSplats>()
+            .init_resource::<PendingSplatsDialog>()
             .add_systems(
                 Startup,
                 |mut open: MessageWriter<OpenScene>, current: Res<CurrentScene>| {
@@ -127,7 +218,17 @@ impl Plugin for SceneViewPlugin {
                 },
             )
             .init_resource::<ScenePlacementState>()
-            .add_systems(Update, (open_scene, track_loading, apply_placement).chain());
+            .add_systems(
+                Update,
+                (
+                    open_scene,
+                    track_loading,
+                    pick_splats,
+                    add_splats,
+                    apply_placement,
+                )
+                    .chain(),
+            );
     }
 }
 
@@ -142,6 +243,9 @@ fn open_scene(
     let Some(OpenScene(source)) = requests.read().last().cloned() else {
         return;
     };
+    if let Some((overlay, _)) = current.overlay.take() {
+        commands.entity(overlay).despawn();
+    }
     if source.is_splats() {
         open_splats(&mut commands, &mut current, &mut notifications, source);
         return;
