@@ -130,6 +130,8 @@ pub struct ManoModel {
     source: String,
     v_template: Vec<Vec3>,
     faces: Vec<[u32; 3]>,
+    /// `faces` and the faces closing the wrist.
+    closed_faces: Vec<[u32; 3]>,
     /// `shapedirs[v * beta_count + k]`: vertex v's offset per unit of beta k.
     shapedirs: Vec<Vec3>,
     beta_count: usize,
@@ -403,10 +405,12 @@ impl ManoModel {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| path.display().to_string());
+        let closed_faces = close(&faces);
         Ok(Self {
             side,
             source,
             v_template,
+            closed_faces,
             faces,
             shapedirs,
             beta_count,
@@ -640,14 +644,21 @@ impl ManoModel {
         })
     }
 
+    /// The model's faces plus the ones closing the open wrist (see [`super::topology::closing_faces`]).
+    pub fn closed_faces(&self) -> &[[u32; 3]] {
+        &self.closed_faces
+    }
+
     /// The posed mesh of an absolute axis-angle pose in hand space: the wrist joint at the origin, MANO's
-    /// axes (see `action::HandKeyframe`: hand space is `v − j0`, with the root rotation applied about j0).
+    /// axes (see `action::HandKeyframe`: hand space is `v − j0`, with the root rotation applied about j0). The
+    /// open wrist is closed, as DWM's renderer does for MANO (HaMeR's 14 extra faces), so no view looks into
+    /// the tube.
     pub fn pose_mesh(&self, pose: &ManoPose, betas: &[f32]) -> Result<HandMesh, ManoInputError> {
         let output = self.forward(&ManoInput::from_pose(pose, betas))?;
         let wrist = output.joints[0];
         let vertices = output.vertices.iter().map(|&v| v - wrist).collect();
         // Validated at load: every face index is in range and the LBS output is finite for finite input.
-        HandMesh::new(self.side, vertices, self.faces.clone())
+        HandMesh::new(self.side, vertices, self.closed_faces.clone())
             .map_err(|_| ManoInputError::NotFinite)
     }
 
@@ -682,6 +693,7 @@ impl ManoModel {
             }
             out
         };
+        let mirrored_faces: Vec<[u32; 3]> = self.faces.iter().map(|&[a, b, c]| [a, c, b]).collect();
         ManoModel {
             side: match self.side {
                 Side::Left => Side::Right,
@@ -689,7 +701,8 @@ impl ManoModel {
             },
             source: format!("{} (mirrored)", self.source),
             v_template: self.v_template.iter().map(|&v| m(v)).collect(),
-            faces: self.faces.iter().map(|&[a, b, c]| [a, c, b]).collect(),
+            closed_faces: close(&mirrored_faces),
+            faces: mirrored_faces,
             shapedirs: self.shapedirs.iter().map(|&v| m(v)).collect(),
             beta_count: self.beta_count,
             posedirs,
@@ -727,6 +740,12 @@ impl ManoModel {
         }
         true
     }
+}
+
+fn close(faces: &[[u32; 3]]) -> Vec<[u32; 3]> {
+    let mut closed = faces.to_vec();
+    closed.extend(super::topology::closing_faces(faces));
+    closed
 }
 
 #[cfg(test)]

@@ -238,6 +238,7 @@ fn open_scene(
     asset_server: Res<AssetServer>,
     mut current: ResMut<CurrentScene>,
     mut notifications: ResMut<Notifications>,
+    default_lights: Query<Entity, With<DefaultLight>>,
 ) {
     // Only the last request of a frame matters.
     let Some(OpenScene(source)) = requests.read().last().cloned() else {
@@ -247,7 +248,22 @@ fn open_scene(
         commands.entity(overlay).despawn();
     }
     if source.is_splats() {
-        open_splats(&mut commands, &mut current, &mut notifications, source);
+        let opened = open_splats(&mut commands, &mut current, &mut notifications, source);
+        if opened {
+            // Splats carry their own lighting; the hands and any meshes shown with them need a light.
+            for light in &default_lights {
+                commands.entity(light).despawn();
+            }
+            commands.spawn((
+                DefaultLight,
+                Name::new("default key light"),
+                DirectionalLight {
+                    illuminance: 4000.0,
+                    ..default()
+                },
+                Transform::from_xyz(2.0, 4.0, 3.0).looking_at(Vec3::ZERO, Vec3::Y),
+            ));
+        }
         return;
     }
     // Validate before touching the current scene, so a bad file leaves the user's scene in place.
@@ -286,12 +302,12 @@ fn open_splats(
     current: &mut CurrentScene,
     notifications: &mut Notifications,
     source: SceneSource,
-) {
+) -> bool {
     let cloud = match source.load_splats() {
         Ok(cloud) => cloud,
         Err(error) => {
             notifications.error(error.to_string());
-            return;
+            return false;
         }
     };
     if let Some(root) = current.root.take() {
@@ -332,6 +348,7 @@ fn open_splats(
     current.state = SceneLoadState::Loaded;
     current.frame_when_loaded = true;
     current.frame_pending = true;
+    true
 }
 
 #[allow(clippy::too_many_arguments)]
