@@ -7,6 +7,7 @@
 
 use super::notifications::Notifications;
 use super::timeline::Timeline;
+use crate::action::{HandKeyframe, HandTrack, WristFrame};
 use crate::hand::placement;
 use crate::hand::{
     Finger, HandControls, HandMesh, HandModelSource, HandModels, ManoPose, Preset, Side,
@@ -103,6 +104,11 @@ pub struct HandRig {
     pub shown: HandsShown,
     pub left: HandState,
     pub right: HandState,
+    /// Hand keyframes over the clip (left, right), camera-attached; without a track a hand holds the panel's
+    /// pose in every frame.
+    pub tracks: [Option<HandTrack>; 2],
+    track_undo: Vec<[Option<HandTrack>; 2]>,
+    track_redo: Vec<[Option<HandTrack>; 2]>,
     /// The MANO folder typed in the panel.
     mano_dir: String,
 }
@@ -115,6 +121,9 @@ impl Default for HandRig {
             shown: HandsShown::Both,
             left: HandState::new(Side::Left),
             right: HandState::new(Side::Right),
+            tracks: [None, None],
+            track_undo: Vec::new(),
+            track_redo: Vec::new(),
             mano_dir: crate::hand::default_mano_dir()
                 .map(|d| d.display().to_string())
                 .unwrap_or_default(),
@@ -137,8 +146,44 @@ impl HandRig {
         }
     }
 
-    /// The shown hands posed in camera space (what the hand stream draws for every frame).
-    pub fn meshes_in_camera(&self) -> Vec<HandMesh> {
+    pub fn track(&self, side: Side) -> Option<&HandTrack> {
+        self.tracks[side_index(side)].as_ref()
+    }
+
+    /// A hand at clip time `t`: its finger pose and `camera_from_hand`, from its track when it has one (a
+    /// world-frame track needs that frame's camera; without one the hand is placed as if camera-attached).
+    pub fn hand_at(
+        &self,
+        side: Side,
+        t: f64,
+        camera: Option<&crate::action::CameraFrame>,
+    ) -> (ManoPose, Affine3A) {
+        match self.track(side) {
+            Some(track) => {
+                let sample = track.sample(t);
+                let finger_pose = ManoPose {
+                    global_orient: [0.0; 3],
+                    hand_pose: sample.pose.hand_pose,
+                };
+                let camera_from_hand = match camera {
+                    Some(camera) => sample.camera_from_hand(camera),
+                    None => sample.frame_from_hand,
+                };
+                (finger_pose, camera_from_hand)
+            }
+            None => {
+                let state = self.state(side);
+                (state.pose(side), state.camera_from_hand(side))
+            }
+        }
+    }
+
+    /// The shown hands posed in camera space at clip time `t` (what the hand stream draws for that frame).
+    pub fn meshes_in_camera_at(
+        &self,
+        t: f64,
+        camera: Option<&crate::action::CameraFrame>,
+    ) -> Vec<HandMesh> {
         let Some(models) = &self.models else {
             return Vec::new();
         };
@@ -146,19 +191,107 @@ impl HandRig {
             .into_iter()
             .filter(|&side| self.shown.shows(side))
             .filter_map(|side| {
-                let state = self.state(side);
-                let mesh = models.get(side).pose_mesh(&state.pose(side), &[]).ok()?;
-                let camera_from_hand = state.camera_from_hand(side);
+                let (pose, camera_from_hand) = self.hand_at(side, t, camera);
+                let mesh = models.get(side).pose_mesh(&pose, &[]).ok()?;
                 Some(mesh.transformed(|v| camera_from_hand.transform_point3(v)))
             })
             .collect()
     }
 
+    fn push_track_undo(&mut self) {
+        self.track_undo.push(self.tracks.clone());
+        self.track_redo.clear();
+    }
+
+    /// Keyframes every shown hand's panel pose at clip time `t` (replacing a keyframe within half a frame).
+    pub fn key_hands(&mut self, t: f64, fps: f64) -> Result<(), String> {
+        let mut tracks = self.tracks.clone();
+        for side in [Side::Left, Side::Right] {
+            if !self.shown.shows(side) {
+                continue;
+            }
+            let state = self.state(side);
+            let (_, rotation, translation) =
+                state.camera_from_hand(side).to_scale_rotation_translation();
+            let keyframe = HandKeyframe {
+                time: t,
+                pose: ManoPose {
+                    global_orient: crate::hand::rotation::axis_angle_from_quat(rotation),
+                    hand_pose: state.pose(side).hand_pose,
+                },
+                wrist_translation: translation.to_array(),
+            };
+            let slot = &mut tracks[side_index(side)];
+            match slot {
+                Some(track) => {
+                    let existing = track
+                        .keyframes()
+                        .iter()
+                        .position(|k| (k.time - t).abs() < 0.5 / fps);
+                    match existing {
+                        Some(i) => track.replace(i, keyframe),
+                        None => track.insert(keyframe),
+                    }
+                    .map_err(|e| e.to_string())?;
+                }
+                None => {
+                    *slot = Some(
+                        HandTrack::new(side, vec![], WristFrame::Camera, vec![keyframe])
+                            .map_err(|e| e.to_string())?,
+                    );
+                }
+            }
+        }
+        self.push_track_undo();
+        self.tracks = tracks;
+        Ok(())
+    }
+
+    /// Removes the hand keyframes within half a frame of `t`; a track that loses its last keyframe goes.
+    pub fn delete_hand_keys_at(&mut self, t: f64, fps: f64) {
+        let mut tracks = self.tracks.clone();
+        let mut changed = false;
+        for slot in &mut tracks {
+            let Some(track) = slot else { continue };
+            let Some(index) = track
+                .keyframes()
+                .iter()
+                .position(|k| (k.time - t).abs() < 0.5 / fps)
+            else {
+                continue;
+            };
+            changed = true;
+            if track.keyframes().len() == 1 {
+                *slot = None;
+            } else {
+                track.remove(index).ok();
+            }
+        }
+        if changed {
+            self.push_track_undo();
+            self.tracks = tracks;
+        }
+    }
+
+    pub fn undo_hands(&mut self) {
+        if let Some(previous) = self.track_undo.pop() {
+            self.track_redo
+                .push(std::mem::replace(&mut self.tracks, previous));
+        }
+    }
+
+    pub fn redo_hands(&mut self) {
+        if let Some(next) = self.track_redo.pop() {
+            self.track_undo
+                .push(std::mem::replace(&mut self.tracks, next));
+        }
+    }
+
     /// A fingerprint of everything that changes the hand stream, so captured streams go stale when it changes.
     pub fn key(&self) -> String {
         format!(
-            "{}|{:?}|{:?}|{:?}",
-            self.source, self.shown, self.left, self.right
+            "{}|{:?}|{:?}|{:?}|{:?}",
+            self.source, self.shown, self.left, self.right, self.tracks
         )
     }
 }
@@ -176,6 +309,13 @@ impl Plugin for HandsPlugin {
 /// One drawn hand.
 #[derive(Component)]
 struct HandView(Side);
+
+fn side_index(side: Side) -> usize {
+    match side {
+        Side::Left => 0,
+        Side::Right => 1,
+    }
+}
 
 fn load_models(mut rig: ResMut<HandRig>, mut notifications: ResMut<Notifications>) {
     let source = rig.source.clone();
@@ -227,22 +367,29 @@ fn spawn_hands(mut commands: Commands, mut materials: ResMut<Assets<StandardMate
 fn update_hand_meshes(
     mut commands: Commands,
     rig: Res<HandRig>,
+    timeline: Res<Timeline>,
+    settings: Res<crate::streams::StreamSettings>,
     views: Query<(Entity, &HandView)>,
     mut meshes: ResMut<Assets<Mesh>>,
+    mut shown_frame: Local<Option<usize>>,
 ) {
-    if !rig.is_changed() {
+    // Re-pose when the rig changes, or when the frame changes and a hand follows a track.
+    let tracked = rig.tracks.iter().any(Option::is_some);
+    let frame_moved = tracked && *shown_frame != Some(timeline.current);
+    if !rig.is_changed() && !frame_moved {
         return;
     }
+    *shown_frame = Some(timeline.current);
     let Some(models) = &rig.models else {
         return;
     };
+    let t = timeline.current as f64 / settings.fps;
     for (entity, view) in &views {
         let side = view.0;
-        let state = rig.state(side);
-        let Ok(mesh) = models.get(side).pose_mesh(&state.pose(side), &[]) else {
+        let (pose, camera_from_hand) = rig.hand_at(side, t, timeline.current_frame());
+        let Ok(mesh) = models.get(side).pose_mesh(&pose, &[]) else {
             continue;
         };
-        let camera_from_hand = state.camera_from_hand(side);
         let mesh = mesh.transformed(|v| camera_from_hand.transform_point3(v));
         commands.entity(entity).insert(Mesh3d(
             meshes.add(crate::streams::hand_mesh_asset(Some(&mesh))),
@@ -256,6 +403,7 @@ fn place_hands(
     viewport: Query<&GlobalTransform, With<super::camera_control::ViewerCamera>>,
     mut views: Query<(&HandView, &mut Transform, &mut Visibility)>,
     mut gizmos: Gizmos,
+    settings: Res<crate::streams::StreamSettings>,
 ) {
     let world_from_camera = match timeline.current_frame() {
         Some(frame) => Transform::from_matrix(Mat4::from(frame.world_from_camera)),
@@ -267,7 +415,8 @@ fn place_hands(
     // The wrist gizmo: the hand's own axes at the wrist joint (red x, green y, blue z), for the wrist sliders.
     for side in [Side::Left, Side::Right] {
         if rig.shown.shows(side) && rig.models.is_some() {
-            let camera_from_hand = rig.state(side).camera_from_hand(side);
+            let t = timeline.current as f64 / settings.fps;
+            let (_, camera_from_hand) = rig.hand_at(side, t, timeline.current_frame());
             let wrist = world_from_camera * Transform::from_matrix(Mat4::from(camera_from_hand));
             gizmos.axes(wrist, 0.06);
         }
@@ -283,8 +432,65 @@ fn place_hands(
 }
 
 /// The hand panel.
-pub fn hands_ui(ui: &mut egui::Ui, rig: &mut HandRig, notifications: &mut Notifications) {
+pub fn hands_ui(
+    ui: &mut egui::Ui,
+    rig: &mut HandRig,
+    notifications: &mut Notifications,
+    time: Option<(f64, f64)>,
+) {
     ui.heading("Hands");
+    if let Some((t, fps)) = time {
+        ui.horizontal(|ui| {
+            if ui
+                .button("Key hands")
+                .on_hover_text("keyframe the shown hands' pose and wrist at the current frame")
+                .clicked()
+                && let Err(e) = rig.key_hands(t, fps)
+            {
+                notifications.error(e);
+            }
+            if ui
+                .button("Delete hand keys here")
+                .on_hover_text("remove the hand keyframes at the current frame")
+                .clicked()
+            {
+                rig.delete_hand_keys_at(t, fps);
+            }
+            if ui
+                .add_enabled(!rig.track_undo.is_empty(), egui::Button::new("Undo"))
+                .clicked()
+            {
+                rig.undo_hands();
+            }
+            if ui
+                .add_enabled(!rig.track_redo.is_empty(), egui::Button::new("Redo"))
+                .clicked()
+            {
+                rig.redo_hands();
+            }
+        });
+        let counts: Vec<String> = [Side::Left, Side::Right]
+            .into_iter()
+            .filter_map(|side| {
+                rig.track(side).map(|track| {
+                    format!(
+                        "{}: {} keys",
+                        if side == Side::Left { "left" } else { "right" },
+                        track.keyframes().len()
+                    )
+                })
+            })
+            .collect();
+        ui.label(
+            egui::RichText::new(if counts.is_empty() {
+                "no hand keyframes: the panel pose holds for the whole clip".to_string()
+            } else {
+                format!("{} (tracks play with the timeline)", counts.join(", "))
+            })
+            .small()
+            .weak(),
+        );
+    }
     ui.horizontal(|ui| {
         ui.label("show");
         for (value, label) in [

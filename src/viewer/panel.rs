@@ -104,7 +104,9 @@ pub(super) fn side_panel_system(
                     camera_ui(ui, &mut camera);
                     ui.separator();
                 }
-                super::hands::hands_ui(ui, &mut rig, &mut notifications);
+                let time = (!timeline.frames.is_empty())
+                    .then(|| (timeline.current as f64 / settings.fps, settings.fps));
+                super::hands::hands_ui(ui, &mut rig, &mut notifications, time);
                 ui.separator();
                 stream_settings_ui(ui, &mut settings);
                 ui.separator();
@@ -127,6 +129,21 @@ pub(super) fn side_panel_system(
                 }
             });
         });
+    let hand_keys: Vec<(crate::hand::Side, f64)> =
+        [crate::hand::Side::Left, crate::hand::Side::Right]
+            .into_iter()
+            .flat_map(|side| {
+                rig.track(side)
+                    .map(|track| {
+                        track
+                            .keyframes()
+                            .iter()
+                            .map(|k| (side, k.time))
+                            .collect::<Vec<_>>()
+                    })
+                    .unwrap_or_default()
+            })
+            .collect();
     let viewport = cameras
         .single()
         .ok()
@@ -140,6 +157,7 @@ pub(super) fn side_panel_system(
         &mut record,
         &mut save,
         viewport,
+        &hand_keys,
     ) {
         notifications.error(problem);
     }

@@ -130,6 +130,13 @@ impl Snapshot<'_> {
                 if !self.rig.shown.shows(side) {
                     continue;
                 }
+                if let Some(track) = self.rig.track(side) {
+                    match side {
+                        Side::Left => action.left = Some(track.clone()),
+                        Side::Right => action.right = Some(track.clone()),
+                    }
+                    continue;
+                }
                 let state = self.rig.state(side);
                 let camera_from_hand = state.camera_from_hand(side);
                 let (_, rotation, translation) = camera_from_hand.to_scale_rotation_translation();
@@ -378,8 +385,16 @@ fn apply_project(
     );
     if let Some(action) = action {
         let first_camera = action.camera.sample(0.0);
+        rig.tracks = [None, None];
         for side in [Side::Left, Side::Right] {
             if let Some(track) = action.hand(side) {
+                // A track with several keyframes (or posed in the world) plays along the timeline.
+                if track.keyframes().len() > 1 || track.wrist_frame() != WristFrame::Camera {
+                    rig.tracks[match side {
+                        Side::Left => 0,
+                        Side::Right => 1,
+                    }] = Some(track.clone());
+                }
                 let sample = track.sample(0.0);
                 *rig.state_mut(side) = HandState::from_saved(
                     side,

@@ -208,8 +208,10 @@ fn start_capture(
     }
     let cameras: Vec<CameraFrame> = timeline.frames.clone();
     let scene_state_overlay = scene.overlay.as_ref().map(|(_, path)| path.clone());
-    // The hands ride with the camera: the same camera-space meshes in every frame.
-    let hands = vec![rig.meshes_in_camera(); cameras.len()];
+    // The hands ride with the camera: per frame, from their tracks or the panel's pose.
+    let hands: Vec<_> = (0..cameras.len())
+        .map(|i| rig.meshes_in_camera_at(i as f64 / settings.fps, cameras.get(i)))
+        .collect();
     let scene: SceneSource = scene.source.clone();
     let world_from_scene = placement.placement.world_from_scene();
     let overlay = scene_state_overlay.clone();

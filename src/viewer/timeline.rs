@@ -516,6 +516,7 @@ pub(super) fn timeline_ui(
     record: &mut MessageWriter<super::recording::ToggleRecording>,
     save: &mut MessageWriter<super::recording::SavePath>,
     viewport: Option<glam::Affine3A>,
+    hand_keys: &[(crate::hand::Side, f64)],
 ) -> Option<String> {
     let mut problem = None;
     let edit_buttons =
@@ -664,6 +665,7 @@ pub(super) fn timeline_ui(
             }
         });
         keyframe_strip_ui(ui, timeline, settings);
+        hand_key_strip_ui(ui, timeline, settings, hand_keys);
         ui.label(
             egui::RichText::new("Space play/pause · Left/Right or ,/. step · Home/End · L loop · V ego camera · R record · K key · M move key · Delete delete key · drag a key to re-time · Ctrl+Z/Ctrl+Shift+Z undo/redo · Tab orbit/fly")
                 .small()
@@ -756,5 +758,52 @@ fn keyframe_strip_ui(ui: &mut egui::Ui, timeline: &mut Timeline, settings: &Stre
         // Snap to the frame grid so keyframes land on output frames.
         let snapped = (time * settings.fps).round() / settings.fps;
         timeline.retime_key(index, snapped, settings);
+    }
+}
+
+/// The hand keyframes (left green, right red) on their own strip; clicking one jumps to its frame.
+fn hand_key_strip_ui(
+    ui: &mut egui::Ui,
+    timeline: &mut Timeline,
+    settings: &StreamSettings,
+    hand_keys: &[(crate::hand::Side, f64)],
+) {
+    if hand_keys.is_empty() {
+        return;
+    }
+    let (strip, _) =
+        ui.allocate_exact_size(egui::vec2(ui.available_width(), 14.0), egui::Sense::hover());
+    let painter = ui.painter_at(strip);
+    painter.rect_filled(strip, 3.0, egui::Color32::from_gray(26));
+    let duration = settings.duration_seconds().max(1e-6);
+    let (left, right) = (strip.left() + 8.0, strip.right() - 8.0);
+    let x_of = |t: f64| left + (right - left) * (t / duration).clamp(0.0, 1.0) as f32;
+    for (index, &(side, time)) in hand_keys.iter().enumerate() {
+        let (y, color) = match side {
+            crate::hand::Side::Left => (strip.top() + 4.0, egui::Color32::from_rgb(128, 204, 128)),
+            crate::hand::Side::Right => {
+                (strip.bottom() - 4.0, egui::Color32::from_rgb(204, 102, 102))
+            }
+        };
+        let centre = egui::pos2(x_of(time), y);
+        painter.circle_filled(centre, 3.5, color);
+        let rect = egui::Rect::from_center_size(centre, egui::vec2(10.0, 8.0));
+        let response = ui.interact(
+            rect,
+            ui.id().with(("hand_key", index)),
+            egui::Sense::click(),
+        );
+        if response.clicked() {
+            timeline.playing = false;
+            timeline.current = ((time * settings.fps).round() as usize)
+                .min(timeline.frames.len().saturating_sub(1));
+        }
+        response.on_hover_text(format!(
+            "{} hand keyframe at {time:.3} s",
+            match side {
+                crate::hand::Side::Left => "left",
+                crate::hand::Side::Right => "right",
+            }
+        ));
     }
 }
