@@ -107,6 +107,9 @@ pub struct HandRig {
     /// Hand keyframes over the clip (left, right), camera-attached; without a track a hand holds the panel's
     /// pose in every frame.
     pub tracks: [Option<HandTrack>; 2],
+    /// Key a hand in the world (it stays put, say on a drawer handle, while the head moves) rather than with
+    /// the camera: left, right.
+    pub hold_in_world: [bool; 2],
     track_undo: Vec<[Option<HandTrack>; 2]>,
     track_redo: Vec<[Option<HandTrack>; 2]>,
     /// The MANO folder typed in the panel.
@@ -122,6 +125,7 @@ impl Default for HandRig {
             left: HandState::new(Side::Left),
             right: HandState::new(Side::Right),
             tracks: [None, None],
+            hold_in_world: [false, false],
             track_undo: Vec::new(),
             track_redo: Vec::new(),
             mano_dir: crate::hand::default_mano_dir()
@@ -203,16 +207,54 @@ impl HandRig {
         self.track_redo.clear();
     }
 
-    /// Keyframes every shown hand's panel pose at clip time `t` (replacing a keyframe within half a frame).
-    pub fn key_hands(&mut self, t: f64, fps: f64) -> Result<(), String> {
+    /// Keyframes every shown hand's panel pose at clip time `t` (replacing a keyframe within half a frame),
+    /// with the camera or, for a hand held in the world, in the world through that frame's `camera`.
+    pub fn key_hands(
+        &mut self,
+        t: f64,
+        fps: f64,
+        camera: Option<&crate::action::CameraFrame>,
+    ) -> Result<(), String> {
         let mut tracks = self.tracks.clone();
         for side in [Side::Left, Side::Right] {
             if !self.shown.shows(side) {
                 continue;
             }
             let state = self.state(side);
-            let (_, rotation, translation) =
-                state.camera_from_hand(side).to_scale_rotation_translation();
+            let in_world = self.hold_in_world[side_index(side)];
+            let wrist_frame = if in_world {
+                WristFrame::World
+            } else {
+                WristFrame::Camera
+            };
+            let frame_from_hand = match (in_world, camera) {
+                (false, _) => state.camera_from_hand(side),
+                (true, Some(camera)) => camera.world_from_camera * state.camera_from_hand(side),
+                (true, None) => {
+                    return Err(
+                        "load or draw a camera path before keying a hand in the world".into(),
+                    );
+                }
+            };
+            if let Some(track) = &tracks[side_index(side)]
+                && track.wrist_frame() != wrist_frame
+            {
+                return Err(format!(
+                    "the {} hand's keyframes are {}; delete them before keying it {}",
+                    if side == Side::Left { "left" } else { "right" },
+                    if in_world {
+                        "with the camera"
+                    } else {
+                        "in the world"
+                    },
+                    if in_world {
+                        "in the world"
+                    } else {
+                        "with the camera"
+                    },
+                ));
+            }
+            let (_, rotation, translation) = frame_from_hand.to_scale_rotation_translation();
             let keyframe = HandKeyframe {
                 time: t,
                 pose: ManoPose {
@@ -236,7 +278,7 @@ impl HandRig {
                 }
                 None => {
                     *slot = Some(
-                        HandTrack::new(side, vec![], WristFrame::Camera, vec![keyframe])
+                        HandTrack::new(side, vec![], wrist_frame, vec![keyframe])
                             .map_err(|e| e.to_string())?,
                     );
                 }
@@ -437,6 +479,7 @@ pub fn hands_ui(
     rig: &mut HandRig,
     notifications: &mut Notifications,
     time: Option<(f64, f64)>,
+    camera: Option<&crate::action::CameraFrame>,
 ) {
     ui.heading("Hands");
     if let Some((t, fps)) = time {
@@ -445,7 +488,7 @@ pub fn hands_ui(
                 .button("Key hands")
                 .on_hover_text("keyframe the shown hands' pose and wrist at the current frame")
                 .clicked()
-                && let Err(e) = rig.key_hands(t, fps)
+                && let Err(e) = rig.key_hands(t, fps, camera)
             {
                 notifications.error(e);
             }
@@ -598,6 +641,16 @@ fn hand_state_ui(ui: &mut egui::Ui, rig: &mut HandRig, side: Side) {
                 ui.end_row();
             }
         });
+    let mut in_world = rig.hold_in_world[side_index(side)];
+    if ui
+        .checkbox(&mut in_world, "hold in the world when keyed")
+        .on_hover_text(
+            "keyframes of this hand stay put in the world (a hand on a drawer handle) while the head moves",
+        )
+        .changed()
+    {
+        rig.hold_in_world[side_index(side)] = in_world;
+    }
     if ui.button("reset wrist").clicked() {
         let fresh = HandState::new(side);
         state.wrist_position = fresh.wrist_position;

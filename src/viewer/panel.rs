@@ -106,7 +106,13 @@ pub(super) fn side_panel_system(
                 }
                 let time = (!timeline.frames.is_empty())
                     .then(|| (timeline.current as f64 / settings.fps, settings.fps));
-                super::hands::hands_ui(ui, &mut rig, &mut notifications, time);
+                super::hands::hands_ui(
+                    ui,
+                    &mut rig,
+                    &mut notifications,
+                    time,
+                    timeline.current_frame(),
+                );
                 ui.separator();
                 stream_settings_ui(ui, &mut settings);
                 ui.separator();
