@@ -82,7 +82,19 @@ fn control_camera(
     scroll: Res<AccumulatedMouseScroll>,
     time: Res<Time>,
     mut egui: EguiContexts,
+    window: Query<&Window, With<bevy::window::PrimaryWindow>>,
+    mut last_cursor: Local<Option<Vec2>>,
 ) {
+    // Raw mouse motion is missing on some displays (remote desktops, virtual X servers): fall back to how far
+    // the cursor moved in the window.
+    let cursor = window.single().ok().and_then(Window::cursor_position);
+    // A press starts a drag: the cursor's travel before it is not part of the drag.
+    let pressing_now = mouse_buttons.get_just_pressed().next().is_some();
+    let cursor_delta = match (cursor, *last_cursor) {
+        (Some(now), Some(before)) if !pressing_now => now - before,
+        _ => Vec2::ZERO,
+    };
+    *last_cursor = cursor;
     // Input that egui uses (typing in a field, dragging a slider) must not move the camera.
     let (pointer_on_ui, keyboard_on_ui) = match egui.ctx_mut() {
         Ok(ctx) => (
@@ -100,7 +112,11 @@ fn control_camera(
             CameraMode::Fly => CameraMode::Orbit,
         };
     }
-    let delta = motion.delta;
+    let delta = if motion.delta != Vec2::ZERO {
+        motion.delta
+    } else {
+        cursor_delta
+    };
     let look_sensitivity = 0.005;
     match camera.mode {
         CameraMode::Orbit => {
