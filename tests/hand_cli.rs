@@ -183,3 +183,100 @@ fn hot3d_import_reads_pca_poses_through_mano_and_refuses_the_bundled_hand() {
         "{stderr}"
     );
 }
+
+#[test]
+fn arctic_mano_npy_imports_through_mano_with_the_mean_hand_and_transl() {
+    use handtwin::action::import::{SourceUp, arctic};
+    use handtwin::hand::{ManoModel, Side};
+    // The fixture was written by numpy's np.save of an ARCTIC-shaped dict (pickle protocol 4, float32 arrays).
+    let file = std::path::Path::new("tests/fixtures/action/arctic_s01_box_grab_01.mano.npy");
+    let model = ManoModel::load_npz(
+        std::path::Path::new("tests/fixtures/mano/random_right.npz"),
+        Side::Right,
+    )
+    .unwrap();
+    let track = arctic::load_arctic(file, Side::Right, SourceUp::Y, 30.0, &model).unwrap();
+    assert_eq!(track.keyframes().len(), 6);
+    assert!((track.keyframes()[5].time - 5.0 / 30.0).abs() < 1e-9);
+    assert_eq!(track.betas().len(), 10);
+    // The wrist is MANO's rest wrist joint for the betas plus trans (frame 0's trans is about (0, 1, 0)).
+    let (_, joints) = model.shaped(track.betas()).unwrap();
+    let wrist = glam::Vec3::from_array(track.keyframes()[0].wrist_translation);
+    assert!((wrist - joints[0] - glam::Vec3::new(0.0, 1.0, 0.0)).length() < 0.4);
+    // Poses have the mean hand added: not the file's raw numbers.
+    assert_ne!(track.keyframes()[0].pose.hand_pose, [[0.0; 3]; 15]);
+    // The same data pickled with protocol 3 and numpy 1's module names (as older numpy writes) reads the same.
+    let older = arctic::load_arctic(
+        std::path::Path::new("tests/fixtures/action/arctic_protocol3.mano.npy"),
+        Side::Right,
+        SourceUp::Y,
+        30.0,
+        &model,
+    )
+    .unwrap();
+    assert_eq!(older, track);
+
+    // The CLI reads it with --hand-model, refuses the bundled hand, and errors name the file.
+    let dir = tempfile::tempdir().unwrap();
+    let mano = dir.path().join("mano");
+    std::fs::create_dir(&mano).unwrap();
+    for name in ["MANO_RIGHT.npz", "MANO_LEFT.npz"] {
+        std::fs::copy("tests/fixtures/mano/random_right.npz", mano.join(name)).unwrap();
+    }
+    let out = dir.path().join("a.json");
+    let result = handtwin(&[
+        "action",
+        "import",
+        "--left",
+        file.to_str().unwrap(),
+        "--right",
+        file.to_str().unwrap(),
+        "--hand-format",
+        "arctic",
+        "--hand-model",
+        mano.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(
+        result.status.success(),
+        "{}",
+        String::from_utf8_lossy(&result.stderr)
+    );
+    let result = handtwin(&[
+        "action",
+        "import",
+        "--right",
+        file.to_str().unwrap(),
+        "--hand-format",
+        "arctic",
+        "--hand-model",
+        "bundled",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(!result.status.success());
+    let truncated = dir.path().join("cut.mano.npy");
+    let bytes = std::fs::read(file).unwrap();
+    std::fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
+    let err = arctic::load_arctic(&truncated, Side::Right, SourceUp::Y, 30.0, &model)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("cut.mano.npy") && err.contains("truncated"),
+        "{err}"
+    );
+    // Random corruption never panics.
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    for _ in 0..3000 {
+        let mut corrupt = bytes.clone();
+        for _ in 0..3 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let i = (state as usize) % corrupt.len();
+            corrupt[i] = (state >> 32) as u8;
+        }
+        arctic::parse_arctic(&corrupt, file, Side::Left, SourceUp::Y, 30.0, &model).ok();
+    }
+}

@@ -39,7 +39,7 @@ pub enum HandFormat {
     Hamer,
     /// HOT3D mano_hand_pose_trajectory.jsonl (needs MANO: --hand-model DIR).
     Hot3d,
-    /// ARCTIC *.mano.npy (not supported: a Python pickle; convert to HaMeR-style JSON).
+    /// ARCTIC *.mano.npy (needs MANO: --hand-model DIR; frames at --source-fps, default 30 for ARCTIC).
     Arctic,
     /// The left/right track of one of our action files.
     Json,
@@ -228,10 +228,31 @@ fn import_hand(
                 &pose_from_pca,
             )?
         }
-        HandFormat::Arctic => bail!(
-            "{}: ARCTIC's *.mano.npy is a Python pickle with poses relative to MANO's mean hand; convert it to HaMeR-style JSON (axis-angle, mean added) and use --hand-format hamer",
-            file.display()
-        ),
+        HandFormat::Arctic => {
+            // ARCTIC's poses are relative to MANO's mean hand and its trans is MANO's transl: MANO reads them.
+            let source = args
+                .hand_model
+                .as_deref()
+                .map_or_else(HandModelSource::discover, HandModelSource::parse);
+            if source == HandModelSource::Bundled {
+                bail!(
+                    "{}: ARCTIC poses are relative to MANO's mean hand and its translations need MANO's wrist joint; \
+                     convert MANO with tools/convert_mano.py and pass --hand-model DIR (or set {})",
+                    file.display(),
+                    crate::hand::MANO_DIR_VARIABLE
+                );
+            }
+            let models = HandModels::load(&source)
+                .with_context(|| format!("loading MANO for ARCTIC ({source})"))?;
+            crate::action::import::arctic::load_arctic(
+                file,
+                side,
+                args.source_up.unwrap_or(SourceUp::Y),
+                // ARCTIC's sequences are 30 fps.
+                args.source_fps.unwrap_or(30.0),
+                models.get(side),
+            )?
+        }
     })
 }
 

@@ -19,9 +19,7 @@
 //!   (HOT3D passes it with the wrist rotation as MANO's global transform; unverified whether it is the joint or
 //!   MANO's `transl`).
 //! - **Our JSON**: the `left` / `right` track of a `handtwin.action` file.
-//! - **ARCTIC `*.mano.npy`** is not read: it is a Python pickle of a dict (`np.save` of an object array), which
-//!   needs a pickle interpreter, and its `pose` is relative to MANO's mean hand (`flat_hand_mean=False`), which
-//!   needs the licensed MANO file. Convert it to the HaMeR-style JSON (axis-angle, mean added) instead.
+//! - **ARCTIC `*.mano.npy`**: see [`super::arctic`] (it needs the MANO model).
 
 use super::{SourceUp, opencv_from_opengl, read_text};
 use crate::action::action_file::{ActionFileError, rigid_rotation};

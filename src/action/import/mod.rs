@@ -8,10 +8,12 @@
 //! [`CameraPath::resampled`](super::CameraPath::resampled) with a [`TimeWindow`](super::TimeWindow) to cut the
 //! clip.
 
+pub mod arctic;
 pub mod aria;
 pub mod colmap;
 pub mod hands;
 pub mod nerfstudio;
+pub mod pickle;
 
 use super::action_file::ActionFileError;
 use glam::Quat;
@@ -55,6 +57,14 @@ impl std::str::FromStr for SourceUp {
 /// about x. `world_from_camera_gl = world_from_camera_cv · OPENCV_FROM_OPENGL`.
 pub fn opencv_from_opengl() -> Quat {
     Quat::from_rotation_x(std::f32::consts::PI)
+}
+
+pub(crate) fn read_bytes(path: &Path) -> Result<Vec<u8>, ActionFileError> {
+    let bytes = std::fs::read(path).map_err(|e| ActionFileError::new(path, e.to_string()))?;
+    if bytes.is_empty() {
+        return Err(ActionFileError::new(path, "is empty"));
+    }
+    Ok(bytes)
 }
 
 pub(crate) fn read_text(path: &Path) -> Result<String, ActionFileError> {
