@@ -245,3 +245,26 @@ fn imported_tracks_resample_into_an_action_that_round_trips() {
     let again = Action::parse(&action.to_json(), Path::new("x.json")).unwrap();
     assert_eq!(again, action);
 }
+
+#[test]
+fn hamer_npz_reads_like_the_same_frames_in_json() {
+    // The same four frames (one of them a left hand) as stacked arrays and as a JSON frame list.
+    let npz = hands::load_hamer(&fixture("hamer_stacked.npz"), Side::Right, 8.0).unwrap();
+    let json = hands::load_hamer(&fixture("hamer_stacked.json"), Side::Right, 8.0).unwrap();
+    assert_eq!(npz.keyframes().len(), 3);
+    for (a, b) in npz.keyframes().iter().zip(json.keyframes()) {
+        assert!((a.time - b.time).abs() < 1e-9);
+        for (x, y) in a
+            .pose
+            .hand_pose
+            .iter()
+            .flatten()
+            .zip(b.pose.hand_pose.iter().flatten())
+        {
+            assert!((x - y).abs() < 1e-5);
+        }
+        for (x, y) in a.wrist_translation.iter().zip(&b.wrist_translation) {
+            assert!((x - y).abs() < 1e-5);
+        }
+    }
+}

@@ -1,6 +1,6 @@
 //! Hand tracks from other tools.
 //!
-//! - **HaMeR-style MANO parameters** (JSON): a list of per-frame objects (or `{"frames": [...]}`) with
+//! - **HaMeR-style MANO parameters** (JSON, or `.npz` with the same keys stacked over frames): a list of per-frame objects (or `{"frames": [...]}`) with
 //!   `global_orient` (axis-angle [3], a 3×3 matrix, or HaMeR's [1][3][3]), `hand_pose` (45 numbers, 15×3
 //!   axis-angle, or 15×3×3 matrices), `betas`, optional `is_right` (frames of the other hand are skipped),
 //!   the camera translation `pred_cam_t_full` / `pred_cam_t` / `cam_t`, and the wrist's offset from it,
@@ -100,9 +100,68 @@ fn vec3_value(value: &Value) -> Result<Vec3, String> {
     }
 }
 
-/// Reads HaMeR-style per-frame MANO parameters for one hand (see the module docs).
+/// Reads HaMeR-style per-frame MANO parameters for one hand (see the module docs): JSON, or an `.npz` whose
+/// arrays hold the same keys stacked over frames (first axis = frame; e.g. `hand_pose` (T, 15, 3, 3)).
 pub fn load_hamer(path: &Path, side: Side, fps: f64) -> Result<HandTrack, ActionFileError> {
+    let is_npz = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("npz"));
+    if is_npz {
+        let frames = hamer_npz_frames(path)?;
+        return parse_hamer(&frames.to_string(), path, side, fps);
+    }
     parse_hamer(&read_text(path)?, path, side, fps)
+}
+
+/// An `.npz` of per-frame arrays as the JSON frame list `parse_hamer` reads.
+fn hamer_npz_frames(path: &Path) -> Result<Value, ActionFileError> {
+    use crate::hand::npz::{NpyData, read_npz};
+    let npz = read_npz(path).map_err(|e| ActionFileError::new(path, e.to_string()))?;
+    let mut frame_count: Option<usize> = None;
+    let mut columns: Vec<(String, usize, Vec<usize>, Vec<f64>)> = Vec::new();
+    for (name, array) in &npz.arrays {
+        let Some((&frames, rest)) = array.shape.split_first() else {
+            return Err(ActionFileError::at(
+                path,
+                name,
+                "is a scalar; expected one row per frame",
+            ));
+        };
+        if *frame_count.get_or_insert(frames) != frames {
+            return Err(ActionFileError::at(
+                path,
+                name,
+                format!(
+                    "has {frames} frames, other arrays have {}",
+                    frame_count.unwrap_or(0)
+                ),
+            ));
+        }
+        let values = match &array.data {
+            NpyData::Float(v) => v.clone(),
+            NpyData::Int(v) => v.iter().map(|&x| x as f64).collect(),
+        };
+        columns.push((name.clone(), frames, rest.to_vec(), values));
+    }
+    let frames = frame_count.unwrap_or(0);
+    let mut out = Vec::with_capacity(frames);
+    for frame in 0..frames {
+        let mut object = serde_json::Map::new();
+        for (name, _, rest, values) in &columns {
+            let per_frame: usize = rest.iter().product();
+            let row = &values[frame * per_frame..][..per_frame];
+            let value = if name == "is_right" || name == "mirrored" {
+                Value::Bool(row.first().is_some_and(|&v| v != 0.0))
+            } else if rest.is_empty() {
+                serde_json::json!(row[0])
+            } else {
+                serde_json::json!(row)
+            };
+            object.insert(name.clone(), value);
+        }
+        out.push(Value::Object(object));
+    }
+    Ok(Value::Array(out))
 }
 
 pub fn parse_hamer(
