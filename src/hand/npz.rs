@@ -135,7 +135,7 @@ pub fn parse_npy(bytes: &[u8]) -> Result<NpyArray, String> {
     }
     let major = bytes[6];
     let (header_len, header_start) = match major {
-        1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10),
+        1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10usize),
         2 | 3 => {
             let len_bytes = bytes.get(8..12).ok_or("truncated header")?;
             let len = u32::from_le_bytes([len_bytes[0], len_bytes[1], len_bytes[2], len_bytes[3]]);
@@ -143,7 +143,7 @@ pub fn parse_npy(bytes: &[u8]) -> Result<NpyArray, String> {
         }
         other => return Err(format!("uses .npy format version {other}, not 1, 2 or 3")),
     };
-    let header_end = (header_start as usize)
+    let header_end = header_start
         .checked_add(header_len)
         .filter(|&end| end <= bytes.len())
         .ok_or("is truncated inside its header")?;

@@ -115,7 +115,7 @@ pub fn write_glb(root: &Node, materials: &[Material]) -> Vec<u8> {
     }
     // Serialising a `Value` cannot fail: its maps have string keys and its numbers are finite or null.
     let mut json_bytes = serde_json::to_vec(&document).expect("a JSON value always serialises");
-    while json_bytes.len() % 4 != 0 {
+    while !json_bytes.len().is_multiple_of(4) {
         json_bytes.push(b' ');
     }
     let mut binary = writer.binary;
@@ -231,7 +231,7 @@ impl Writer {
         let offset = self.binary.len();
         self.binary.extend(bytes);
         let length = self.binary.len() - offset;
-        while self.binary.len() % 4 != 0 {
+        while !self.binary.len().is_multiple_of(4) {
             self.binary.push(0);
         }
         let index = self.buffer_views.len();

@@ -444,8 +444,6 @@ pub fn parse_object_npy(bytes: &[u8]) -> Result<PickleValue, String> {
     if !header.contains("'|O'") {
         return Err("does not hold a pickled object (its dtype is not |O)".into());
     }
-    match parse_pickle(&bytes[end..])? {
-        // np.save wraps the object in a 0-d object array; its pickle is the object itself after BUILD.
-        value => Ok(value),
-    }
+    // np.save wraps the object in a 0-d object array, which `array` unwraps to the object itself.
+    parse_pickle(&bytes[end..])
 }
