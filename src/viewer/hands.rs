@@ -110,8 +110,10 @@ pub struct HandRig {
     /// Key a hand in the world (it stays put, say on a drawer handle, while the head moves) rather than with
     /// the camera: left, right.
     pub hold_in_world: [bool; 2],
-    track_undo: Vec<[Option<HandTrack>; 2]>,
-    track_redo: Vec<[Option<HandTrack>; 2]>,
+    track_undo: Vec<RigEdit>,
+    track_redo: Vec<RigEdit>,
+    /// When the last panel edit was recorded: a slider drag is many changes but one undo step.
+    last_panel_edit: Option<std::time::Instant>,
     /// The MANO folder typed in the panel.
     mano_dir: String,
 }
@@ -128,6 +130,7 @@ impl Default for HandRig {
             hold_in_world: [false, false],
             track_undo: Vec::new(),
             track_redo: Vec::new(),
+            last_panel_edit: None,
             mano_dir: crate::hand::default_mano_dir()
                 .map(|d| d.display().to_string())
                 .unwrap_or_default(),
@@ -202,9 +205,43 @@ impl HandRig {
             .collect()
     }
 
+    fn edit_state(&self) -> RigEdit {
+        RigEdit {
+            left: self.left.clone(),
+            right: self.right.clone(),
+            tracks: self.tracks.clone(),
+            shown: self.shown,
+            hold_in_world: self.hold_in_world,
+        }
+    }
+
+    fn restore(&mut self, edit: RigEdit) {
+        self.left = edit.left;
+        self.right = edit.right;
+        self.tracks = edit.tracks;
+        self.shown = edit.shown;
+        self.hold_in_world = edit.hold_in_world;
+    }
+
     fn push_track_undo(&mut self) {
-        self.track_undo.push(self.tracks.clone());
+        let state = self.edit_state();
+        self.track_undo.push(state);
         self.track_redo.clear();
+        self.last_panel_edit = None;
+    }
+
+    /// Records a panel edit (preset, slider, wrist, switches) made from `before`, coalescing the stream of
+    /// changes of one slider drag into one undo step.
+    fn record_panel_edit(&mut self, before: RigEdit) {
+        let now = std::time::Instant::now();
+        let continuing = self
+            .last_panel_edit
+            .is_some_and(|t| now.duration_since(t) < std::time::Duration::from_millis(600));
+        if !continuing {
+            self.track_undo.push(before);
+            self.track_redo.clear();
+        }
+        self.last_panel_edit = Some(now);
     }
 
     /// Keyframes every shown hand's panel pose at clip time `t` (replacing a keyframe within half a frame),
@@ -317,15 +354,19 @@ impl HandRig {
 
     pub fn undo_hands(&mut self) {
         if let Some(previous) = self.track_undo.pop() {
-            self.track_redo
-                .push(std::mem::replace(&mut self.tracks, previous));
+            let current = self.edit_state();
+            self.track_redo.push(current);
+            self.restore(previous);
+            self.last_panel_edit = None;
         }
     }
 
     pub fn redo_hands(&mut self) {
         if let Some(next) = self.track_redo.pop() {
-            self.track_undo
-                .push(std::mem::replace(&mut self.tracks, next));
+            let current = self.edit_state();
+            self.track_undo.push(current);
+            self.restore(next);
+            self.last_panel_edit = None;
         }
     }
 
@@ -336,6 +377,16 @@ impl HandRig {
             self.source, self.shown, self.left, self.right, self.tracks
         )
     }
+}
+
+/// What an undo step of the hand panel restores.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RigEdit {
+    left: HandState,
+    right: HandState,
+    tracks: [Option<HandTrack>; 2],
+    shown: HandsShown,
+    hold_in_world: [bool; 2],
 }
 
 pub struct HandsPlugin;
@@ -481,6 +532,23 @@ pub fn hands_ui(
     time: Option<(f64, f64)>,
     camera: Option<&crate::action::CameraFrame>,
 ) {
+    let before = rig.edit_state();
+    let undo_depth = rig.track_undo.len();
+    hands_panel_ui(ui, rig, notifications, time, camera);
+    // Panel edits (not keyframe edits or undo/redo, which record themselves) become undo steps.
+    let after = rig.edit_state();
+    if after != before && rig.track_undo.len() == undo_depth {
+        rig.record_panel_edit(before);
+    }
+}
+
+fn hands_panel_ui(
+    ui: &mut egui::Ui,
+    rig: &mut HandRig,
+    notifications: &mut Notifications,
+    time: Option<(f64, f64)>,
+    camera: Option<&crate::action::CameraFrame>,
+) {
     ui.heading("Hands");
     if let Some((t, fps)) = time {
         ui.horizontal(|ui| {
@@ -499,18 +567,7 @@ pub fn hands_ui(
             {
                 rig.delete_hand_keys_at(t, fps);
             }
-            if ui
-                .add_enabled(!rig.track_undo.is_empty(), egui::Button::new("Undo"))
-                .clicked()
-            {
-                rig.undo_hands();
-            }
-            if ui
-                .add_enabled(!rig.track_redo.is_empty(), egui::Button::new("Redo"))
-                .clicked()
-            {
-                rig.redo_hands();
-            }
+            undo_redo_ui(ui, rig);
         });
         let counts: Vec<String> = [Side::Left, Side::Right]
             .into_iter()
@@ -533,6 +590,9 @@ pub fn hands_ui(
             .small()
             .weak(),
         );
+    }
+    if time.is_none() {
+        ui.horizontal(|ui| undo_redo_ui(ui, rig));
     }
     ui.horizontal(|ui| {
         ui.label("show");
@@ -579,6 +639,22 @@ pub fn hands_ui(
             .id_salt(title)
             .default_open(side == Side::Right)
             .show(ui, |ui| hand_state_ui(ui, rig, side));
+    }
+}
+
+fn undo_redo_ui(ui: &mut egui::Ui, rig: &mut HandRig) {
+    if ui
+        .add_enabled(!rig.track_undo.is_empty(), egui::Button::new("Undo"))
+        .on_hover_text("undo the last hand edit (presets, sliders, wrist, keyframes)")
+        .clicked()
+    {
+        rig.undo_hands();
+    }
+    if ui
+        .add_enabled(!rig.track_redo.is_empty(), egui::Button::new("Redo"))
+        .clicked()
+    {
+        rig.redo_hands();
     }
 }
 
