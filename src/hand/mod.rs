@@ -25,4 +25,5 @@ pub use models::{
     default_mano_dir,
 };
 pub use pose::{Finger, FingerControl, HandControls, MANO_RIGHT_REST_JOINTS, ManoPose, Preset};
+pub(crate) use pose_file::json_numbers;
 pub use pose_file::{PoseFileError, load_pose_file, parse_pose_file, pose_file_json};

@@ -79,7 +79,7 @@ pub fn parse_pose_file(name: &str, text: &str, side: Side) -> Result<ManoInput, 
     let numbers = |key: &str| -> Result<Option<Vec<f32>>, PoseFileError> {
         object
             .get(key)
-            .map(|v| flatten(v).map_err(|reason| key_error(key, reason)))
+            .map(|v| json_numbers(v).map_err(|reason| key_error(key, reason)))
             .transpose()
     };
     let flat_hand_mean = match object.get("flat_hand_mean") {
@@ -153,18 +153,24 @@ pub fn parse_pose_file(name: &str, text: &str, side: Side) -> Result<ManoInput, 
     })
 }
 
-fn flatten(value: &Value) -> Result<Vec<f32>, String> {
+/// Every number of a JSON number or (nested, up to four levels) list of numbers, in order, as finite f32: the
+/// reader behind pose files and the hand importers.
+pub(crate) fn json_numbers(value: &Value) -> Result<Vec<f32>, String> {
     fn walk(value: &Value, out: &mut Vec<f32>, depth: usize) -> Result<(), String> {
+        if depth > 4 {
+            return Err("is nested too deeply".into());
+        }
         match value {
             Value::Number(n) => {
-                let v = n.as_f64().map(|v| v as f32).filter(|v| v.is_finite());
-                out.push(v.ok_or_else(|| format!("holds {n}, not a finite number"))?);
+                let v = n.as_f64().unwrap_or(f64::NAN) as f32;
+                if !v.is_finite() {
+                    return Err(format!("holds {n}, not a finite f32"));
+                }
+                out.push(v);
                 Ok(())
             }
-            Value::Array(items) if depth < 4 => {
-                items.iter().try_for_each(|i| walk(i, out, depth + 1))
-            }
-            other => Err(format!("holds {other}, not a number or a list of numbers")),
+            Value::Array(items) => items.iter().try_for_each(|i| walk(i, out, depth + 1)),
+            other => Err(format!("holds {other}, not a number")),
         }
     }
     let mut out = Vec::new();

@@ -25,14 +25,14 @@ use super::{SourceUp, opencv_from_opengl, read_text};
 use crate::action::action_file::{ActionFileError, rigid_rotation};
 use crate::action::interpolate::axis_angle_from_quat;
 use crate::action::track::{Action, HandKeyframe, HandTrack, ManoPose, WristFrame, unit_rotation};
-use crate::hand::Side;
+use crate::hand::{Side, json_numbers};
 use glam::{Mat3, Quat, Vec3};
 use serde_json::Value;
 use std::path::Path;
 
 /// A rotation given as axis-angle [3], a 3×3 matrix (rows), or a 1×3×3 matrix; as axis-angle.
 fn rotation_value(value: &Value) -> Result<[f32; 3], String> {
-    let numbers = flatten(value)?;
+    let numbers = json_numbers(value)?;
     match numbers.len() {
         3 => Ok([numbers[0], numbers[1], numbers[2]]),
         9 => {
@@ -45,31 +45,8 @@ fn rotation_value(value: &Value) -> Result<[f32; 3], String> {
     }
 }
 
-fn flatten(value: &Value) -> Result<Vec<f32>, String> {
-    let mut out = Vec::new();
-    fn walk(value: &Value, out: &mut Vec<f32>, depth: usize) -> Result<(), String> {
-        if depth > 4 {
-            return Err("is nested too deeply".into());
-        }
-        match value {
-            Value::Number(n) => {
-                let v = n.as_f64().unwrap_or(f64::NAN) as f32;
-                if !v.is_finite() {
-                    return Err(format!("holds {n}, not a finite f32"));
-                }
-                out.push(v);
-                Ok(())
-            }
-            Value::Array(items) => items.iter().try_for_each(|i| walk(i, out, depth + 1)),
-            other => Err(format!("holds {other}, not a number")),
-        }
-    }
-    walk(value, &mut out, 0)?;
-    Ok(out)
-}
-
 fn hand_pose_value(value: &Value) -> Result<[[f32; 3]; 15], String> {
-    let numbers = flatten(value)?;
+    let numbers = json_numbers(value)?;
     let mut pose = [[0.0; 3]; 15];
     match numbers.len() {
         45 => {
@@ -93,7 +70,7 @@ fn hand_pose_value(value: &Value) -> Result<[[f32; 3]; 15], String> {
 }
 
 fn vec3_value(value: &Value) -> Result<Vec3, String> {
-    let numbers = flatten(value)?;
+    let numbers = json_numbers(value)?;
     match numbers[..] {
         [x, y, z] => Ok(Vec3::new(x, y, z)),
         _ => Err(format!("has {} numbers, expected 3", numbers.len())),
@@ -235,7 +212,7 @@ pub fn parse_hamer(
                 rotation[2] = -rotation[2];
             }
         }
-        let frame_betas = flatten(field("betas")?).map_err(|e| err("betas", e))?;
+        let frame_betas = json_numbers(field("betas")?).map_err(|e| err("betas", e))?;
         betas.get_or_insert(frame_betas);
         let wrist_in_opencv = if let Some(wrist) = frame.get("wrist_translation") {
             vec3_value(wrist).map_err(|e| err("wrist_translation", e))?
@@ -252,7 +229,7 @@ pub fn parse_hamer(
                         .into(),
                 )
             })?;
-            let keypoints = flatten(keypoints).map_err(|e| err("pred_keypoints_3d", e))?;
+            let keypoints = json_numbers(keypoints).map_err(|e| err("pred_keypoints_3d", e))?;
             let [x, y, z, ..] = keypoints[..] else {
                 return Err(err("pred_keypoints_3d", "has fewer than 3 numbers".into()));
             };
@@ -361,13 +338,13 @@ pub fn parse_hot3d(
         };
         let named = |name: &str, e: String| err(format!("hand_poses.{hand_key}.{name} {e}"));
         let wrist = field("wrist_xform")?;
-        let q = flatten(
+        let q = json_numbers(
             wrist
                 .get("q_wxyz")
                 .ok_or_else(|| named("wrist_xform.q_wxyz", "is missing".into()))?,
         )
         .map_err(|e| named("wrist_xform.q_wxyz", e))?;
-        let t = flatten(
+        let t = json_numbers(
             wrist
                 .get("t_xyz")
                 .ok_or_else(|| named("wrist_xform.t_xyz", "is missing".into()))?,
@@ -381,9 +358,9 @@ pub fn parse_hot3d(
         };
         let rotation = unit_rotation(Quat::from_xyzw(x, y, z, w))
             .map_err(|e| named("wrist_xform.q_wxyz", e))?;
-        let pca = flatten(field("pose")?).map_err(|e| named("pose", e))?;
+        let pca = json_numbers(field("pose")?).map_err(|e| named("pose", e))?;
         let hand_pose = pose_from_pca(&pca).map_err(|e| named("pose", e))?;
-        betas.get_or_insert(flatten(field("betas")?).map_err(|e| named("betas", e))?);
+        betas.get_or_insert(json_numbers(field("betas")?).map_err(|e| named("betas", e))?);
         let first = *first_ns.get_or_insert(timestamp);
         keyframes.push(HandKeyframe {
             time: (i128::from(timestamp) - i128::from(first)) as f64 * 1e-9,
