@@ -127,8 +127,17 @@ enum Kind {
     Bool,
 }
 
-/// Parses one `.npy` file (format versions 1–3).
-pub fn parse_npy(bytes: &[u8]) -> Result<NpyArray, String> {
+/// What a `.npy` header says: the dtype string (`<f4`, `|O`, …), the order, the shape, and where the data start.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NpyHeader {
+    pub descr: String,
+    pub fortran: bool,
+    pub shape: Vec<usize>,
+    pub data_start: usize,
+}
+
+/// Parses the header of a `.npy` file (format versions 1–3).
+pub fn parse_npy_header(bytes: &[u8]) -> Result<NpyHeader, String> {
     let magic = b"\x93NUMPY";
     if bytes.len() < 10 || &bytes[..6] != magic {
         return Err("is not a .npy array (bad magic)".into());
@@ -158,12 +167,22 @@ pub fn parse_npy(bytes: &[u8]) -> Result<NpyArray, String> {
     };
     let shape_text = header_value(header, "shape").ok_or("has no `shape` in its header")?;
     let shape = parse_shape(&shape_text)?;
+    Ok(NpyHeader {
+        descr,
+        fortran,
+        shape,
+        data_start: header_end,
+    })
+}
+
+/// Decodes the little-endian numbers of an array of dtype `descr` and `shape` from `body` (C order as stored),
+/// checking the element count and that `body` holds them all.
+pub fn decode_numbers(descr: &str, shape: &[usize], body: &[u8]) -> Result<NpyData, String> {
     let count = shape
         .iter()
         .try_fold(1usize, |acc, &d| acc.checked_mul(d))
         .filter(|&n| n <= MAX_ELEMENTS)
         .ok_or_else(|| format!("has shape {shape:?}, too many elements"))?;
-
     let mut chars = descr.chars();
     let order = chars.next().ok_or("has an empty dtype")?;
     let kind = match chars.next() {
@@ -182,7 +201,6 @@ pub fn parse_npy(bytes: &[u8]) -> Result<NpyArray, String> {
             "has big-endian dtype `{descr}`; save it little-endian"
         ));
     }
-    let body = &bytes[header_end..];
     let needed = count * width;
     if body.len() < needed {
         return Err(format!(
@@ -191,7 +209,7 @@ pub fn parse_npy(bytes: &[u8]) -> Result<NpyArray, String> {
         ));
     }
     let body = &body[..needed];
-    let data = match (kind, width) {
+    Ok(match (kind, width) {
         (Kind::Float, 4) => NpyData::Float(
             body.chunks_exact(4)
                 .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]) as f64)
@@ -211,7 +229,18 @@ pub fn parse_npy(bytes: &[u8]) -> Result<NpyArray, String> {
             )
         }
         _ => return Err(format!("has dtype `{descr}`, which is not supported")),
-    };
+    })
+}
+
+/// Parses one `.npy` file (format versions 1–3).
+pub fn parse_npy(bytes: &[u8]) -> Result<NpyArray, String> {
+    let NpyHeader {
+        descr,
+        fortran,
+        shape,
+        data_start,
+    } = parse_npy_header(bytes)?;
+    let data = decode_numbers(&descr, &shape, &bytes[data_start..])?;
     let data = if fortran && shape.len() > 1 {
         match data {
             NpyData::Float(v) => NpyData::Float(fortran_to_c(&v, &shape)),

@@ -2,6 +2,7 @@
 //! tuples, numbers, strings and NumPy arrays, nothing else. No Python code runs: the only "globals" accepted are
 //! NumPy's array and dtype reconstructors, and any other is an error. Protocols 2–5.
 
+use crate::hand::npz::{NpyData, decode_numbers, parse_npy_header};
 use std::collections::HashMap;
 
 /// A value in the pickle.
@@ -41,8 +42,6 @@ impl PickleValue {
         }
     }
 }
-
-const MAX_ELEMENTS: usize = 64 * 1024 * 1024;
 
 struct Reader<'a> {
     bytes: &'a [u8],
@@ -361,89 +360,27 @@ fn array(state: &[PickleValue]) -> Result<PickleValue, String> {
             _ => Err("an array shape that is not sizes".to_string()),
         })
         .collect::<Result<_, _>>()?;
-    let count = shape
-        .iter()
-        .try_fold(1usize, |a, &d| a.checked_mul(d))
-        .filter(|&n| n <= MAX_ELEMENTS)
-        .ok_or("an array with too many elements")?;
     let PickleValue::Bytes(bytes) = data else {
         return Err("an array whose data are not bytes (object arrays are not read)".into());
-    };
-    let (endian, code) = dtype.split_at(1);
-    if endian == ">" {
-        return Err(format!("a big-endian array ({dtype})"));
-    }
-    let width: usize = code
-        .get(1..)
-        .and_then(|w| w.parse().ok())
-        .ok_or_else(|| format!("an array of dtype {dtype}"))?;
-    if bytes.len() < count * width {
-        return Err(format!(
-            "an array of {count} {dtype} with {} bytes",
-            bytes.len()
-        ));
-    }
-    let values: Vec<f64> = match (&code[..1], width) {
-        ("f", 4) => bytes
-            .chunks_exact(4)
-            .take(count)
-            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]) as f64)
-            .collect(),
-        ("f", 8) => bytes
-            .chunks_exact(8)
-            .take(count)
-            .map(|c| {
-                let mut a = [0u8; 8];
-                a.copy_from_slice(c);
-                f64::from_le_bytes(a)
-            })
-            .collect(),
-        ("i", 4) => bytes
-            .chunks_exact(4)
-            .take(count)
-            .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]) as f64)
-            .collect(),
-        ("i", 8) => bytes
-            .chunks_exact(8)
-            .take(count)
-            .map(|c| {
-                let mut a = [0u8; 8];
-                a.copy_from_slice(c);
-                i64::from_le_bytes(a) as f64
-            })
-            .collect(),
-        _ => return Err(format!("an array of dtype {dtype}, which is not read")),
     };
     if fortran && shape.len() > 1 {
         return Err("a Fortran-order array".into());
     }
-    Ok(PickleValue::Array {
-        shape,
-        data: values,
-    })
+    // The same decoding as .npy files: element limit, little-endian only, length checked.
+    let data =
+        match decode_numbers(dtype, &shape, bytes).map_err(|e| format!("an array that {e}"))? {
+            NpyData::Float(values) => values,
+            NpyData::Int(values) => values.into_iter().map(|v| v as f64).collect(),
+        };
+    Ok(PickleValue::Array { shape, data })
 }
 
 /// Reads a `.npy` file holding a pickled object (`np.save` of a dict): the object.
 pub fn parse_object_npy(bytes: &[u8]) -> Result<PickleValue, String> {
-    if bytes.len() < 10 || &bytes[..6] != b"\x93NUMPY" {
-        return Err("is not a .npy file".into());
-    }
-    let (header_len, start) = match bytes[6] {
-        1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10usize),
-        2 | 3 => {
-            let b = bytes.get(8..12).ok_or("is truncated")?;
-            (u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize, 12)
-        }
-        v => return Err(format!("uses .npy version {v}")),
-    };
-    let end = start
-        .checked_add(header_len)
-        .filter(|&e| e <= bytes.len())
-        .ok_or("is truncated in its header")?;
-    let header = String::from_utf8_lossy(&bytes[start..end]);
-    if !header.contains("'|O'") {
+    let header = parse_npy_header(bytes)?;
+    if header.descr != "|O" {
         return Err("does not hold a pickled object (its dtype is not |O)".into());
     }
     // np.save wraps the object in a 0-d object array, which `array` unwraps to the object itself.
-    parse_pickle(&bytes[end..])
+    parse_pickle(&bytes[header.data_start..])
 }
