@@ -200,20 +200,12 @@ fn import_hand(
         HandFormat::Hot3d => {
             // HOT3D's poses are 15 MANO PCA coefficients with MANO's mean hand added (smplx's
             // flat_hand_mean=False, as its hand_tracking_toolkit builds MANO): only MANO's own basis reads them.
-            let source = args
-                .hand_model
-                .as_deref()
-                .map_or_else(HandModelSource::discover, HandModelSource::parse);
-            if source == HandModelSource::Bundled {
-                bail!(
-                    "{}: HOT3D stores finger poses as MANO PCA coefficients, which need the MANO model's PCA basis; \
-                     convert MANO with tools/convert_mano.py and pass --hand-model DIR (or set {})",
-                    file.display(),
-                    crate::hand::MANO_DIR_VARIABLE
-                );
-            }
-            let models = HandModels::load(&source)
-                .with_context(|| format!("loading MANO for HOT3D ({source})"))?;
+            let models = mano_models(
+                args,
+                file,
+                "HOT3D",
+                "HOT3D stores finger poses as MANO PCA coefficients, which need the MANO model's PCA basis",
+            )?;
             let model = models.get(side);
             let pose_from_pca = |coefficients: &[f32]| -> Result<[[f32; 3]; 15], String> {
                 let flat = model
@@ -230,20 +222,12 @@ fn import_hand(
         }
         HandFormat::Arctic => {
             // ARCTIC's poses are relative to MANO's mean hand and its trans is MANO's transl: MANO reads them.
-            let source = args
-                .hand_model
-                .as_deref()
-                .map_or_else(HandModelSource::discover, HandModelSource::parse);
-            if source == HandModelSource::Bundled {
-                bail!(
-                    "{}: ARCTIC poses are relative to MANO's mean hand and its translations need MANO's wrist joint; \
-                     convert MANO with tools/convert_mano.py and pass --hand-model DIR (or set {})",
-                    file.display(),
-                    crate::hand::MANO_DIR_VARIABLE
-                );
-            }
-            let models = HandModels::load(&source)
-                .with_context(|| format!("loading MANO for ARCTIC ({source})"))?;
+            let models = mano_models(
+                args,
+                file,
+                "ARCTIC",
+                "ARCTIC poses are relative to MANO's mean hand and its translations need MANO's wrist joint",
+            )?;
             crate::action::import::arctic::load_arctic(
                 file,
                 side,
@@ -254,6 +238,24 @@ fn import_hand(
             )?
         }
     })
+}
+
+/// MANO for a format whose numbers only MANO reads (`why` says what needs it); the bundled hand is refused.
+fn mano_models(
+    args: &ImportArgs,
+    file: &Path,
+    format: &str,
+    why: &str,
+) -> anyhow::Result<HandModels> {
+    let source = HandModelSource::chosen(args.hand_model.as_deref());
+    if source == HandModelSource::Bundled {
+        bail!(
+            "{}: {why}; convert MANO with tools/convert_mano.py and pass --hand-model DIR (or set {})",
+            file.display(),
+            crate::hand::MANO_DIR_VARIABLE
+        );
+    }
+    HandModels::load(&source).with_context(|| format!("loading MANO for {format} ({source})"))
 }
 
 fn import(args: ImportArgs) -> anyhow::Result<()> {

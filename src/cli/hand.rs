@@ -3,7 +3,6 @@
 use crate::action::write_atomically;
 use crate::hand::{
     HandModelSource, HandModels, ManoInput, ManoPose, Preset, Side, export, load_pose_file,
-    topology::closing_faces,
 };
 use anyhow::{Context as _, bail};
 use clap::{Args, Subcommand, ValueEnum};
@@ -100,19 +99,20 @@ fn export_mesh(args: ExportArgs) -> anyhow::Result<()> {
     let output = model
         .forward(&input)
         .with_context(|| format!("posing the {} hand ({source})", side_name(side)))?;
-    let mut faces = model.faces().to_vec();
-    if args.close_wrist {
-        faces.extend(closing_faces(model.faces()));
-    }
+    let faces = if args.close_wrist {
+        model.closed_faces()
+    } else {
+        model.faces()
+    };
     let comment = format!(
         "handtwin hand export: {} hand, {}; metres",
         side_name(side),
         model.source()
     );
     let bytes = if extension == "obj" {
-        export::to_obj(&output.vertices, &faces, &comment).into_bytes()
+        export::to_obj(&output.vertices, faces, &comment).into_bytes()
     } else {
-        export::to_ply(&output.vertices, &faces, &comment)
+        export::to_ply(&output.vertices, faces, &comment)
     };
     write_atomically(&args.out, &bytes)
         .with_context(|| format!("writing {}", args.out.display()))?;

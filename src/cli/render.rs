@@ -152,10 +152,7 @@ fn plan(args: &RenderArgs) -> anyhow::Result<Plan> {
             .or((!action.prompt.is_empty()).then(|| action.prompt.clone()));
         let cameras = resize(action.camera.frames(frames, fps));
         let hands = if args.hands.is_none() && (action.left.is_some() || action.right.is_some()) {
-            let source = args
-                .hand_model
-                .as_deref()
-                .map_or_else(HandModelSource::discover, HandModelSource::parse);
+            let source = HandModelSource::chosen(args.hand_model.as_deref());
             let models = HandModels::load(&source)
                 .with_context(|| format!("loading the hand model ({source})"))?;
             Some(

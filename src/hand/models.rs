@@ -37,6 +37,11 @@ impl HandModelSource {
         }
     }
 
+    /// What a `--hand-model` option (or the like) names, or [`HandModelSource::discover`] without one.
+    pub fn chosen(text: Option<&str>) -> HandModelSource {
+        text.map_or_else(HandModelSource::discover, HandModelSource::parse)
+    }
+
     /// MANO if it is installed where handtwin looks, else the bundled hand.
     pub fn discover() -> HandModelSource {
         default_mano_dir()
