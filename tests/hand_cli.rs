@@ -4,6 +4,17 @@
 use handtwin::hand::npz::{NpyData, read_npz};
 use std::process::Command;
 
+/// A MANO folder holding the random MANO-shaped fixture as both hands (the licensed model's stand-in: same
+/// arrays, same PCA layout).
+fn fake_mano_dir(dir: &std::path::Path) -> std::path::PathBuf {
+    let mano = dir.join("mano");
+    std::fs::create_dir(&mano).unwrap();
+    for name in ["MANO_RIGHT.npz", "MANO_LEFT.npz"] {
+        std::fs::copy("tests/fixtures/mano/random_right.npz", mano.join(name)).unwrap();
+    }
+    mano
+}
+
 fn handtwin(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_handtwin"))
         .args(args)
@@ -130,12 +141,8 @@ fn bundled_preset_export_and_clear_errors() {
 #[test]
 fn hot3d_import_reads_pca_poses_through_mano_and_refuses_the_bundled_hand() {
     let dir = tempfile::tempdir().unwrap();
-    let mano = dir.path().join("mano");
-    std::fs::create_dir(&mano).unwrap();
     // The random MANO-shaped fixture stands in for the licensed model (same arrays, same PCA layout).
-    for name in ["MANO_RIGHT.npz", "MANO_LEFT.npz"] {
-        std::fs::copy("tests/fixtures/mano/random_right.npz", mano.join(name)).unwrap();
-    }
+    let mano = fake_mano_dir(dir.path());
     let hot3d = "tests/fixtures/action/hot3d_mano_hand_pose_trajectory.jsonl";
     let out = dir.path().join("a.json");
     let result = handtwin(&[
@@ -218,11 +225,7 @@ fn arctic_mano_npy_imports_through_mano_with_the_mean_hand_and_transl() {
 
     // The CLI reads it with --hand-model, refuses the bundled hand, and errors name the file.
     let dir = tempfile::tempdir().unwrap();
-    let mano = dir.path().join("mano");
-    std::fs::create_dir(&mano).unwrap();
-    for name in ["MANO_RIGHT.npz", "MANO_LEFT.npz"] {
-        std::fs::copy("tests/fixtures/mano/random_right.npz", mano.join(name)).unwrap();
-    }
+    let mano = fake_mano_dir(dir.path());
     let out = dir.path().join("a.json");
     let result = handtwin(&[
         "action",

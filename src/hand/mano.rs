@@ -354,10 +354,9 @@ impl ManoModel {
         }
 
         let components = get("hands_components")?;
-        let component_count = match components.shape.as_slice() {
-            [k, 45] if *k <= 45 => *k,
-            _ => return Err(wrong_shape("hands_components", "(K ≤ 45, 45)", components)),
-        };
+        if !matches!(components.shape.as_slice(), [k, 45] if *k <= 45) {
+            return Err(wrong_shape("hands_components", "(K ≤ 45, 45)", components));
+        }
         let hands_components = floats("hands_components", components)?
             .chunks_exact(45)
             .map(|row| {
@@ -366,7 +365,6 @@ impl ManoModel {
                 out
             })
             .collect();
-        debug_assert_eq!(component_count, components.shape[0]);
 
         let mean = get("hands_mean")?;
         if mean.shape != [45] {

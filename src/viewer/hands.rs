@@ -90,6 +90,19 @@ impl HandState {
         placement::camera_from_hand(side, self.wrist_position, self.wrist_angles)
     }
 
+    /// This state as a hand keyframe at time `t`, the wrist placed by `frame_from_hand` (camera or world).
+    pub fn keyframe(&self, side: Side, t: f64, frame_from_hand: Affine3A) -> HandKeyframe {
+        let (_, rotation, translation) = frame_from_hand.to_scale_rotation_translation();
+        HandKeyframe {
+            time: t,
+            pose: ManoPose {
+                global_orient: crate::hand::rotation::axis_angle_from_quat(rotation),
+                hand_pose: self.pose(side).hand_pose,
+            },
+            wrist_translation: translation.to_array(),
+        }
+    }
+
     pub fn pose(&self, side: Side) -> ManoPose {
         self.imported_pose
             .unwrap_or_else(|| self.controls.pose_for(side))
@@ -291,15 +304,7 @@ impl HandRig {
                     },
                 ));
             }
-            let (_, rotation, translation) = frame_from_hand.to_scale_rotation_translation();
-            let keyframe = HandKeyframe {
-                time: t,
-                pose: ManoPose {
-                    global_orient: crate::hand::rotation::axis_angle_from_quat(rotation),
-                    hand_pose: state.pose(side).hand_pose,
-                },
-                wrist_translation: translation.to_array(),
-            };
+            let keyframe = state.keyframe(side, t, frame_from_hand);
             let slot = &mut tracks[side_index(side)];
             match slot {
                 Some(track) => {
@@ -403,7 +408,7 @@ impl Plugin for HandsPlugin {
 #[derive(Component)]
 struct HandView(Side);
 
-fn side_index(side: Side) -> usize {
+pub(super) fn side_index(side: Side) -> usize {
     match side {
         Side::Left => 0,
         Side::Right => 1,

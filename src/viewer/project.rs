@@ -10,8 +10,8 @@ use super::notifications::Notifications;
 use super::scene_view::{CurrentScene, OpenScene, ScenePlacementState};
 use super::timeline::Timeline;
 use crate::action::{
-    Action, CameraPath, HandKeyframe, HandTrack, ManoPose, NamedAction, Project, RecentProjects,
-    SceneReference, WristFrame, recent_projects_path,
+    Action, CameraPath, HandTrack, NamedAction, Project, RecentProjects, SceneReference,
+    WristFrame, recent_projects_path,
 };
 use crate::hand::Side;
 use crate::scene::SceneSource;
@@ -138,17 +138,7 @@ impl Snapshot<'_> {
                     continue;
                 }
                 let state = self.rig.state(side);
-                let camera_from_hand = state.camera_from_hand(side);
-                let (_, rotation, translation) = camera_from_hand.to_scale_rotation_translation();
-                let pose = ManoPose {
-                    global_orient: crate::hand::rotation::axis_angle_from_quat(rotation),
-                    hand_pose: state.pose(side).hand_pose,
-                };
-                let keyframe = HandKeyframe {
-                    time: 0.0,
-                    pose,
-                    wrist_translation: translation.to_array(),
-                };
+                let keyframe = state.keyframe(side, 0.0, state.camera_from_hand(side));
                 if let Ok(track) = HandTrack::new(side, vec![], WristFrame::Camera, vec![keyframe])
                 {
                     match side {
@@ -390,10 +380,7 @@ fn apply_project(
             if let Some(track) = action.hand(side) {
                 // A track with several keyframes (or posed in the world) plays along the timeline.
                 if track.keyframes().len() > 1 || track.wrist_frame() != WristFrame::Camera {
-                    rig.tracks[match side {
-                        Side::Left => 0,
-                        Side::Right => 1,
-                    }] = Some(track.clone());
+                    rig.tracks[super::hands::side_index(side)] = Some(track.clone());
                 }
                 let sample = track.sample(0.0);
                 *rig.state_mut(side) = HandState::from_saved(

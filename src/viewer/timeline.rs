@@ -676,20 +676,54 @@ pub(super) fn timeline_ui(
     problem
 }
 
+/// A strip under the scrub bar on which x is clip time (0 to the clip's duration, 8 px margins).
+struct TimeStrip {
+    rect: egui::Rect,
+    duration: f64,
+}
+
+impl TimeStrip {
+    fn allocate(
+        ui: &mut egui::Ui,
+        height: f32,
+        gray: u8,
+        settings: &StreamSettings,
+    ) -> (Self, egui::Painter) {
+        let (rect, _) = ui.allocate_exact_size(
+            egui::vec2(ui.available_width(), height),
+            egui::Sense::hover(),
+        );
+        let painter = ui.painter_at(rect);
+        painter.rect_filled(rect, 3.0, egui::Color32::from_gray(gray));
+        let duration = settings.duration_seconds().max(1e-6);
+        (Self { rect, duration }, painter)
+    }
+
+    fn span(&self) -> (f32, f32) {
+        (self.rect.left() + 8.0, self.rect.right() - 8.0)
+    }
+
+    fn x(&self, t: f64) -> f32 {
+        let (left, right) = self.span();
+        left + (right - left) * (t / self.duration).clamp(0.0, 1.0) as f32
+    }
+
+    fn time(&self, x: f32) -> f64 {
+        let (left, right) = self.span();
+        ((x - left) / (right - left)).clamp(0.0, 1.0) as f64 * self.duration
+    }
+}
+
 /// The keyframe markers of a drawn path on a strip under the scrub bar: click selects (and jumps there), dragging
 /// re-times (one undo step when released).
 fn keyframe_strip_ui(ui: &mut egui::Ui, timeline: &mut Timeline, settings: &StreamSettings) {
     let Some(keys) = timeline.keys.clone() else {
         return;
     };
-    let (strip, _) =
-        ui.allocate_exact_size(egui::vec2(ui.available_width(), 18.0), egui::Sense::hover());
-    let painter = ui.painter_at(strip);
-    painter.rect_filled(strip, 3.0, egui::Color32::from_gray(32));
-    let duration = settings.duration_seconds().max(1e-6);
-    let (left, right) = (strip.left() + 8.0, strip.right() - 8.0);
-    let x_of = |t: f64| left + (right - left) * (t / duration).clamp(0.0, 1.0) as f32;
-    let t_of = |x: f32| ((x - left) / (right - left)).clamp(0.0, 1.0) as f64 * duration;
+    let (strip, painter) = TimeStrip::allocate(ui, 18.0, 32, settings);
+    let x_of = |t: f64| strip.x(t);
+    let t_of = |x: f32| strip.time(x);
+    let strip = strip.rect;
     // The current frame.
     let now = x_of(timeline.current as f64 / settings.fps);
     painter.line_segment(
@@ -771,13 +805,9 @@ fn hand_key_strip_ui(
     if hand_keys.is_empty() {
         return;
     }
-    let (strip, _) =
-        ui.allocate_exact_size(egui::vec2(ui.available_width(), 14.0), egui::Sense::hover());
-    let painter = ui.painter_at(strip);
-    painter.rect_filled(strip, 3.0, egui::Color32::from_gray(26));
-    let duration = settings.duration_seconds().max(1e-6);
-    let (left, right) = (strip.left() + 8.0, strip.right() - 8.0);
-    let x_of = |t: f64| left + (right - left) * (t / duration).clamp(0.0, 1.0) as f32;
+    let (strip, painter) = TimeStrip::allocate(ui, 14.0, 26, settings);
+    let x_of = |t: f64| strip.x(t);
+    let strip = strip.rect;
     for (index, &(side, time)) in hand_keys.iter().enumerate() {
         let (y, color) = match side {
             crate::hand::Side::Left => (strip.top() + 4.0, egui::Color32::from_rgb(128, 204, 128)),
