@@ -95,7 +95,7 @@ fn hamer_npz_frames(path: &Path) -> Result<Value, ActionFileError> {
     use crate::hand::npz::{NpyData, read_npz};
     let npz = read_npz(path).map_err(|e| ActionFileError::new(path, e.to_string()))?;
     let mut frame_count: Option<usize> = None;
-    let mut columns: Vec<(String, usize, Vec<usize>, Vec<f64>)> = Vec::new();
+    let mut columns: Vec<(String, Vec<usize>, Vec<f64>)> = Vec::new();
     for (name, array) in &npz.arrays {
         let Some((&frames, rest)) = array.shape.split_first() else {
             return Err(ActionFileError::at(
@@ -118,13 +118,13 @@ fn hamer_npz_frames(path: &Path) -> Result<Value, ActionFileError> {
             NpyData::Float(v) => v.clone(),
             NpyData::Int(v) => v.iter().map(|&x| x as f64).collect(),
         };
-        columns.push((name.clone(), frames, rest.to_vec(), values));
+        columns.push((name.clone(), rest.to_vec(), values));
     }
     let frames = frame_count.unwrap_or(0);
     let mut out = Vec::with_capacity(frames);
     for frame in 0..frames {
         let mut object = serde_json::Map::new();
-        for (name, _, rest, values) in &columns {
+        for (name, rest, values) in &columns {
             let per_frame: usize = rest.iter().product();
             let row = &values[frame * per_frame..][..per_frame];
             let value = if name == "is_right" || name == "mirrored" {
