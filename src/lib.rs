@@ -6,6 +6,7 @@
 
 pub mod action;
 pub mod cli;
+pub mod eval;
 pub mod hand;
 pub mod scene;
 pub mod video;

@@ -6,6 +6,7 @@ use crate::video::{
     DwmSample, Ffmpeg, Frames, Mp4Options, read_video_with, side_by_side, write_video_with,
 };
 use crate::worker::{Event, GenerationSettings, JobInput, ModelLoader, ModelSpec, Worker};
+use crate::world_model::model_dir::{SamplingDefaults, bundled_model_dir};
 use anyhow::{Context as _, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::{Path, PathBuf};
@@ -14,8 +15,9 @@ use std::time::Instant;
 #[derive(clap::Args, Debug)]
 pub struct GenerateArgs {
     /// A diffusers-format CogVideoX(-Fun) model directory (model_index.json, transformer/, vae/, ...).
+    /// Default: the bundled tiny DWM (models/tiny-dwm).
     #[arg(long)]
-    pub model: PathBuf,
+    pub model: Option<PathBuf>,
     /// The DWM LoRA folder (pytorch_lora_weights.safetensors, non_lora_weights.safetensors).
     #[arg(long)]
     pub lora: Option<PathBuf>,
@@ -33,10 +35,12 @@ pub struct GenerateArgs {
     pub prompt: Option<String>,
     #[arg(long)]
     pub prompt_file: Option<PathBuf>,
-    #[arg(long, default_value_t = 50)]
-    pub steps: usize,
-    #[arg(long, default_value_t = 6.0)]
-    pub guidance: f64,
+    /// Denoising steps (default: the model folder's handtwin.json, else DWM's 50).
+    #[arg(long)]
+    pub steps: Option<usize>,
+    /// Classifier-free guidance scale (default: the model folder's handtwin.json, else DWM's 6.0).
+    #[arg(long)]
+    pub guidance: Option<f64>,
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
     /// cpu, cuda or metal.
@@ -122,13 +126,21 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
 
 /// Runs generation through a worker built on `loader`.
 pub fn run_with(args: GenerateArgs, loader: impl ModelLoader) -> anyhow::Result<()> {
-    if args.steps == 0 {
+    let Some(model) = args.model.clone().or_else(bundled_model_dir) else {
+        bail!(
+            "no --model given and the bundled tiny model (models/tiny-dwm) is missing from this build; pass --model DIR"
+        );
+    };
+    let defaults = SamplingDefaults::for_model(&model)?;
+    let steps = args.steps.unwrap_or(defaults.steps);
+    let guidance = args.guidance.unwrap_or(defaults.guidance_scale);
+    if steps == 0 {
         bail!("--steps must be at least 1");
     }
     let ffmpeg = Ffmpeg::from_env();
     let inputs = read_inputs(&args, &ffmpeg)?;
     let spec = ModelSpec {
-        directory: args.model.clone(),
+        directory: model,
         lora: args.lora.clone(),
         device: args.device.clone(),
         dtype: args.dtype.clone(),
@@ -141,13 +153,13 @@ pub fn run_with(args: GenerateArgs, loader: impl ModelLoader) -> anyhow::Result<
             hand_video: inputs.hand_video.clone(),
             prompt: inputs.prompt.clone(),
             settings: GenerationSettings {
-                steps: args.steps,
-                guidance_scale: args.guidance,
+                steps,
+                guidance_scale: guidance,
                 seed: args.seed,
             },
         },
     );
-    let bar = ProgressBar::new(args.steps as u64);
+    let bar = ProgressBar::new(steps as u64);
     bar.set_style(
         ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} steps ({elapsed}, eta {eta})")
             .unwrap_or_else(|_| ProgressStyle::default_bar())

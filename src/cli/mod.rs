@@ -4,11 +4,13 @@
 use clap::{Parser, Subcommand};
 
 pub mod action;
+pub mod eval;
 pub mod generate;
 pub mod hand;
 pub mod model_info;
 #[cfg(feature = "render")]
 pub mod render;
+pub mod train;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -47,6 +49,10 @@ pub enum Command {
     Generate(generate::GenerateArgs),
     /// Hand models: export a posed hand mesh.
     Hand(hand::HandArgs),
+    /// Score a model against no-dynamics baselines on held-out sample folders (PSNR/SSIM by region).
+    Eval(eval::EvalArgs),
+    /// Train the tiny DWM (VAE, inpainting pre-training, DWM fine-tune) on `handtwin synth` clips.
+    Train(train::TrainArgs),
     /// Print what a model directory holds (configs, parameters, dtypes, LoRA) and the memory a run needs.
     ModelInfo(model_info::ModelInfoArgs),
 }
@@ -60,5 +66,7 @@ pub fn run(command: Command) -> anyhow::Result<()> {
         Command::ModelInfo(args) => model_info::run(args),
         Command::Generate(args) => generate::run(args),
         Command::Hand(args) => hand::run(args),
+        Command::Train(args) => train::run(args),
+        Command::Eval(args) => eval::run(args),
     }
 }

@@ -22,12 +22,24 @@ pub struct GenerationChoices {
 }
 
 impl Default for GenerationChoices {
+    /// The bundled tiny DWM with the sampling settings its folder recommends, so generation works out of the box.
     fn default() -> Self {
+        let model = crate::world_model::model_dir::bundled_model_dir();
+        let mut settings = GenerationSettings::default();
+        if let Some(dir) = &model {
+            match crate::world_model::model_dir::SamplingDefaults::for_model(dir) {
+                Ok(defaults) => {
+                    settings.steps = defaults.steps;
+                    settings.guidance_scale = defaults.guidance_scale;
+                }
+                Err(error) => tracing::warn!("{error}; using DWM's sampling settings"),
+            }
+        }
         Self {
-            model: None,
+            model,
             lora: None,
             device: "cpu".into(),
-            settings: GenerationSettings::default(),
+            settings,
             prompt: String::new(),
         }
     }

@@ -12,6 +12,7 @@ pub mod resample;
 pub mod scheduler;
 pub mod t5;
 pub mod tokenizer;
+pub mod train;
 pub mod transformer;
 pub mod vae;
 

@@ -25,6 +25,60 @@ fn file_error(path: &Path, reason: impl ToString) -> ModelDirError {
     }
 }
 
+/// The bundled tiny DWM (`models/tiny-dwm` of this checkout), the default model of the viewer and of
+/// `handtwin generate`; `None` when the folder is missing (a packaged build without it).
+pub fn bundled_model_dir() -> Option<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("models")
+        .join("tiny-dwm");
+    dir.join("model_index.json").is_file().then_some(dir)
+}
+
+/// Sampling settings a model folder recommends (`handtwin.json`: `default_steps`, `default_guidance_scale`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SamplingDefaults {
+    pub steps: usize,
+    pub guidance_scale: f64,
+}
+
+impl SamplingDefaults {
+    /// DWM's own: 50 steps, guidance 6.
+    pub const DWM: SamplingDefaults = SamplingDefaults {
+        steps: 50,
+        guidance_scale: 6.0,
+    };
+
+    /// The folder's recommendation, or DWM's when it has no `handtwin.json`.
+    pub fn for_model(dir: &Path) -> Result<Self, ModelDirError> {
+        let path = dir.join("handtwin.json");
+        if !path.is_file() {
+            return Ok(Self::DWM);
+        }
+        let text = std::fs::read_to_string(&path).map_err(|e| file_error(&path, e))?;
+        let value: Value = serde_json::from_str(&text)
+            .map_err(|e| file_error(&path, format!("not valid JSON: {e}")))?;
+        let steps = value
+            .get("default_steps")
+            .and_then(Value::as_u64)
+            .filter(|&n| (1..=1000).contains(&n))
+            .ok_or_else(|| {
+                file_error(
+                    &path,
+                    "`default_steps` must be a whole number from 1 to 1000",
+                )
+            })?;
+        let guidance_scale = value
+            .get("default_guidance_scale")
+            .and_then(Value::as_f64)
+            .filter(|g| g.is_finite() && *g >= 0.0)
+            .ok_or_else(|| file_error(&path, "`default_guidance_scale` must be a number ≥ 0"))?;
+        Ok(Self {
+            steps: steps as usize,
+            guidance_scale,
+        })
+    }
+}
+
 /// One component folder: its config and the tensors its safetensors files hold.
 #[derive(Clone, Debug)]
 pub struct Component {

@@ -7,7 +7,7 @@
 //! loop, decode, `(x/2 + 0.5).clamp(0, 1)`.
 
 use super::checkpoint::{CheckpointBackend, LoraAdapter, SharedBackend, WeightFiles};
-use super::resample::{cfhw_to_frames, frames_to_cfhw, resample_frames};
+use super::resample::{cfhw_to_frames, frames_to_cfhw, resize_frames};
 use super::scheduler::{CogVideoXDdimScheduler, DdimConfig};
 use super::t5::{T5Config, T5TextEncoder};
 use super::tokenizer::T5Tokenizer;
@@ -67,11 +67,21 @@ pub fn sample(
     )?
     .to_dtype(static_latents.dtype())?;
     let conditions = Tensor::cat(&[&mask, &static_latents, &hand_latents], 2)?;
-    let conditions = Tensor::cat(&[&conditions, &conditions], 0)?
-        .to_dtype(dtype)?
-        .contiguous()?;
-    let text =
-        Tensor::cat(&[inputs.negative_prompt_embeds, inputs.prompt_embeds], 0)?.to_dtype(dtype)?;
+    // With guidance 1 the guided prediction is the conditional one: run that branch alone (half the work).
+    let guided_batch = inputs.guidance_scale != 1.0;
+    let conditions = if guided_batch {
+        Tensor::cat(&[&conditions, &conditions], 0)?
+    } else {
+        conditions
+    }
+    .to_dtype(dtype)?
+    .contiguous()?;
+    let text = if guided_batch {
+        Tensor::cat(&[inputs.negative_prompt_embeds, inputs.prompt_embeds], 0)?
+    } else {
+        inputs.prompt_embeds.clone()
+    }
+    .to_dtype(dtype)?;
     let expected_channels = networks.transformer_config.in_channels;
     let got = inputs.initial_noise.dims().get(2).copied().unwrap_or(0) + conditions.dims()[2];
     if got != expected_channels {
@@ -94,16 +104,25 @@ pub fn sample(
     let mut latents = inputs.initial_noise.clone();
     let total = scheduler.timesteps().len();
     for (index, &t) in scheduler.timesteps().iter().enumerate() {
-        let doubled = Tensor::cat(&[&latents, &latents], 0)?;
-        let model_input = Tensor::cat(&[&doubled, &conditions], 2)?;
-        let timestep = Tensor::new(&[t, t], latents.device())?;
-        let v = networks
-            .transformer
-            .forward(&model_input, &text, &timestep, Some(&rope))?
-            .to_dtype(DType::F32)?;
-        let uncond = v.narrow(0, 0, 1)?;
-        let cond = v.narrow(0, 1, 1)?;
-        let guided = (&uncond + ((cond - &uncond)? * inputs.guidance_scale)?)?;
+        let guided = if guided_batch {
+            let doubled = Tensor::cat(&[&latents, &latents], 0)?;
+            let model_input = Tensor::cat(&[&doubled, &conditions], 2)?;
+            let timestep = Tensor::new(&[t, t], latents.device())?;
+            let v = networks
+                .transformer
+                .forward(&model_input, &text, &timestep, Some(&rope))?
+                .to_dtype(DType::F32)?;
+            let uncond = v.narrow(0, 0, 1)?;
+            let cond = v.narrow(0, 1, 1)?;
+            (&uncond + ((cond - &uncond)? * inputs.guidance_scale)?)?
+        } else {
+            let model_input = Tensor::cat(&[&latents, &conditions], 2)?;
+            let timestep = Tensor::new(&[t], latents.device())?;
+            networks
+                .transformer
+                .forward(&model_input, &text, &timestep, Some(&rope))?
+                .to_dtype(DType::F32)?
+        };
         // The step is computed in f32; latents are stored in the model's precision between steps.
         latents = scheduler
             .step(&guided, t, &latents.to_dtype(DType::F32)?)?
@@ -168,6 +187,9 @@ pub struct DwmModel {
     scaling_factor: f64,
     /// The frame count the model was trained on (the pipeline resamples other clips to it and back).
     model_frames: usize,
+    /// The frame size the model was trained on (`sample_width/height` of the transformer × the VAE's spatial
+    /// compression); other clips are resized to it and the result back, as DWM's pipeline does.
+    native_size: (u32, u32),
     max_text_length: usize,
     /// The empty negative prompt's embedding, encoded once (T5-XXL is the largest network of the model).
     negative_prompt_embeds: Option<Tensor>,
@@ -313,6 +335,11 @@ impl DwmModel {
             Ok(AutoencoderKLCogVideoX::new(&vae_config, vb)?)
         })?;
         let scaling_factor = vae_config.scaling_factor;
+        let compression = vae_config.spatial_compression();
+        let native_size = (
+            (transformer_config.sample_width * compression) as u32,
+            (transformer_config.sample_height * compression) as u32,
+        );
 
         // Text encoder and tokenizer.
         let text_dir = dir.join("text_encoder");
@@ -341,6 +368,7 @@ impl DwmModel {
             tokenizer,
             scaling_factor,
             model_frames,
+            native_size,
             max_text_length,
             negative_prompt_embeds: None,
             device: device.clone(),
@@ -382,18 +410,25 @@ impl DwmModel {
         seed: u64,
         progress: &mut dyn FnMut(usize, usize) -> bool,
     ) -> Result<Option<Frames>> {
-        let (width, height) = (static_video.width(), static_video.height());
-        if width % 16 != 0 || height % 16 != 0 {
+        let (input_width, input_height) = (static_video.width(), static_video.height());
+        if (hand_video.width(), hand_video.height()) != (input_width, input_height) {
             return Err(WorldModelError::Input {
                 what: "video size".into(),
-                reason: format!("{width}x{height} is not a multiple of 16 in both directions"),
+                reason: format!(
+                    "the static video is {input_width}x{input_height} but the hand video {}x{}",
+                    hand_video.width(),
+                    hand_video.height()
+                ),
             });
         }
+        let (width, height) = self.native_size;
         let input_frames = static_video.frame_count();
         let clip = |frames: &Frames| {
-            resample_frames(frames, self.model_frames).map_err(|e| WorldModelError::Input {
-                what: "video".into(),
-                reason: e.to_string(),
+            resize_frames(frames, self.model_frames, width, height).map_err(|e| {
+                WorldModelError::Input {
+                    what: "video".into(),
+                    reason: e.to_string(),
+                }
             })
         };
         let static_tensor = self.to_tensor(&clip(static_video)?)?;
@@ -412,7 +447,8 @@ impl DwmModel {
         };
         let latent_channels = self.vae.config().latent_channels;
         let latent_frames = (self.model_frames - 1) / 4 + 1;
-        let (h, w) = (height as usize / 8, width as usize / 8);
+        let compression = self.vae.config().spatial_compression();
+        let (h, w) = (height as usize / compression, width as usize / compression);
         let mut rng = NormalRng::new(seed);
         let initial_noise = rng
             .tensor(&[1, latent_frames, latent_channels, h, w], &self.device)?
@@ -447,9 +483,11 @@ impl DwmModel {
                 reason: e.to_string(),
             })?;
         let frames =
-            resample_frames(&frames, input_frames).map_err(|e| WorldModelError::Input {
-                what: "decoded video".into(),
-                reason: e.to_string(),
+            resize_frames(&frames, input_frames, input_width, input_height).map_err(|e| {
+                WorldModelError::Input {
+                    what: "decoded video".into(),
+                    reason: e.to_string(),
+                }
             })?;
         Ok(Some(frames))
     }

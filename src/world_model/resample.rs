@@ -123,6 +123,84 @@ pub fn resample_frames(frames: &Frames, frame_count: usize) -> Result<Frames, Fr
     )
 }
 
+/// 1-D area weights: output i averages the input interval [i·s, (i+1)·s) with s = input/output (for shrinking;
+/// no output pixel skips an input pixel, unlike point-sampled bilinear).
+fn area_taps(output: usize, input: usize) -> Vec<Vec<(usize, f32)>> {
+    let scale = input as f64 / output as f64;
+    (0..output)
+        .map(|dst| {
+            let (start, end) = (dst as f64 * scale, (dst as f64 + 1.0) * scale);
+            let mut taps = Vec::new();
+            let mut i = start.floor() as usize;
+            while (i as f64) < end && i < input {
+                let overlap = (end.min(i as f64 + 1.0) - start.max(i as f64)).max(0.0);
+                if overlap > 0.0 {
+                    taps.push((i, (overlap / scale) as f32));
+                }
+                i += 1;
+            }
+            taps
+        })
+        .collect()
+}
+
+/// Area-averages a C×F×H×W array down to C×F×H'×W' (H' ≤ H, W' ≤ W).
+fn shrink_area(
+    data: &[f32],
+    [planes, height, width]: [usize; 3],
+    [out_height, out_width]: [usize; 2],
+) -> Vec<f32> {
+    let tw = area_taps(out_width, width);
+    let mut a = vec![0f32; planes * height * out_width];
+    for row in 0..planes * height {
+        let src = &data[row * width..(row + 1) * width];
+        for (x, taps) in tw.iter().enumerate() {
+            a[row * out_width + x] = taps.iter().map(|&(i, w)| src[i] * w).sum();
+        }
+    }
+    let th = area_taps(out_height, height);
+    let mut b = vec![0f32; planes * out_height * out_width];
+    for plane in 0..planes {
+        for (y, taps) in th.iter().enumerate() {
+            for x in 0..out_width {
+                b[(plane * out_height + y) * out_width + x] = taps
+                    .iter()
+                    .map(|&(i, w)| a[(plane * height + i) * out_width + x] * w)
+                    .sum();
+            }
+        }
+    }
+    b
+}
+
+/// Resizes a clip to `frame_count` frames of `width`×`height`: area averaging where it shrinks (a 720×480 clip
+/// going into a 96×64 model keeps thin things), trilinear (the pipeline's rule) where it grows and in time.
+pub fn resize_frames(
+    frames: &Frames,
+    frame_count: usize,
+    width: u32,
+    height: u32,
+) -> Result<Frames, FramesError> {
+    if (frames.frame_count(), frames.width(), frames.height()) == (frame_count, width, height) {
+        return Ok(frames.clone());
+    }
+    let (f, h, w) = (
+        frames.frame_count(),
+        frames.height() as usize,
+        frames.width() as usize,
+    );
+    let mut data = frames_to_cfhw(frames);
+    let (mut ch, mut cw) = (h, w);
+    let (th, tw) = (height as usize, width as usize);
+    if th < h || tw < w {
+        let (sh, sw) = (th.min(h), tw.min(w));
+        data = shrink_area(&data, [3 * f, h, w], [sh, sw]);
+        (ch, cw) = (sh, sw);
+    }
+    let data = resample_trilinear(&data, [3, f, ch, cw], [frame_count, th, tw]);
+    cfhw_to_frames(&data, frame_count, width, height, frames.fps())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -141,6 +219,26 @@ mod tests {
             resample_trilinear(&[0.0, 1.0, 2.0, 3.0], [1, 1, 1, 4], [1, 1, 2]),
             vec![0.5, 2.5]
         );
+    }
+
+    #[test]
+    fn area_shrink_averages_and_keeps_sizes() {
+        // 4×4 → 2×2: each output is the mean of a 2×2 block.
+        let data: Vec<f32> = (0..16).map(|v| v as f32).collect();
+        let out = shrink_area(&data, [1, 4, 4], [2, 2]);
+        assert_eq!(out, vec![2.5, 4.5, 10.5, 12.5]);
+        // 720 → 96 (7.5×): weights of every output sum to one.
+        for taps in area_taps(96, 720) {
+            let total: f32 = taps.iter().map(|t| t.1).sum();
+            assert!((total - 1.0).abs() < 1e-5);
+        }
+        let frames = Frames::new(8, 6, 8.0, vec![200; 8 * 6 * 3 * 3]).unwrap();
+        let small = resize_frames(&frames, 5, 4, 2).unwrap();
+        assert_eq!(
+            (small.frame_count(), small.width(), small.height()),
+            (5, 4, 2)
+        );
+        assert!(small.as_bytes().iter().all(|&v| (199..=200).contains(&v)));
     }
 
     #[test]

@@ -1,0 +1,153 @@
+//! `handtwin eval`: the held-out table — the model against two baselines that model no dynamics — over DWM sample
+//! folders with ground truth, plus a comparison sheet (static | hands | generated | truth).
+
+use crate::eval::{Summary, baselines, comparison_sheet, markdown_table, regions, score};
+use crate::video::{DwmSample, Ffmpeg, list_stems};
+use crate::world_model::model_dir::{SamplingDefaults, bundled_model_dir};
+use crate::world_model::pipeline::DwmModel;
+use anyhow::{Context as _, bail};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::path::PathBuf;
+use std::time::Instant;
+
+#[derive(clap::Args, Debug)]
+pub struct EvalArgs {
+    /// Sample folders with ground truth (videos/), e.g. from `handtwin synth --split heldout`.
+    #[arg(long = "data", required = true)]
+    pub data: Vec<PathBuf>,
+    /// The model (default: the bundled tiny DWM).
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// Evaluate at most this many clips (in stem order).
+    #[arg(long)]
+    pub limit: Option<usize>,
+    #[arg(long)]
+    pub steps: Option<usize>,
+    #[arg(long)]
+    pub guidance: Option<f64>,
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Write the table (Markdown) here as well as printing it.
+    #[arg(long)]
+    pub table: Option<PathBuf>,
+    /// Write a comparison sheet (PNG) of the first clips: static | hands | generated | truth.
+    #[arg(long)]
+    pub comparison: Option<PathBuf>,
+    /// Clips on the comparison sheet.
+    #[arg(long, default_value_t = 3)]
+    pub comparison_clips: usize,
+}
+
+pub fn run(args: EvalArgs) -> anyhow::Result<()> {
+    let Some(model_dir) = args.model.clone().or_else(bundled_model_dir) else {
+        bail!(
+            "no --model given and the bundled tiny model (models/tiny-dwm) is missing; pass --model DIR"
+        );
+    };
+    let defaults = SamplingDefaults::for_model(&model_dir)?;
+    let steps = args.steps.unwrap_or(defaults.steps);
+    let guidance = args.guidance.unwrap_or(defaults.guidance_scale);
+    let device = candle_core::Device::Cpu;
+    let mut model = DwmModel::load(&model_dir, None, &device, candle_core::DType::F32)
+        .with_context(|| format!("loading the model {}", model_dir.display()))?;
+    let ffmpeg = Ffmpeg::from_env();
+    let mut samples = Vec::new();
+    for dir in &args.data {
+        for stem in list_stems(dir)? {
+            samples.push((dir.clone(), stem));
+        }
+    }
+    if let Some(limit) = args.limit {
+        samples.truncate(limit);
+    }
+    if samples.is_empty() {
+        bail!("no samples in {:?}", args.data);
+    }
+    let mut summaries = vec![Summary::new(&format!(
+        "DWM tiny ({})",
+        model_dir
+            .file_name()
+            .map_or_else(|| "model".into(), |n| n.to_string_lossy().into_owned())
+    ))];
+    let bar = ProgressBar::new(samples.len() as u64);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "eval [{bar:30}] {pos}/{len} clips ({elapsed}, eta {eta}) {msg}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    let mut sheet_rows = Vec::new();
+    let mut generation_seconds = 0.0;
+    let mut evaluated = 0;
+    for (dir, stem) in &samples {
+        let sample = DwmSample::read(dir, stem, &ffmpeg)?;
+        let Some(truth) = sample.ground_truth.as_ref() else {
+            bail!("{}: has no ground truth (videos/{stem}.mp4)", dir.display());
+        };
+        let started = Instant::now();
+        let generated = model
+            .generate(
+                &sample.static_video,
+                &sample.hand_video,
+                sample.prompt.as_deref().unwrap_or(""),
+                steps,
+                guidance,
+                args.seed,
+                &mut |_, _| true,
+            )?
+            .context("generation stopped")?;
+        generation_seconds += started.elapsed().as_secs_f64();
+        let Some(regions) = regions(truth, &sample.static_video, &sample.hand_video) else {
+            bail!("{}/{stem}: the videos have different sizes", dir.display());
+        };
+        summaries[0].add(&score(&generated, truth, &regions));
+        for (index, (name, frames)) in baselines(&sample.static_video, &sample.hand_video)
+            .into_iter()
+            .enumerate()
+        {
+            if summaries.len() <= index + 1 {
+                summaries.push(Summary::new(name));
+            }
+            summaries[index + 1].add(&score(&frames, truth, &regions));
+        }
+        if sheet_rows.len() < args.comparison_clips {
+            sheet_rows.push((
+                sample.static_video.clone(),
+                sample.hand_video.clone(),
+                generated,
+                truth.clone(),
+            ));
+        }
+        evaluated += 1;
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    let table = markdown_table(&summaries, evaluated);
+    println!("{table}");
+    println!(
+        "model {} · {steps} steps · guidance {guidance} · seed {} · {:.2} s per clip to generate",
+        model_dir.display(),
+        args.seed,
+        generation_seconds / evaluated.max(1) as f64
+    );
+    if let Some(path) = &args.table {
+        std::fs::write(path, &table).with_context(|| format!("writing {}", path.display()))?;
+    }
+    if let Some(path) = &args.comparison {
+        let rows: Vec<[&crate::video::Frames; 4]> =
+            sheet_rows.iter().map(|(s, h, g, t)| [s, h, g, t]).collect();
+        let frames = rows
+            .first()
+            .map(|r| {
+                let n = r[0].frame_count();
+                vec![n / 4, n / 2, n - 1]
+            })
+            .unwrap_or_default();
+        let sheet = comparison_sheet(&rows, &frames, 3).context("nothing to draw")?;
+        sheet
+            .save(path)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,211 @@
+//! `handtwin train`: the tiny DWM recipe — the CogVideoX VAE, inpainting pre-training, then the DWM fine-tune —
+//! on sample folders made by `handtwin synth`. Interrupt at any time; running the same command again resumes
+//! from the last checkpoint of the stage.
+
+use crate::world_model::tokenizer::T5Tokenizer;
+use crate::world_model::train::data::load_clips;
+use crate::world_model::train::recipe::{StageSettings, encode_clips, train_denoiser, train_vae};
+use crate::world_model::train::{RunDir, Stage, StepLog, tiny};
+use anyhow::{Context as _, bail};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::path::PathBuf;
+
+#[derive(clap::Args, Debug)]
+pub struct TrainArgs {
+    /// Sample folders (DWM layout with videos/, videos_static/, videos_hands/, prompts_rewrite/).
+    #[arg(long = "data", required = true)]
+    pub data: Vec<PathBuf>,
+    /// The run folder: checkpoints/, logs/ and the finished model/ go here.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// vae, inpaint, dwm, or all (in that order). A completed stage is skipped.
+    #[arg(long, default_value = "all")]
+    pub stage: String,
+    #[arg(long, default_value_t = 1500)]
+    pub vae_steps: usize,
+    #[arg(long, default_value_t = 1200)]
+    pub inpaint_steps: usize,
+    #[arg(long, default_value_t = 2400)]
+    pub dwm_steps: usize,
+    #[arg(long, default_value_t = 4)]
+    pub vae_batch: usize,
+    #[arg(long, default_value_t = 8)]
+    pub batch: usize,
+    #[arg(long, default_value_t = 1e-3)]
+    pub vae_lr: f64,
+    #[arg(long, default_value_t = 5e-4)]
+    pub lr: f64,
+    #[arg(long, default_value_t = 100)]
+    pub checkpoint_every: usize,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Stop after this many steps of the current stage (resume later with the same command).
+    #[arg(long)]
+    pub max_steps: Option<usize>,
+    /// Draw the same batch at every step (a check that the recipe can overfit; not for real training).
+    #[arg(long)]
+    pub overfit_one_batch: bool,
+    /// The SentencePiece tokenizer folder (spiece.model, tokenizer_config.json).
+    #[arg(long)]
+    pub tokenizer: Option<PathBuf>,
+    /// cpu, cuda or metal.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+}
+
+fn device(name: &str) -> anyhow::Result<candle_core::Device> {
+    Ok(match name {
+        "cpu" => candle_core::Device::Cpu,
+        "cuda" => candle_core::Device::new_cuda(0)
+            .context("no CUDA device (build with --features cuda)")?,
+        "metal" => candle_core::Device::new_metal(0)
+            .context("no Metal device (build with --features metal)")?,
+        other => bail!("unknown device `{other}` (cpu, cuda or metal)"),
+    })
+}
+
+fn progress_bar(stage: Stage, total: usize) -> ProgressBar {
+    let bar = ProgressBar::new(total as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{prefix:>8} [{bar:30}] {pos}/{len} {msg} (eta {eta})")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar.set_prefix(stage.name());
+    bar
+}
+
+pub fn run(args: TrainArgs) -> anyhow::Result<()> {
+    let stages: Vec<Stage> = match args.stage.as_str() {
+        "all" => Stage::ALL.to_vec(),
+        name => vec![
+            Stage::parse(name)
+                .with_context(|| format!("unknown stage `{name}` (vae, inpaint, dwm or all)"))?,
+        ],
+    };
+    let device = device(&args.device)?;
+    let tokenizer_dir = args.tokenizer.clone().unwrap_or_else(|| {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("assets")
+            .join("tokenizer")
+    });
+    let tokenizer = T5Tokenizer::from_dir(&tokenizer_dir)
+        .with_context(|| format!("reading the tokenizer in {}", tokenizer_dir.display()))?;
+    let run = RunDir::new(&args.out);
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating the run folder {}", args.out.display()))?;
+
+    eprintln!("reading the training clips ...");
+    let loading = ProgressBar::new(0);
+    let clips = load_clips(
+        &args.data,
+        (tiny::WIDTH, tiny::HEIGHT, tiny::FRAMES),
+        &device,
+        &mut |done, total| {
+            loading.set_length(total as u64);
+            loading.set_position(done as u64);
+        },
+    )?;
+    loading.finish_and_clear();
+    eprintln!("{} clips", clips.len());
+
+    let settings = |stage: Stage| StageSettings {
+        steps: match stage {
+            Stage::Vae => args.vae_steps,
+            Stage::Inpaint => args.inpaint_steps,
+            Stage::Dwm => args.dwm_steps,
+        },
+        batch: if stage == Stage::Vae {
+            args.vae_batch
+        } else {
+            args.batch
+        },
+        learning_rate: if stage == Stage::Vae {
+            args.vae_lr
+        } else {
+            args.lr
+        },
+        warmup: 50,
+        checkpoint_every: args.checkpoint_every,
+        seed: args.seed,
+        max_steps_now: args.max_steps,
+        overfit_one_batch: args.overfit_one_batch,
+    };
+    let mut latents = None;
+    for stage in stages {
+        let settings = settings(stage);
+        let bar = progress_bar(stage, settings.steps);
+        let mut smoothed: Option<f64> = None;
+        let mut report = |row: &StepLog| {
+            let value = smoothed.map_or(row.loss, |s| 0.95 * s + 0.05 * row.loss);
+            smoothed = Some(value);
+            bar.set_position(row.step as u64 + 1);
+            bar.set_message(format!(
+                "loss {value:.4} (step {:.4}) |g| {:.3} lr {:.1e} {:.2} s/step",
+                row.loss, row.grad_norm, row.learning_rate, row.seconds
+            ));
+            if row.step % 50 == 0 || row.step + 1 == row.total {
+                tracing::info!(
+                    "{} step {}/{} loss {:.5} smoothed {:.5} grad-norm {:.3} {:.2} s",
+                    row.stage.name(),
+                    row.step + 1,
+                    row.total,
+                    row.loss,
+                    value,
+                    row.grad_norm,
+                    row.seconds
+                );
+            }
+        };
+        let complete = match stage {
+            Stage::Vae => {
+                if run.model().join("vae").join("config.json").is_file()
+                    && !run.checkpoint(Stage::Vae).is_file()
+                {
+                    bail!(
+                        "{} has a VAE but no VAE checkpoint; refusing to overwrite it",
+                        run.model().display()
+                    );
+                }
+                train_vae(&run, &clips, &settings, &device, &mut report)?
+            }
+            Stage::Inpaint | Stage::Dwm => {
+                if latents.is_none() {
+                    eprintln!("encoding the clips with the trained VAE ...");
+                    let encoding = ProgressBar::new(clips.len() as u64);
+                    latents = Some(encode_clips(
+                        &run,
+                        &clips,
+                        &tokenizer,
+                        &device,
+                        &mut |done, _| encoding.set_position(done as u64),
+                    )?);
+                    encoding.finish_and_clear();
+                }
+                let Some((latents, black)) = latents.as_ref() else {
+                    bail!("the clips were not encoded");
+                };
+                train_denoiser(
+                    &run,
+                    stage,
+                    latents,
+                    black,
+                    &tokenizer_dir,
+                    &settings,
+                    &device,
+                    &mut report,
+                )?
+            }
+        };
+        bar.finish();
+        if !complete {
+            eprintln!(
+                "{} stopped at the step limit; run the same command again to continue",
+                stage.name()
+            );
+            return Ok(());
+        }
+    }
+    eprintln!("model written to {}", run.model().display());
+    Ok(())
+}

@@ -1,0 +1,620 @@
+//! The stages of the recipe: VAE, inpainting pre-training, DWM fine-tune, and the export of the finished model.
+
+use super::data::{Clip, ClipLatents, Stream, sample_posterior};
+use super::optim::{AdamW, AdamWSettings};
+use super::{
+    LossLog, RunDir, Stage, StepLog, TrainRng, checkpoint_next_step, learning_rate, load_tensors,
+    named_vars, restore_vars, save_checkpoint, save_tensors_atomic, seeded_var_builder, tiny,
+    write_text_atomic,
+};
+use crate::world_model::error::input_error;
+use crate::world_model::scheduler::{DdimConfig, alphas_cumprod};
+use crate::world_model::t5::{T5Config, T5TextEncoder};
+use crate::world_model::tokenizer::T5Tokenizer;
+use crate::world_model::transformer::{
+    CogVideoXTransformer3DModel, TransformerConfig, rope_tables_for_grid,
+};
+use crate::world_model::vae::{AutoencoderKLCogVideoX, VaeConfig};
+use crate::world_model::{Result, WorldModelError};
+use candle_core::{DType, Device, Tensor, Var};
+use candle_nn::{VarBuilder, VarMap};
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::Instant;
+
+/// The settings of one stage.
+#[derive(Clone, Debug)]
+pub struct StageSettings {
+    pub steps: usize,
+    pub batch: usize,
+    pub learning_rate: f64,
+    pub warmup: usize,
+    pub checkpoint_every: usize,
+    pub seed: u64,
+    /// Stop (with a checkpoint) after this many steps of this invocation; `None` runs to `steps`.
+    pub max_steps_now: Option<usize>,
+    /// Every step draws the batch, noise and timesteps of step 0: the overfitting check of a new recipe (the
+    /// loss must fall towards zero), and what the tests use to see that training learns.
+    pub overfit_one_batch: bool,
+}
+
+/// VAE crops: (frames, height, width). 9 frames = the causal first frame and two 4-frame groups.
+pub const VAE_CROP: (usize, usize, usize) = (9, 32, 48);
+/// Weight of the KL term (per-element mean) in the VAE loss.
+pub const VAE_KL_WEIGHT: f64 = 1e-4;
+/// Probability of training a denoiser step with the empty prompt (for classifier-free guidance).
+pub const PROMPT_DROPOUT: f64 = 0.1;
+
+fn file_error(path: &Path, reason: impl ToString) -> WorldModelError {
+    WorldModelError::File {
+        path: path.to_path_buf(),
+        reason: reason.to_string(),
+    }
+}
+
+/// The loop shared by every stage: resume, step, clip, update, log, checkpoint.
+fn run_loop(
+    run: &RunDir,
+    stage: Stage,
+    settings: &StageSettings,
+    vars: &[(String, Var)],
+    optimizer: &mut AdamW,
+    mut loss_at: impl FnMut(usize, &mut TrainRng) -> Result<Tensor>,
+    report: &mut dyn FnMut(&StepLog),
+) -> Result<bool> {
+    let checkpoint = run.checkpoint(stage);
+    let mut start = 0;
+    if checkpoint.is_file() {
+        let tensors = load_tensors(&checkpoint, &Device::Cpu)?;
+        restore_vars(&checkpoint, &tensors, vars)?;
+        optimizer.load_state(&tensors)?;
+        start = checkpoint_next_step(&checkpoint, &tensors)?;
+        tracing::info!(
+            "{}: resuming at step {start} from {}",
+            stage.name(),
+            checkpoint.display()
+        );
+    }
+    let mut log = LossLog::open(&run.log(stage), start)?;
+    let end = settings
+        .max_steps_now
+        .map_or(settings.steps, |n| (start + n).min(settings.steps));
+    for step in start..end {
+        let began = Instant::now();
+        let draw = if settings.overfit_one_batch { 0 } else { step };
+        let mut rng = TrainRng::for_step(settings.seed, stage, draw);
+        let loss = loss_at(step, &mut rng)?;
+        let loss_value = loss.to_dtype(DType::F32)?.to_scalar::<f32>()? as f64;
+        optimizer.settings.learning_rate = learning_rate(
+            settings.learning_rate,
+            step,
+            settings.warmup,
+            settings.steps,
+        );
+        let grads = loss.backward()?;
+        let stepped = optimizer.step(&grads)?;
+        let row = StepLog {
+            stage,
+            step,
+            total: settings.steps,
+            loss: loss_value,
+            grad_norm: stepped.grad_norm,
+            learning_rate: optimizer.settings.learning_rate,
+            seconds: began.elapsed().as_secs_f64(),
+        };
+        log.append(&row)?;
+        report(&row);
+        let done = step + 1;
+        if done % settings.checkpoint_every.max(1) == 0 || done == end {
+            save_checkpoint(&checkpoint, vars, optimizer, done)?;
+        }
+    }
+    Ok(end == settings.steps)
+}
+
+fn new_vae(varmap: &VarMap, seed: u64, device: &Device) -> Result<AutoencoderKLCogVideoX> {
+    let config = VaeConfig::from_json_str(&tiny::vae_config_json(1.0))
+        .map_err(|e| input_error("tiny VAE config", e))?;
+    let vb = seeded_var_builder(varmap, seed, device);
+    Ok(AutoencoderKLCogVideoX::new(&config, vb)?)
+}
+
+/// Stage 1: the CogVideoX VAE on random crops of all three streams. L1 + MSE reconstruction, a small KL term.
+/// When the stage completes, the scaling factor (1 / std of the latents, as Stable Diffusion's was chosen) is
+/// measured and the VAE is written to `model/vae/`. Returns whether the stage completed.
+pub fn train_vae(
+    run: &RunDir,
+    clips: &[Clip],
+    settings: &StageSettings,
+    device: &Device,
+    report: &mut dyn FnMut(&StepLog),
+) -> Result<bool> {
+    if clips.is_empty() {
+        return Err(input_error("training data", "no clips"));
+    }
+    let varmap = VarMap::new();
+    let vae = new_vae(&varmap, settings.seed, device)?;
+    let vars = named_vars(&varmap, "")?;
+    let mut optimizer = AdamW::new(
+        vars.clone(),
+        AdamWSettings {
+            learning_rate: settings.learning_rate,
+            ..Default::default()
+        },
+    )?;
+    let (crop_t, crop_h, crop_w) = VAE_CROP;
+    let loss_at = |_step: usize, rng: &mut TrainRng| -> Result<Tensor> {
+        let mut crops = Vec::with_capacity(settings.batch);
+        for _ in 0..settings.batch {
+            let clip = &clips[rng.below(clips.len())];
+            let stream = match rng.below(10) {
+                0..=3 => Stream::Truth,
+                4..=6 => Stream::Static,
+                _ => Stream::Hands,
+            };
+            let video = clip.video(stream);
+            let (_, f, h, w) = video.dims4()?;
+            let (ct, ch, cw) = (crop_t.min(f), crop_h.min(h), crop_w.min(w));
+            let t0 = rng.below(f - ct + 1);
+            let y0 = rng.below(h - ch + 1);
+            let x0 = rng.below(w - cw + 1);
+            let mut crop = video
+                .narrow(1, t0, ct)?
+                .narrow(2, y0, ch)?
+                .narrow(3, x0, cw)?
+                .contiguous()?;
+            if rng.below(2) == 1 {
+                crop = crop.flip(&[3])?;
+            }
+            crops.push(crop);
+        }
+        let x = Tensor::stack(&crops, 0)?;
+        let posterior = vae.encode(&x)?;
+        let eps = rng.normal(posterior.mean.dims(), device)?;
+        let z = posterior.sample_with(&eps)?;
+        let recon = vae.decode(&z)?;
+        let difference = (recon - &x)?;
+        let l1 = difference.abs()?.mean_all()?;
+        let mse = difference.sqr()?.mean_all()?;
+        let kl = ((posterior.mean.sqr()? + posterior.logvar.exp()?)? - 1.0)?
+            .sub(&posterior.logvar)?
+            .mean_all()?
+            * 0.5;
+        Ok(((l1 + mse)? + (kl? * VAE_KL_WEIGHT)?)?)
+    };
+    let complete = run_loop(
+        run,
+        Stage::Vae,
+        settings,
+        &vars,
+        &mut optimizer,
+        loss_at,
+        report,
+    )?;
+    if complete {
+        let scaling_factor = measure_scaling_factor(&vae, clips)?;
+        let dir = run.model().join("vae");
+        write_text_atomic(
+            &dir.join("config.json"),
+            &tiny::vae_config_json(scaling_factor),
+        )?;
+        save_named(&vars, "", &dir.join("diffusion_pytorch_model.safetensors"))?;
+        tracing::info!(
+            "VAE written to {} (scaling factor {scaling_factor:.4})",
+            dir.display()
+        );
+    }
+    Ok(complete)
+}
+
+/// 1 / the standard deviation of the latent means over (up to) 32 clips' interaction and static videos.
+fn measure_scaling_factor(vae: &AutoencoderKLCogVideoX, clips: &[Clip]) -> Result<f64> {
+    let (mut sum, mut sum_sq, mut count) = (0f64, 0f64, 0f64);
+    for clip in clips.iter().take(32) {
+        for video in [&clip.truth, &clip.static_video] {
+            let mean = vae.encode(&video.unsqueeze(0)?)?.mean.flatten_all()?;
+            let values = mean.to_dtype(DType::F64)?.to_vec1::<f64>()?;
+            sum += values.iter().sum::<f64>();
+            sum_sq += values.iter().map(|v| v * v).sum::<f64>();
+            count += values.len() as f64;
+        }
+    }
+    let variance = (sum_sq / count - (sum / count).powi(2)).max(1e-12);
+    Ok(1.0 / variance.sqrt())
+}
+
+fn save_named(vars: &[(String, Var)], strip: &str, path: &Path) -> Result<()> {
+    let tensors: HashMap<String, Tensor> = vars
+        .iter()
+        .filter_map(|(name, var)| {
+            name.strip_prefix(strip)
+                .map(|short| (short.to_string(), var.as_tensor().clone()))
+        })
+        .collect();
+    save_tensors_atomic(&tensors, path)
+}
+
+/// Loads the trained VAE of a run (`model/vae/`).
+pub fn load_run_vae(run: &RunDir, device: &Device) -> Result<AutoencoderKLCogVideoX> {
+    let dir = run.model().join("vae");
+    let config_path = dir.join("config.json");
+    let text = std::fs::read_to_string(&config_path).map_err(|e| {
+        file_error(
+            &config_path,
+            format!("{e}; train the VAE first (`handtwin train --stage vae`)"),
+        )
+    })?;
+    let config = VaeConfig::from_json_str(&text).map_err(|e| file_error(&config_path, e))?;
+    let weights = dir.join("diffusion_pytorch_model.safetensors");
+    let tensors = load_tensors(&weights, device)?;
+    let vb = VarBuilder::from_tensors(tensors, DType::F32, device);
+    Ok(AutoencoderKLCogVideoX::new(&config, vb)?)
+}
+
+/// Encodes every clip's three videos (posterior mean and log-variance) and tokenizes its prompt. Cached in
+/// `latents.safetensors` keyed by stem, so a resumed run does not encode again.
+pub fn encode_clips(
+    run: &RunDir,
+    clips: &[Clip],
+    tokenizer: &T5Tokenizer,
+    device: &Device,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<(Vec<ClipLatents>, Tensor)> {
+    let vae = load_run_vae(run, device)?;
+    let cache_path = run.latents();
+    let mut cache = if cache_path.is_file() {
+        load_tensors(&cache_path, device)?
+    } else {
+        HashMap::new()
+    };
+    let mut changed = false;
+    let mut encode = |key: String, video: &Tensor| -> Result<(Tensor, Tensor)> {
+        let (mean_key, logvar_key) = (format!("{key}.mean"), format!("{key}.logvar"));
+        if let (Some(mean), Some(logvar)) = (cache.get(&mean_key), cache.get(&logvar_key)) {
+            return Ok((mean.clone(), logvar.clone()));
+        }
+        let posterior = vae.encode(&video.unsqueeze(0)?)?;
+        // [1, C, F, h, w] → [F, C, h, w], the transformer's per-frame layout.
+        let mean = posterior
+            .mean
+            .squeeze(0)?
+            .permute((1, 0, 2, 3))?
+            .contiguous()?;
+        let logvar = posterior
+            .logvar
+            .squeeze(0)?
+            .permute((1, 0, 2, 3))?
+            .contiguous()?;
+        cache.insert(mean_key, mean.clone());
+        cache.insert(logvar_key, logvar.clone());
+        changed = true;
+        Ok((mean, logvar))
+    };
+    let mut latents = Vec::with_capacity(clips.len());
+    for (index, clip) in clips.iter().enumerate() {
+        let key = format!("{}/{}", clip.source.display(), clip.stem);
+        let truth = encode(format!("{key}.truth"), &clip.truth)?;
+        let static_video = encode(format!("{key}.static"), &clip.static_video)?;
+        let hands = encode(format!("{key}.hands"), &clip.hands)?;
+        let prompt_ids = tokenizer
+            .encode_padded(&clip.prompt, tiny::TEXT_LENGTH)
+            .map_err(|e| input_error("prompt", format!("{}: {e}", clip.stem)))?;
+        latents.push(ClipLatents {
+            truth,
+            static_video,
+            hands,
+            prompt_ids,
+        });
+        progress(index + 1, clips.len());
+    }
+    // The latent of a black clip: what the masked-video channels hold where the inpainting mask is on.
+    let (_, f, h, w) = clips
+        .first()
+        .ok_or_else(|| input_error("training data", "no clips"))?
+        .truth
+        .dims4()?;
+    let black = encode(
+        "black".to_string(),
+        &Tensor::full(-1f32, (3, f, h, w), device)?,
+    )?
+    .0;
+    if changed {
+        save_tensors_atomic(&cache, &cache_path)?;
+    }
+    Ok((latents, black))
+}
+
+/// The transformer and T5 of the denoiser stages, with their variables.
+struct Denoiser {
+    transformer: CogVideoXTransformer3DModel,
+    text_encoder: T5TextEncoder,
+    config: TransformerConfig,
+    vars: Vec<(String, Var)>,
+}
+
+fn new_denoiser(in_channels: usize, seed: u64, device: &Device) -> Result<Denoiser> {
+    let config = TransformerConfig::from_json(
+        &tiny::transformer_config_json(in_channels),
+        "tiny transformer config",
+    )?;
+    let t5_config = T5Config::from_json(&tiny::t5_config_json(), "tiny T5 config")?;
+    let transformer_map = VarMap::new();
+    let text_map = VarMap::new();
+    let transformer = CogVideoXTransformer3DModel::new(
+        &config,
+        seeded_var_builder(&transformer_map, seed, device),
+    )?;
+    let text_encoder = T5TextEncoder::new(
+        &t5_config,
+        seeded_var_builder(&text_map, seed ^ 0x7e57, device),
+    )?;
+    let mut vars = named_vars(&transformer_map, "transformer.")?;
+    vars.extend(named_vars(&text_map, "text_encoder.")?);
+    Ok(Denoiser {
+        transformer,
+        text_encoder,
+        config,
+        vars,
+    })
+}
+
+/// A random inpainting mask at latent resolution, [F, 1, h, w] with 1 = to generate, drawn as CogVideoX-Fun's
+/// training draws them: boxes through all or some frames, all but the first frame, everything, or nothing.
+pub fn random_mask(rng: &mut TrainRng, frames: usize, height: usize, width: usize) -> Vec<f32> {
+    let mut mask = vec![0f32; frames * height * width];
+    let fill =
+        |mask: &mut Vec<f32>, f0: usize, f1: usize, y0: usize, y1: usize, x0: usize, x1: usize| {
+            for f in f0..f1 {
+                for y in y0..y1 {
+                    for x in x0..x1 {
+                        mask[(f * height + y) * width + x] = 1.0;
+                    }
+                }
+            }
+        };
+    let random_box = |rng: &mut TrainRng| {
+        let bh = (height / 4 + rng.below(height / 2 + 1)).max(1);
+        let bw = (width / 4 + rng.below(width / 2 + 1)).max(1);
+        let y0 = rng.below(height - bh.min(height) + 1);
+        let x0 = rng.below(width - bw.min(width) + 1);
+        (y0, (y0 + bh).min(height), x0, (x0 + bw).min(width))
+    };
+    match rng.below(10) {
+        0..=2 => {
+            let (y0, y1, x0, x1) = random_box(rng);
+            fill(&mut mask, 0, frames, y0, y1, x0, x1);
+        }
+        3..=4 => {
+            let count = 2 + rng.below(3);
+            for _ in 0..count {
+                let (y0, y1, x0, x1) = random_box(rng);
+                fill(&mut mask, 0, frames, y0, y1, x0, x1);
+            }
+        }
+        5..=6 => {
+            let f0 = rng.below(frames);
+            let f1 = f0 + 1 + rng.below(frames - f0);
+            let (y0, y1, x0, x1) = random_box(rng);
+            fill(&mut mask, f0, f1, y0, y1, x0, x1);
+        }
+        7 => fill(&mut mask, 1.min(frames), frames, 0, height, 0, width),
+        8 => fill(&mut mask, 0, frames, 0, height, 0, width),
+        _ => {}
+    }
+    mask
+}
+
+/// Stages 2 and 3. Inpaint: `[noisy | sf·(1 − mask) | masked video]` (33 channels) on the interaction and
+/// static videos. DWM: `[noisy | sf | static | hand]` (49 channels), started from the inpainting weights with
+/// the 16 hand channels of the patch embedding set to zero. Both: v-prediction MSE at uniform timesteps.
+/// When the DWM stage completes, the model is exported to `model/`.
+#[allow(clippy::too_many_arguments)]
+pub fn train_denoiser(
+    run: &RunDir,
+    stage: Stage,
+    latents: &[ClipLatents],
+    black: &Tensor,
+    tokenizer_dir: &Path,
+    settings: &StageSettings,
+    device: &Device,
+    report: &mut dyn FnMut(&StepLog),
+) -> Result<bool> {
+    let in_channels = match stage {
+        Stage::Inpaint => 33,
+        Stage::Dwm => 49,
+        Stage::Vae => return Err(input_error("train_denoiser", "the VAE is not a denoiser")),
+    };
+    if latents.is_empty() {
+        return Err(input_error("training data", "no clips"));
+    }
+    let vae_config_path = run.model().join("vae").join("config.json");
+    let vae_config =
+        VaeConfig::from_file(&vae_config_path).map_err(|e| file_error(&vae_config_path, e))?;
+    let sf = vae_config.scaling_factor;
+    let denoiser = new_denoiser(in_channels, settings.seed, device)?;
+    if stage == Stage::Dwm && !run.checkpoint(Stage::Dwm).is_file() {
+        widen_from_inpainting(run, &denoiser.vars)?;
+    }
+    let mut optimizer = AdamW::new(
+        denoiser.vars.clone(),
+        AdamWSettings {
+            learning_rate: settings.learning_rate,
+            ..Default::default()
+        },
+    )?;
+    let scheduler = DdimConfig::from_json(&tiny::scheduler_config_json(), "tiny scheduler")?;
+    let alphas = alphas_cumprod(&scheduler);
+    let (frames, channels, height, width) = latents[0].truth.0.dims4()?;
+    let p = denoiser.config.patch_size;
+    let rope = rope_tables_for_grid(&denoiser.config, height / p, width / p, frames, device)?;
+    let empty_ids = T5Tokenizer::from_dir(tokenizer_dir)
+        .map_err(|e| file_error(tokenizer_dir, e))?
+        .encode_padded("", tiny::TEXT_LENGTH)
+        .map_err(|e| input_error("prompt", e))?;
+    let vars = denoiser.vars.clone();
+    let Denoiser {
+        transformer,
+        mut text_encoder,
+        ..
+    } = denoiser;
+    let loss_at = |_step: usize, rng: &mut TrainRng| -> Result<Tensor> {
+        let mut noisy = Vec::new();
+        let mut targets = Vec::new();
+        let mut conditions = Vec::new();
+        let mut ids = Vec::new();
+        let mut timesteps = Vec::new();
+        let shape = [frames, channels, height, width];
+        for _ in 0..settings.batch {
+            let clip = &latents[rng.below(latents.len())];
+            let t = rng.below(alphas.len());
+            let a = alphas[t];
+            let (x0, condition) = match stage {
+                Stage::Inpaint => {
+                    let source = if rng.below(2) == 0 {
+                        &clip.truth
+                    } else {
+                        &clip.static_video
+                    };
+                    let x0 = (sample_posterior(source, &rng.normal(&shape, device)?)? * sf)?;
+                    let known = (sample_posterior(source, &rng.normal(&shape, device)?)? * sf)?;
+                    let mask = Tensor::from_vec(
+                        random_mask(rng, frames, height, width),
+                        (frames, 1, height, width),
+                        device,
+                    )?;
+                    let keep = (1.0 - &mask)?;
+                    let masked =
+                        (known.broadcast_mul(&keep)? + (black * sf)?.broadcast_mul(&mask)?)?;
+                    (x0, Tensor::cat(&[(keep * sf)?, masked], 1)?)
+                }
+                _ => {
+                    let x0 = (sample_posterior(&clip.truth, &rng.normal(&shape, device)?)? * sf)?;
+                    let static_latent =
+                        (sample_posterior(&clip.static_video, &rng.normal(&shape, device)?)? * sf)?;
+                    let hand_latent =
+                        (sample_posterior(&clip.hands, &rng.normal(&shape, device)?)? * sf)?;
+                    let mask = Tensor::full(sf as f32, (frames, 1, height, width), device)?;
+                    (x0, Tensor::cat(&[mask, static_latent, hand_latent], 1)?)
+                }
+            };
+            let eps = rng.normal(&shape, device)?;
+            let x_t = ((&x0 * a.sqrt())? + (&eps * (1.0 - a).sqrt())?)?;
+            let v = ((&eps * a.sqrt())? - (&x0 * (1.0 - a).sqrt())?)?;
+            noisy.push(x_t);
+            targets.push(v);
+            conditions.push(condition);
+            let dropped = rng.uniform() < PROMPT_DROPOUT;
+            ids.extend_from_slice(if dropped {
+                &empty_ids
+            } else {
+                &clip.prompt_ids
+            });
+            timesteps.push(t as i64);
+        }
+        let batch = settings.batch;
+        let input = Tensor::cat(
+            &[Tensor::stack(&noisy, 0)?, Tensor::stack(&conditions, 0)?],
+            2,
+        )?;
+        let target = Tensor::stack(&targets, 0)?;
+        let ids = Tensor::from_vec(ids, (batch, tiny::TEXT_LENGTH), device)?;
+        let text = text_encoder.forward(&ids)?;
+        let timesteps = Tensor::from_vec(timesteps, batch, device)?;
+        let prediction = transformer.forward(&input, &text, &timesteps, Some(&rope))?;
+        Ok((prediction - target)?.sqr()?.mean_all()?)
+    };
+    let complete = run_loop(run, stage, settings, &vars, &mut optimizer, loss_at, report)?;
+    if complete && stage == Stage::Dwm {
+        export_model(run, &vars, tokenizer_dir)?;
+    }
+    Ok(complete)
+}
+
+/// The DWM stage starts from the inpainting weights; `patch_embed.proj.weight` grows from 33 to 49 input
+/// channels with zeros for the hand channels, so the first DWM step computes what the inpainting model did.
+fn widen_from_inpainting(run: &RunDir, vars: &[(String, Var)]) -> Result<()> {
+    let path = run.checkpoint(Stage::Inpaint);
+    if !path.is_file() {
+        return Err(file_error(
+            &path,
+            "is missing: the DWM fine-tune starts from the inpainting pre-training (`handtwin train --stage inpaint`)",
+        ));
+    }
+    let tensors = load_tensors(&path, &Device::Cpu)?;
+    for (name, var) in vars {
+        let tensor = tensors
+            .get(&format!("param.{name}"))
+            .ok_or_else(|| file_error(&path, format!("has no weights for `{name}`")))?;
+        let tensor = if name == "transformer.patch_embed.proj.weight" && tensor.dims() != var.dims()
+        {
+            let (out, old, kh, kw) = tensor.dims4()?;
+            let new = var.dim(1)?;
+            if new < old {
+                return Err(file_error(
+                    &path,
+                    format!("`{name}` has more input channels ({old}) than {new}"),
+                ));
+            }
+            let zeros = Tensor::zeros((out, new - old, kh, kw), tensor.dtype(), tensor.device())?;
+            Tensor::cat(&[tensor, &zeros], 1)?
+        } else {
+            tensor.clone()
+        };
+        if tensor.dims() != var.dims() {
+            return Err(file_error(
+                &path,
+                format!(
+                    "`{name}` has shape {:?}, the model {:?}",
+                    tensor.dims(),
+                    var.dims()
+                ),
+            ));
+        }
+        var.set(&tensor.to_device(var.device())?.to_dtype(var.dtype())?)?;
+    }
+    Ok(())
+}
+
+/// Writes the finished model in diffusers' layout (what `DwmModel::load` reads) under `model/`.
+fn export_model(run: &RunDir, vars: &[(String, Var)], tokenizer_dir: &Path) -> Result<()> {
+    let model = run.model();
+    write_text_atomic(&model.join("model_index.json"), &tiny::model_index_json())?;
+    write_text_atomic(
+        &model.join("scheduler").join("scheduler_config.json"),
+        &tiny::scheduler_config_json(),
+    )?;
+    write_text_atomic(
+        &model.join("transformer").join("config.json"),
+        &tiny::transformer_config_json(49),
+    )?;
+    save_named(
+        vars,
+        "transformer.",
+        &model
+            .join("transformer")
+            .join("diffusion_pytorch_model.safetensors"),
+    )?;
+    write_text_atomic(
+        &model.join("text_encoder").join("config.json"),
+        &tiny::t5_config_json(),
+    )?;
+    save_named(
+        vars,
+        "text_encoder.",
+        &model.join("text_encoder").join("model.safetensors"),
+    )?;
+    let tokenizer = model.join("tokenizer");
+    std::fs::create_dir_all(&tokenizer).map_err(|e| file_error(&tokenizer, e))?;
+    let source = tokenizer_dir.join("spiece.model");
+    std::fs::copy(&source, tokenizer.join("spiece.model")).map_err(|e| file_error(&source, e))?;
+    write_text_atomic(
+        &tokenizer.join("tokenizer_config.json"),
+        &tiny::tokenizer_config_json(),
+    )?;
+    write_text_atomic(
+        &model.join("handtwin.json"),
+        &tiny::sampling_defaults_json(20, 1.0),
+    )?;
+    tracing::info!("model written to {}", model.display());
+    Ok(())
+}
