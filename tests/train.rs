@@ -315,3 +315,106 @@ fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+/// Every parameter of every network must receive a gradient: candle's fused kernels (softmax, layer norm,
+/// RoPE) have no backward and would silently cut the graph.
+#[test]
+fn gradients_reach_every_parameter() {
+    use candle_nn::VarMap;
+    use handtwin::world_model::t5::{T5Config, T5TextEncoder};
+    use handtwin::world_model::train::{TrainRng, named_vars, seeded_var_builder};
+    use handtwin::world_model::transformer::{
+        CogVideoXTransformer3DModel, TransformerConfig, rope_tables_for_grid,
+    };
+    use handtwin::world_model::vae::{AutoencoderKLCogVideoX, VaeConfig};
+    let device = Device::Cpu;
+    let mut rng = TrainRng::new(5);
+    let missing = |map: &VarMap, grads: &candle_core::backprop::GradStore| -> Vec<String> {
+        named_vars(map, "")
+            .unwrap()
+            .into_iter()
+            .filter(|(_, var)| {
+                grads.get(var.as_tensor()).is_none_or(|g| {
+                    g.abs()
+                        .unwrap()
+                        .sum_all()
+                        .unwrap()
+                        .to_scalar::<f32>()
+                        .unwrap()
+                        == 0.0
+                })
+            })
+            .map(|(name, _)| name)
+            .collect()
+    };
+
+    let map = VarMap::new();
+    let vae = AutoencoderKLCogVideoX::new(
+        &VaeConfig::from_json_str(&tiny::vae_config_json(1.0)).unwrap(),
+        seeded_var_builder(&map, 1, &device),
+    )
+    .unwrap();
+    let x = rng.normal(&[1, 3, 9, 16, 16], &device).unwrap();
+    let posterior = vae.encode(&x).unwrap();
+    let z = posterior
+        .sample_with(&rng.normal(posterior.mean.dims(), &device).unwrap())
+        .unwrap();
+    let loss = (vae.decode(&z).unwrap() - &x)
+        .unwrap()
+        .sqr()
+        .unwrap()
+        .mean_all()
+        .unwrap();
+    let grads = loss.backward().unwrap();
+    assert_eq!(
+        missing(&map, &grads),
+        Vec::<String>::new(),
+        "VAE parameters without a gradient"
+    );
+
+    let config = TransformerConfig::from_json(&tiny::transformer_config_json(49), "tiny").unwrap();
+    let t5 = T5Config::from_json(&tiny::t5_config_json(), "t5").unwrap();
+    let (transformer_map, text_map) = (VarMap::new(), VarMap::new());
+    let transformer =
+        CogVideoXTransformer3DModel::new(&config, seeded_var_builder(&transformer_map, 2, &device))
+            .unwrap();
+    let mut text = T5TextEncoder::new(&t5, seeded_var_builder(&text_map, 3, &device)).unwrap();
+    for (name, var) in named_vars(&text_map, "").unwrap() {
+        if name.ends_with("layer_norm.weight") {
+            var.set(&var.as_tensor().ones_like().unwrap()).unwrap();
+        }
+    }
+    let input = rng.normal(&[2, 2, 49, 8, 12], &device).unwrap();
+    let ids = Tensor::from_vec(vec![4u32, 9, 1, 0, 7, 3, 1, 0], (2, 4), &device).unwrap();
+    let rope = rope_tables_for_grid(&config, 4, 6, 2, &device).unwrap();
+    let embeds = text.forward(&ids).unwrap();
+    let out = transformer
+        .forward(
+            &input,
+            &embeds,
+            &Tensor::new(&[10i64, 900], &device).unwrap(),
+            Some(&rope),
+        )
+        .unwrap();
+    let grads = out.sqr().unwrap().mean_all().unwrap().backward().unwrap();
+    assert_eq!(
+        missing(&transformer_map, &grads),
+        Vec::<String>::new(),
+        "transformer parameters without a gradient"
+    );
+    // T5 from candle-transformers uses the fused softmax: its attention logits (q, k, relative bias) get no
+    // gradient there; everything else must.
+    let t5_missing: Vec<String> = missing(&text_map, &grads)
+        .into_iter()
+        .filter(|name| {
+            !(name.contains(".q.")
+                || name.contains(".k.")
+                || name.contains("relative_attention_bias"))
+        })
+        .collect();
+    assert_eq!(
+        t5_missing,
+        Vec::<String>::new(),
+        "T5 parameters without a gradient"
+    );
+}

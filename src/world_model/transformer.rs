@@ -6,7 +6,7 @@
 //! ...). The numbers and the order of every operation follow `spec/dwm-reference.md` §2.
 
 use super::error::{Result, config_error, input_error};
-use candle_core::{DType, Device, Module as _, Tensor};
+use candle_core::{D, DType, Device, Module as _, Tensor};
 use candle_nn::{Linear, VarBuilder};
 use serde::Deserialize;
 use std::path::Path;
@@ -447,6 +447,19 @@ impl LayerNorm {
     }
 
     pub fn forward(&self, xs: &Tensor) -> Result<Tensor> {
+        if xs.track_op() || self.weight.track_op() {
+            // candle's fused layer_norm has no backward (it would silently cut the gradient): when training,
+            // the same formula from differentiable operations, in float32.
+            let dtype = xs.dtype();
+            let x = xs.to_dtype(DType::F32)?;
+            let centred = x.broadcast_sub(&x.mean_keepdim(D::Minus1)?)?;
+            let variance = centred.sqr()?.mean_keepdim(D::Minus1)?;
+            let normalised = centred.broadcast_div(&(variance + self.eps as f64)?.sqrt()?)?;
+            return Ok(normalised
+                .broadcast_mul(&self.weight.to_dtype(DType::F32)?)?
+                .broadcast_add(&self.bias.to_dtype(DType::F32)?)?
+                .to_dtype(dtype)?);
+        }
         Ok(candle_nn::ops::layer_norm(
             &xs.contiguous()?,
             &self.weight,
@@ -645,7 +658,11 @@ pub fn chunked_attention(q: &Tensor, k: &Tensor, v: &Tensor, query_chunk: usize)
             let rows = query_chunk.min(s - row);
             let scores = q_g.narrow(1, row, rows)?.contiguous()?.matmul(&k_g)?;
             // Softmax in float32 for half-precision activations, as PyTorch's SDPA accumulates.
-            let probabilities = if score_dtype == DType::F32 {
+            let probabilities = if scores.track_op() {
+                // The fused softmax has no backward; training takes the differentiable composition.
+                candle_nn::ops::softmax(&scores.to_dtype(DType::F32)?, D::Minus1)?
+                    .to_dtype(score_dtype)?
+            } else if score_dtype == DType::F32 {
                 candle_nn::ops::softmax_last_dim(&scores)?
             } else {
                 candle_nn::ops::softmax_last_dim(&scores.to_dtype(DType::F32)?)?
@@ -794,8 +811,24 @@ fn apply_rope_to_video(xs: &Tensor, text_len: usize, rope: &RopeHalves) -> Resul
         .narrow(2, text_len, video_len)?
         .to_dtype(DType::F32)?
         .contiguous()?;
-    let rotated =
-        candle_nn::rotary_emb::rope_i(&video, &rope.cos, &rope.sin)?.to_dtype(xs.dtype())?;
+    let rotated = if video.track_op() {
+        // The fused rope_i has no backward; when training, rotate the interleaved pairs with plain operations.
+        let (b, h, s, d) = video.dims4()?;
+        let pairs = video.reshape((b, h, s, d / 2, 2))?;
+        let (x0, x1) = (
+            pairs.narrow(4, 0, 1)?.squeeze(4)?,
+            pairs.narrow(4, 1, 1)?.squeeze(4)?,
+        );
+        let cos = rope.cos.reshape((1, 1, s, d / 2))?;
+        let sin = rope.sin.reshape((1, 1, s, d / 2))?;
+        let r0 = (x0.broadcast_mul(&cos)? - x1.broadcast_mul(&sin)?)?;
+        let r1 = (x0.broadcast_mul(&sin)? + x1.broadcast_mul(&cos)?)?;
+        Tensor::stack(&[r0, r1], 4)?
+            .reshape((b, h, s, d))?
+            .to_dtype(xs.dtype())?
+    } else {
+        candle_nn::rotary_emb::rope_i(&video, &rope.cos, &rope.sin)?.to_dtype(xs.dtype())?
+    };
     Ok(Tensor::cat(&[text, rotated], 2)?)
 }
 

@@ -39,7 +39,7 @@ pub struct StageSettings {
 }
 
 /// VAE crops: (frames, height, width). 9 frames = the causal first frame and two 4-frame groups.
-pub const VAE_CROP: (usize, usize, usize) = (9, 32, 48);
+pub const VAE_CROP: (usize, usize, usize) = (9, 32, 32);
 /// Weight of the KL term (per-element mean) in the VAE loss.
 pub const VAE_KL_WEIGHT: f64 = 1e-4;
 /// Probability of training a denoiser step with the empty prompt (for classifier-free guidance).
@@ -349,7 +349,15 @@ fn new_denoiser(in_channels: usize, seed: u64, device: &Device) -> Result<Denois
         seeded_var_builder(&text_map, seed ^ 0x7e57, device),
     )?;
     let mut vars = named_vars(&transformer_map, "transformer.")?;
-    vars.extend(named_vars(&text_map, "text_encoder.")?);
+    let text_vars = named_vars(&text_map, "text_encoder.")?;
+    // candle-transformers' T5 asks for its RMS-norm scales without an initialisation hint, which a VarMap fills
+    // with zeros (a T5 that outputs zeros): start them at one, as T5 itself does.
+    for (name, var) in &text_vars {
+        if name.ends_with("layer_norm.weight") {
+            var.set(&var.as_tensor().ones_like()?)?;
+        }
+    }
+    vars.extend(text_vars);
     Ok(Denoiser {
         transformer,
         text_encoder,
