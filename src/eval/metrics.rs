@@ -249,7 +249,7 @@ mod tests {
         assert_eq!(region.values, vec![false, false, true, false]);
         assert_eq!(
             psnr_masked(&truth, &still, &RegionMask::full(1, 2, 2)).map(|p| p.round()),
-            Some(14.0)
+            Some(9.0)
         );
         assert_eq!(psnr_masked(&truth, &truth, &region), Some(f64::INFINITY));
         let near_hand = dilate(&hand_pixels(&hands, 8), 1);
