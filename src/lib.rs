@@ -8,6 +8,7 @@ pub mod action;
 pub mod cli;
 pub mod hand;
 pub mod scene;
+pub mod synth;
 pub mod video;
 pub mod worker;
 pub mod world_model;

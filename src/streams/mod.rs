@@ -3,6 +3,7 @@
 
 mod capture;
 mod hand_material;
+mod interaction;
 mod projection;
 mod settings;
 
@@ -10,6 +11,7 @@ pub use capture::{
     RenderedStreams, StreamError, StreamRenderer, StreamRequest, append_rgb, hand_mesh_asset,
     headless_app,
 };
+pub use interaction::{InteractionRequest, InteractionStreams};
 pub use hand_material::{HAND_STREAM_SHADER, HandStreamMaterial, HandStreamMaterialPlugin};
 pub use projection::PinholeProjection;
 pub use settings::StreamSettings;
