@@ -329,7 +329,7 @@ pub fn build_room(style: usize, kind: ObjectKind, acting: Side, rng: &mut Rng) -
         roughness: 0.6,
         ..PartMaterial::matte(jitter(rng, s.floor))
     };
-    let side_x = if s.left_wall { -2.0 } else { 2.0 };
+    let side_x: f32 = if s.left_wall { -2.0 } else { 2.0 };
     scene.add(
         "floor",
         cuboid(Vec3::new(4.2, 0.02, 3.6)),
