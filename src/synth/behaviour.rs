@@ -148,6 +148,10 @@ impl TargetMotion {
     }
 }
 
+/// Yaw, pitch, roll (degrees) of a hand at rest in front of a camera that looks down at a table: the default
+/// egocentric pose pitched up so the back of the hand faces the eye rather than being seen edge-on.
+const IDLE_WRIST_ANGLES: Vec3 = Vec3::new(DEFAULT_WRIST_ANGLES.x, 25.0, -20.0);
+
 const SKIN_TONES: [[f32; 3]; 5] = [
     [0.87, 0.60, 0.45],
     [0.73, 0.43, 0.30],
@@ -250,16 +254,25 @@ pub fn plan_clip(
     let intrinsics =
         Intrinsics::from_horizontal_fov(config.width, config.height, config.horizontal_fov_degrees);
     let loose = target.table.is_some();
-    let distance = if loose { rng.range(0.42, 0.58) } else { rng.range(0.5, 0.68) };
-    let lateral = -side_sign * rng.range(0.02, 0.12);
+    // Close, as DWM's egocentric clips are: the target and the hands fill much of the tiny frame.
+    // A door's free edge swings out towards the viewer: stand further back and towards the hinge, so the door's
+    // outer face (and the hand on its handle) turns towards the camera as it opens.
+    let door = behaviour == Behaviour::OpenDoor;
+    let distance = match (loose, door) {
+        (true, _) => rng.range(0.26, 0.38),
+        (false, false) => rng.range(0.36, 0.5),
+        (false, true) => rng.range(0.6, 0.72),
+    };
+    let lateral = -side_sign * if door { rng.range(0.2, 0.3) } else { rng.range(0.02, 0.12) };
     let g = target.grasp_point;
-    let eye_y = (g.y + rng.range(0.35, 0.55)).clamp(1.0, 1.6);
+    let eye_y = (g.y + if door { rng.range(0.45, 0.6) } else { rng.range(0.3, 0.42) }).clamp(0.95, 1.6);
     let eye_end = Vec3::new(g.x + lateral, eye_y, g.z) + target.facing * distance;
     let back = (eye_end - g).with_y(0.0).normalize_or_zero();
-    let approach = rng.range(0.06, 0.14);
+    let approach = rng.range(0.04, 0.1);
     let mut look = g + Vec3::new(rng.range(-0.02, 0.02), rng.range(-0.07, -0.02), 0.0);
     match behaviour {
-        Behaviour::PullDrawer | Behaviour::OpenDoor => look += target.facing * 0.08,
+        Behaviour::PullDrawer => look += target.facing * 0.08,
+        Behaviour::OpenDoor => look += target.facing * 0.15 - Vec3::X * side_sign * 0.12,
         Behaviour::PickAndPlace => look += Vec3::Y * 0.04,
         Behaviour::Push => {}
     }
@@ -296,8 +309,7 @@ pub fn plan_clip(
     let t_moved = rng.range(0.8, 0.88);
     let progress = |u: f32| ((u - t_grasp - 0.04) / (t_moved - t_grasp - 0.04)).clamp(0.0, 1.0);
     let (grasp, palm, grip_preset) = grasp_pose(&target, acting, push_direction);
-    let start = cameras[0]
-        * camera_from_hand(acting, default_wrist_position(acting), DEFAULT_WRIST_ANGLES);
+    let start = cameras[0] * camera_from_hand(acting, default_wrist_position(acting), IDLE_WRIST_ANGLES);
     let pre_grasp = Affine3A::from_translation(-palm * 0.06 + Vec3::Y * 0.02) * grasp;
     let relaxed = Preset::Relaxed.controls().pose_for(acting);
     let gripping = grip_preset.controls().pose_for(acting);
@@ -381,7 +393,7 @@ pub fn plan_clip(
                         + Vec3::Y * bob * (std::f32::consts::TAU * 0.7 * seconds).sin();
                     keyframe(
                         times[i],
-                        camera_from_hand(idle_side, wrist, DEFAULT_WRIST_ANGLES),
+                        camera_from_hand(idle_side, wrist, IDLE_WRIST_ANGLES),
                         relaxed_idle,
                     )
                 })
