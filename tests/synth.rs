@@ -170,14 +170,23 @@ fn static_interaction_and_hand_streams_align() {
                 let (x, y) = (px.floor() as i64, py.floor() as i64);
                 if (0..48).contains(&x) && (0..32).contains(&y) {
                     total += 1;
-                    if streams.hand_video.pixel(frame, x as u32, y as u32).unwrap() != [0, 0, 0] {
+                    // Within a pixel: a vertex on the silhouette can fall on a pixel whose centre is outside.
+                    let near = (-1..=1).any(|dy| {
+                        (-1..=1).any(|dx| {
+                            let (nx, ny) = (x + dx, y + dy);
+                            (0..48).contains(&nx)
+                                && (0..32).contains(&ny)
+                                && streams.hand_video.pixel(frame, nx as u32, ny as u32).unwrap() != [0, 0, 0]
+                        })
+                    });
+                    if near {
                         inside += 1;
                     }
                 }
             }
         }
         assert!(total > 0, "frame {frame}: no hand in view");
-        assert!(inside as f64 >= 0.9 * total as f64, "frame {frame}: {inside}/{total} hand vertices land on hand pixels");
+        assert!(inside as f64 >= 0.98 * total as f64, "frame {frame}: {inside}/{total} hand vertices land on hand pixels");
         for y in 0..32u32 {
             for x in 0..48u32 {
                 let pixel = streams.hand_video.pixel(frame, x, y).unwrap();
