@@ -45,6 +45,8 @@ pub enum SynthError {
     HandModel(#[from] HandModelError),
     #[error("clip {index}: posing the hands: {source}")]
     Pose { index: usize, source: ManoInputError },
+    #[error("the thread writing the clips panicked")]
+    WriterPanicked,
     #[error("{}: {source}; check that the folder is writable", path.display())]
     Io { path: PathBuf, source: std::io::Error },
 }
@@ -210,7 +212,8 @@ pub fn create_layout(dir: &Path) -> Result<(), SynthError> {
 }
 
 /// Generates `clips` clips of run `seed` into `dir` (which must exist or be creatable), rewriting `synth.json`
-/// after every clip. `progress(done, total)` after each clip.
+/// after every clip. Encoding and writing run on a second thread while the next clip renders.
+/// `progress(done, total)` after each clip is rendered.
 pub fn generate(
     dir: &Path,
     seed: u64,
@@ -221,19 +224,39 @@ pub fn generate(
 ) -> Result<Manifest, SynthError> {
     create_layout(dir)?;
     let models = HandModels::bundled()?;
-    let ffmpeg = Ffmpeg::from_env();
     let mut renderer = StreamRenderer::new(None)?;
-    let mut manifest = Manifest::new(seed, split, config);
     let manifest_path = dir.join(MANIFEST_FILE);
-    write_atomically(&manifest_path, manifest.to_json().as_bytes()).map_err(io(&manifest_path))?;
-    for index in 0..clips {
-        let plan = plan(seed, index, split, config)?;
-        let streams = render_clip(&mut renderer, &models, &plan)?;
-        write_clip(dir, &plan, &streams, &ffmpeg)?;
-        manifest.clips.push(ManifestClip::from_plan(&plan));
-        write_atomically(&manifest_path, manifest.to_json().as_bytes())
-            .map_err(io(&manifest_path))?;
-        progress(index + 1, clips);
-    }
-    Ok(manifest)
+    let empty = Manifest::new(seed, split, config);
+    write_atomically(&manifest_path, empty.to_json().as_bytes()).map_err(io(&manifest_path))?;
+    let (sender, receiver) = crossbeam_channel::bounded::<(ClipPlan, InteractionStreams)>(1);
+    std::thread::scope(|scope| {
+        let writer = scope.spawn(|| -> Result<Manifest, SynthError> {
+            let ffmpeg = Ffmpeg::from_env();
+            let mut manifest = empty;
+            for (plan, streams) in receiver {
+                write_clip(dir, &plan, &streams, &ffmpeg)?;
+                manifest.clips.push(ManifestClip::from_plan(&plan));
+                write_atomically(&manifest_path, manifest.to_json().as_bytes())
+                    .map_err(io(&manifest_path))?;
+            }
+            Ok(manifest)
+        });
+        let rendered = (|| -> Result<(), SynthError> {
+            for index in 0..clips {
+                let plan = plan(seed, index, split, config)?;
+                let streams = render_clip(&mut renderer, &models, &plan)?;
+                if sender.send((plan, streams)).is_err() {
+                    // The writer stopped on an error, which its join below returns.
+                    break;
+                }
+                progress(index + 1, clips);
+            }
+            Ok(())
+        })();
+        drop(sender);
+        let written = writer.join().map_err(|_| SynthError::WriterPanicked)?;
+        let manifest = written?;
+        rendered?;
+        Ok(manifest)
+    })
 }
