@@ -28,13 +28,19 @@ fn main() -> anyhow::Result<()> {
         let frames = [0, config.frame_count / 2, config.frame_count - 1];
         let mut sheet = RgbImage::new(3 * w * scale + 4, frames.len() as u32 * h * scale + 4);
         for (row, &frame) in frames.iter().enumerate() {
-            for (column, video) in [&streams.interaction, &streams.static_video, &streams.hand_video]
-                .into_iter()
-                .enumerate()
+            for (column, video) in [
+                &streams.interaction,
+                &streams.static_video,
+                &streams.hand_video,
+            ]
+            .into_iter()
+            .enumerate()
             {
                 for y in 0..h * scale {
                     for x in 0..w * scale {
-                        let p = video.pixel(frame, x / scale, y / scale).unwrap_or([255, 0, 255]);
+                        let p = video
+                            .pixel(frame, x / scale, y / scale)
+                            .unwrap_or([255, 0, 255]);
                         sheet.put_pixel(
                             column as u32 * (w * scale + 2) + x,
                             row as u32 * (h * scale + 2) + y,

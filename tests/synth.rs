@@ -54,7 +54,11 @@ fn same_seed_gives_byte_identical_files() {
     assert_eq!(files.len(), 2 * 5 + 1, "{files:?}");
     for file in &files {
         let name = file.file_name().unwrap().to_string_lossy();
-        assert!(!name.starts_with('.'), "temporary file left: {}", file.display());
+        assert!(
+            !name.starts_with('.'),
+            "temporary file left: {}",
+            file.display()
+        );
         assert_eq!(
             std::fs::read(a.path().join(file)).unwrap(),
             std::fs::read(b.path().join(file)).unwrap(),
@@ -64,19 +68,25 @@ fn same_seed_gives_byte_identical_files() {
     }
     for clip in &manifest.clips {
         let prompt = std::fs::read_to_string(
-            a.path().join("prompts_rewrite").join(format!("{}.txt", clip.stem)),
+            a.path()
+                .join("prompts_rewrite")
+                .join(format!("{}.txt", clip.stem)),
         )
         .unwrap();
         assert_eq!(prompt.trim(), clip.prompt);
-        let action =
-            handtwin::action::Action::load(&a.path().join("actions").join(format!("{}.json", clip.stem)))
-                .unwrap();
+        let action = handtwin::action::Action::load(
+            &a.path().join("actions").join(format!("{}.json", clip.stem)),
+        )
+        .unwrap();
         assert_eq!(action.frame_count, 9);
         let video = handtwin::video::read_video(
             &a.path().join("videos").join(format!("{}.mp4", clip.stem)),
         )
         .unwrap();
-        assert_eq!((video.width(), video.height(), video.frame_count()), (48, 32, 9));
+        assert_eq!(
+            (video.width(), video.height(), video.frame_count()),
+            (48, 32, 9)
+        );
     }
 }
 
@@ -108,7 +118,11 @@ fn max_difference(a: &Frames, b: &Frames, frame: usize, x: u32, y: u32) -> u8 {
 }
 
 /// (pixels outside the hand mask that differ by more than `threshold`, the largest such difference)
-fn differences_outside_hands(streams: &InteractionStreams, frame: usize, threshold: u8) -> (usize, u8) {
+fn differences_outside_hands(
+    streams: &InteractionStreams,
+    frame: usize,
+    threshold: u8,
+) -> (usize, u8) {
     let mask = hand_mask(&streams.hand_video, frame);
     let (w, h) = (streams.interaction.width(), streams.interaction.height());
     let mut count = 0;
@@ -155,7 +169,10 @@ fn static_interaction_and_hand_streams_align() {
     let mut changed_hand_pixels = 0;
     for frame in 0..9 {
         let (count, largest) = differences_outside_hands(&streams, frame, 2);
-        assert_eq!(count, 0, "frame {frame}: static and interaction differ by up to {largest} away from the hands");
+        assert_eq!(
+            count, 0,
+            "frame {frame}: static and interaction differ by up to {largest} away from the hands"
+        );
         // The hand stream is non-black exactly where hand meshes project: inside their projected bounds, and
         // at (almost) every projected vertex.
         let k = cameras[frame].intrinsics;
@@ -164,7 +181,9 @@ fn static_interaction_and_hand_streams_align() {
         let (mut lo, mut hi) = ([f32::MAX; 2], [f32::MIN; 2]);
         for hand in &hands[frame] {
             for v in hand.vertices() {
-                let Some([px, py]) = k.project(*v) else { continue };
+                let Some([px, py]) = k.project(*v) else {
+                    continue;
+                };
                 lo = [lo[0].min(px), lo[1].min(py)];
                 hi = [hi[0].max(px), hi[1].max(py)];
                 let (x, y) = (px.floor() as i64, py.floor() as i64);
@@ -176,7 +195,11 @@ fn static_interaction_and_hand_streams_align() {
                             let (nx, ny) = (x + dx, y + dy);
                             (0..48).contains(&nx)
                                 && (0..32).contains(&ny)
-                                && streams.hand_video.pixel(frame, nx as u32, ny as u32).unwrap() != [0, 0, 0]
+                                && streams
+                                    .hand_video
+                                    .pixel(frame, nx as u32, ny as u32)
+                                    .unwrap()
+                                    != [0, 0, 0]
                         })
                     });
                     if near {
@@ -186,7 +209,10 @@ fn static_interaction_and_hand_streams_align() {
             }
         }
         assert!(total > 0, "frame {frame}: no hand in view");
-        assert!(inside as f64 >= 0.98 * total as f64, "frame {frame}: {inside}/{total} hand vertices land on hand pixels");
+        assert!(
+            inside as f64 >= 0.98 * total as f64,
+            "frame {frame}: {inside}/{total} hand vertices land on hand pixels"
+        );
         for y in 0..32u32 {
             for x in 0..48u32 {
                 let pixel = streams.hand_video.pixel(frame, x, y).unwrap();
@@ -195,7 +221,10 @@ fn static_interaction_and_hand_streams_align() {
                 }
                 let (cx, cy) = (x as f32 + 0.5, y as f32 + 0.5);
                 assert!(
-                    cx >= lo[0] - 1.0 && cx <= hi[0] + 1.0 && cy >= lo[1] - 1.0 && cy <= hi[1] + 1.0,
+                    cx >= lo[0] - 1.0
+                        && cx <= hi[0] + 1.0
+                        && cy >= lo[1] - 1.0
+                        && cy <= hi[1] + 1.0,
                     "frame {frame}: hand pixel ({x}, {y}) outside the hands' projection"
                 );
                 hand_pixels += 1;
@@ -212,13 +241,24 @@ fn static_interaction_and_hand_streams_align() {
 
     // 2. The real clip: identical away from the hands before the object moves, different after.
     let streams = render_clip(&mut renderer, &models, &moving).unwrap();
-    let first_move = moving.moved_parts.iter().position(|parts| !parts.is_empty()).unwrap();
+    let first_move = moving
+        .moved_parts
+        .iter()
+        .position(|parts| !parts.is_empty())
+        .unwrap();
     for frame in 0..first_move {
         let (count, largest) = differences_outside_hands(&streams, frame, 2);
-        assert_eq!(count, 0, "frame {frame} (before any motion) differs by up to {largest}");
+        assert_eq!(
+            count, 0,
+            "frame {frame} (before any motion) differs by up to {largest}"
+        );
     }
     let (count, _) = differences_outside_hands(&streams, 8, 20);
-    assert!(count >= 10, "{:?} moved but only {count} pixels changed away from the hands", moving.behaviour);
+    assert!(
+        count >= 10,
+        "{:?} moved but only {count} pixels changed away from the hands",
+        moving.behaviour
+    );
 
     // 3. A fixed-camera clip's static video is its first frame repeated.
     let fixed = (0..64)
@@ -244,7 +284,10 @@ fn held_out_split_rule() {
     }
     // A clip is reproducible alone: planning it again gives the same clip.
     let again = plan(3, 17, Split::Train, &config).unwrap();
-    assert_eq!(again.action, plan(3, 17, Split::Train, &config).unwrap().action);
+    assert_eq!(
+        again.action,
+        plan(3, 17, Split::Train, &config).unwrap().action
+    );
 }
 
 #[test]
@@ -258,6 +301,12 @@ fn refuses_a_non_empty_folder_without_force() {
         .unwrap();
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("not empty") && stderr.contains("--force"), "{stderr}");
-    assert_eq!(std::fs::read_to_string(dir.path().join("keep.txt")).unwrap(), "user data");
+    assert!(
+        stderr.contains("not empty") && stderr.contains("--force"),
+        "{stderr}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("keep.txt")).unwrap(),
+        "user data"
+    );
 }

@@ -212,7 +212,10 @@ fn disable_foreign_cameras(
 pub struct ShadowsAsGiven;
 
 fn enable_shadows(
-    mut directional: Query<&mut DirectionalLight, (Added<DirectionalLight>, Without<ShadowsAsGiven>)>,
+    mut directional: Query<
+        &mut DirectionalLight,
+        (Added<DirectionalLight>, Without<ShadowsAsGiven>),
+    >,
     mut point: Query<&mut PointLight, (Added<PointLight>, Without<ShadowsAsGiven>)>,
     mut spot: Query<&mut SpotLight, (Added<SpotLight>, Without<ShadowsAsGiven>)>,
 ) {

@@ -13,5 +13,6 @@ pub mod splat_render;
 #[cfg(feature = "render")]
 pub use loading::{
     BUNDLED_SCENE, HandtwinCamera, LoadedScene, SceneError, SceneLoadState, SceneSetupPlugin,
-    SceneSource, SceneStatistics, ShadowsAsGiven, assets_dir, scene_load_state, spawn_scene, spawn_scene_in_world,
+    SceneSource, SceneStatistics, ShadowsAsGiven, assets_dir, scene_load_state, spawn_scene,
+    spawn_scene_in_world,
 };

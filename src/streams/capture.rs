@@ -546,22 +546,22 @@ impl StreamRenderer {
     ) -> Entity {
         self.app
             .world_mut()
-                .spawn((Readback::texture(target), ReadbackTag { stream, frame }))
-                .observe(
-                    move |event: On<ReadbackComplete>,
-                          tags: Query<&ReadbackTag>,
-                          sink: Res<ReadbackSink>| {
-                        let Ok(tag) = tags.get(event.entity) else {
-                            return;
-                        };
-                        if let Ok(mut sink) = sink.0.lock() {
-                            // The first delivery is the frame the readback was requested in.
-                            sink.entry((tag.stream, tag.frame))
-                                .or_insert_with(|| event.data.clone());
-                        }
-                    },
-                )
-                .id()
+            .spawn((Readback::texture(target), ReadbackTag { stream, frame }))
+            .observe(
+                move |event: On<ReadbackComplete>,
+                      tags: Query<&ReadbackTag>,
+                      sink: Res<ReadbackSink>| {
+                    let Ok(tag) = tags.get(event.entity) else {
+                        return;
+                    };
+                    if let Ok(mut sink) = sink.0.lock() {
+                        // The first delivery is the frame the readback was requested in.
+                        sink.entry((tag.stream, tag.frame))
+                            .or_insert_with(|| event.data.clone());
+                    }
+                },
+            )
+            .id()
     }
 
     pub(super) fn stop_readbacks(&mut self, entities: impl IntoIterator<Item = Entity>) {

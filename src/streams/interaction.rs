@@ -7,9 +7,7 @@
 //! shown, read back as the interaction frame. Lights, shadows and cameras are shared, so wherever nothing moved
 //! and no hand is, the static and interaction frames agree.
 
-use super::capture::{
-    SCENE_LAYER, Stream, StreamError, StreamRenderer, append_rgb, check_request,
-};
+use super::capture::{SCENE_LAYER, Stream, StreamError, StreamRenderer, append_rgb, check_request};
 use crate::action::CameraFrame;
 use crate::hand::HandMesh;
 use crate::scene::ShadowsAsGiven;
@@ -308,14 +306,17 @@ fn bevy_mesh(mesh: &TriMesh) -> Mesh {
     )
     .with_inserted_attribute(
         Mesh::ATTRIBUTE_POSITION,
-        mesh.positions.iter().map(|p| p.to_array()).collect::<Vec<_>>(),
+        mesh.positions
+            .iter()
+            .map(|p| p.to_array())
+            .collect::<Vec<_>>(),
     )
     .with_inserted_attribute(
         Mesh::ATTRIBUTE_NORMAL,
-        mesh.normals.iter().map(|n| n.to_array()).collect::<Vec<_>>(),
+        mesh.normals
+            .iter()
+            .map(|n| n.to_array())
+            .collect::<Vec<_>>(),
     )
     .with_inserted_indices(Indices::U32(mesh.indices.clone()))
 }
-
-
-

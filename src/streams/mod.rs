@@ -11,7 +11,7 @@ pub use capture::{
     RenderedStreams, StreamError, StreamRenderer, StreamRequest, append_rgb, hand_mesh_asset,
     headless_app,
 };
-pub use interaction::{InteractionRequest, InteractionStreams};
 pub use hand_material::{HAND_STREAM_SHADER, HandStreamMaterial, HandStreamMaterialPlugin};
+pub use interaction::{InteractionRequest, InteractionStreams};
 pub use projection::PinholeProjection;
 pub use settings::StreamSettings;

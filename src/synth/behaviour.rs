@@ -2,9 +2,9 @@
 //! target; or a fixed camera), the acting hand (reach, close the grasp on the handle or object, move it, and for
 //! loose objects let go), the optional idle hand, and where the target's parts are in every frame.
 
-use super::room::{Grip, Motion, ObjectKind, Room, Target, build_room};
 use super::rng::Rng;
-use super::{ROOM_STYLE_COUNT, OBJECT_KIND_COUNT, Split, SynthConfig, clip_seed, clip_stem};
+use super::room::{Grip, Motion, ObjectKind, Room, Target, build_room};
+use super::{OBJECT_KIND_COUNT, ROOM_STYLE_COUNT, Split, SynthConfig, clip_seed, clip_stem};
 use crate::action::{
     Action, CameraFrame, CameraKeyframe, CameraPath, HandKeyframe, HandTrack, Intrinsics,
     TrackError, WristFrame,
@@ -82,7 +82,11 @@ fn for_side(side: Side, v: Vec3) -> Vec3 {
 }
 
 /// The grasping hand at rest: `world_from_hand` (wrist joint), the palm direction and the finger preset.
-fn grasp_pose(target: &Target, side: Side, push_direction: Option<Vec3>) -> (Affine3A, Vec3, Preset) {
+fn grasp_pose(
+    target: &Target,
+    side: Side,
+    push_direction: Option<Vec3>,
+) -> (Affine3A, Vec3, Preset) {
     let g = target.grasp_point;
     let (fingers, palm, wrist, preset) = if let Some(push) = push_direction {
         // Palm against the object's side, fingers forward and down.
@@ -107,7 +111,12 @@ fn grasp_pose(target: &Target, side: Side, push_direction: Option<Vec3>) -> (Aff
             }
             Grip::Top { half_height } => {
                 let (f, p) = (Vec3::NEG_Z, Vec3::NEG_Y);
-                (f, p, g + Vec3::Y * (half_height + 0.025) - f * 0.055, Preset::PowerGrasp)
+                (
+                    f,
+                    p,
+                    g + Vec3::Y * (half_height + 0.025) - f * 0.055,
+                    Preset::PowerGrasp,
+                )
             }
         }
     };
@@ -176,7 +185,11 @@ pub fn plan_clip(
             break (style, ObjectKind::from_index(kind));
         }
     };
-    let acting = if rng.chance(0.75) { Side::Right } else { Side::Left };
+    let acting = if rng.chance(0.75) {
+        Side::Right
+    } else {
+        Side::Left
+    };
     let both_hands = rng.chance(0.35);
     let behaviour = match kind {
         ObjectKind::Drawer => Behaviour::PullDrawer,
@@ -203,7 +216,12 @@ pub fn plan_clip(
                 Motion::Slide { direction } => direction,
                 _ => Vec3::Z,
             };
-            (TargetMotion::Slide { offset: direction * rng.range(0.15, 0.28) }, "")
+            (
+                TargetMotion::Slide {
+                    offset: direction * rng.range(0.15, 0.28),
+                },
+                "",
+            )
         }
         Behaviour::OpenDoor => {
             let (pivot, opening) = match target.motion {
@@ -221,7 +239,11 @@ pub fn plan_clip(
         Behaviour::PickAndPlace | Behaviour::Push => {
             let (x_min, x_max, _, _) = target.table.unwrap_or((-1.0, 1.0, -1.0, 1.0));
             let sign = if rng.chance(0.5) { 1.0f32 } else { -1.0 };
-            let mut sign = if behaviour == Behaviour::Push { inward.x } else { sign };
+            let mut sign = if behaviour == Behaviour::Push {
+                inward.x
+            } else {
+                sign
+            };
             let room = |s: f32| {
                 if s > 0.0 {
                     x_max - target.half_width - target.grasp_point.x
@@ -235,7 +257,9 @@ pub fn plan_clip(
             let distance = rng.range(0.12, 0.2).min(room(sign).max(0.08));
             let word = if sign > 0.0 { "right" } else { "left" };
             let motion = if behaviour == Behaviour::Push {
-                TargetMotion::Push { offset: Vec3::X * sign * distance }
+                TargetMotion::Push {
+                    offset: Vec3::X * sign * distance,
+                }
             } else {
                 TargetMotion::Carry {
                     lift: rng.range(0.1, 0.18),
@@ -263,9 +287,20 @@ pub fn plan_clip(
         (false, false) => rng.range(0.36, 0.5),
         (false, true) => rng.range(0.6, 0.72),
     };
-    let lateral = -side_sign * if door { rng.range(0.2, 0.3) } else { rng.range(0.02, 0.12) };
+    let lateral = -side_sign
+        * if door {
+            rng.range(0.2, 0.3)
+        } else {
+            rng.range(0.02, 0.12)
+        };
     let g = target.grasp_point;
-    let eye_y = (g.y + if door { rng.range(0.45, 0.6) } else { rng.range(0.3, 0.42) }).clamp(0.95, 1.6);
+    let eye_y = (g.y
+        + if door {
+            rng.range(0.45, 0.6)
+        } else {
+            rng.range(0.3, 0.42)
+        })
+    .clamp(0.95, 1.6);
     let eye_end = Vec3::new(g.x + lateral, eye_y, g.z) + target.facing * distance;
     let back = (eye_end - g).with_y(0.0).normalize_or_zero();
     let approach = rng.range(0.04, 0.1);
@@ -294,10 +329,12 @@ pub fn plan_clip(
             (fixed_eye, look)
         } else {
             let right = back.cross(Vec3::Y).normalize_or_zero() * -1.0;
-            let eye = eye_end + back * approach * (1.0 - smoothstep(u))
+            let eye = eye_end
+                + back * approach * (1.0 - smoothstep(u))
                 + right * sway[0] * (std::f32::consts::TAU * sway[1] * seconds + sway[2]).sin()
                 + Vec3::Y * sway[3] * (std::f32::consts::TAU * sway[4] * seconds + sway[5]).sin();
-            let look = look + right * sway[0] * 0.5 * (std::f32::consts::TAU * sway[1] * 0.7 * seconds).sin();
+            let look = look
+                + right * sway[0] * 0.5 * (std::f32::consts::TAU * sway[1] * 0.7 * seconds).sin();
             (eye, look)
         };
         Affine3A::look_at_rh(eye, look, Vec3::Y).inverse()
@@ -309,7 +346,8 @@ pub fn plan_clip(
     let t_moved = rng.range(0.8, 0.88);
     let progress = |u: f32| ((u - t_grasp - 0.04) / (t_moved - t_grasp - 0.04)).clamp(0.0, 1.0);
     let (grasp, palm, grip_preset) = grasp_pose(&target, acting, push_direction);
-    let start = cameras[0] * camera_from_hand(acting, default_wrist_position(acting), IDLE_WRIST_ANGLES);
+    let start =
+        cameras[0] * camera_from_hand(acting, default_wrist_position(acting), IDLE_WRIST_ANGLES);
     let pre_grasp = Affine3A::from_translation(-palm * 0.06 + Vec3::Y * 0.02) * grasp;
     let relaxed = Preset::Relaxed.controls().pose_for(acting);
     let gripping = grip_preset.controls().pose_for(acting);
@@ -350,7 +388,9 @@ pub fn plan_clip(
         cameras
             .iter()
             .zip(&times)
-            .map(|(world_from_camera, &time)| CameraKeyframe::new(time, *world_from_camera, intrinsics))
+            .map(|(world_from_camera, &time)| {
+                CameraKeyframe::new(time, *world_from_camera, intrinsics)
+            })
             .collect(),
     )?;
     let keyframe = |time: f64, camera_from_hand: Affine3A, fingers: ManoPose| {
@@ -407,7 +447,11 @@ pub fn plan_clip(
         Side::Left => (Some(acting_track), idle_track),
     };
 
-    let with_hand = if acting == Side::Left { " with the left hand" } else { "" };
+    let with_hand = if acting == Side::Left {
+        " with the left hand"
+    } else {
+        ""
+    };
     let prompt = match behaviour {
         Behaviour::PullDrawer => format!("Pull the {} open{with_hand}.", target.description),
         Behaviour::OpenDoor => format!("Open the {}{with_hand}.", target.description),
@@ -440,7 +484,10 @@ pub fn plan_clip(
                 .parts
                 .iter()
                 .filter_map(|&part| {
-                    scene.parts.get(part).map(|p| (part, delta * p.world_from_part))
+                    scene
+                        .parts
+                        .get(part)
+                        .map(|p| (part, delta * p.world_from_part))
                 })
                 .collect()
         })

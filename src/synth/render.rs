@@ -44,11 +44,17 @@ pub enum SynthError {
     #[error("loading the bundled hand model: {0}")]
     HandModel(#[from] HandModelError),
     #[error("clip {index}: posing the hands: {source}")]
-    Pose { index: usize, source: ManoInputError },
+    Pose {
+        index: usize,
+        source: ManoInputError,
+    },
     #[error("the thread writing the clips panicked")]
     WriterPanicked,
     #[error("{}: {source}; check that the folder is writable", path.display())]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> SynthError + '_ {
@@ -173,7 +179,12 @@ fn repeat_first_frame(frames: &Frames) -> Result<Frames, FramesError> {
 }
 
 /// Plans a clip and maps a planning error to [`SynthError`].
-pub fn plan(seed: u64, index: usize, split: Split, config: &SynthConfig) -> Result<ClipPlan, SynthError> {
+pub fn plan(
+    seed: u64,
+    index: usize,
+    split: Split,
+    config: &SynthConfig,
+) -> Result<ClipPlan, SynthError> {
     plan_clip(seed, index, split, config).map_err(|source| SynthError::Track { index, source })
 }
 
@@ -187,14 +198,13 @@ pub fn write_clip(
     let options = Mp4Options::near_lossless();
     let stem = &plan.stem;
     let action_path = dir.join(ACTIONS_DIR).join(format!("{stem}.json"));
-    plan.action
-        .save(&action_path)
-        .map_err(|e| SynthError::Io {
-            path: action_path.clone(),
-            source: std::io::Error::other(e.to_string()),
-        })?;
+    plan.action.save(&action_path).map_err(|e| SynthError::Io {
+        path: action_path.clone(),
+        source: std::io::Error::other(e.to_string()),
+    })?;
     let prompt_path = dir.join(PROMPTS_REWRITE_DIR).join(format!("{stem}.txt"));
-    write_atomically(&prompt_path, format!("{}\n", plan.prompt).as_bytes()).map_err(io(&prompt_path))?;
+    write_atomically(&prompt_path, format!("{}\n", plan.prompt).as_bytes())
+        .map_err(io(&prompt_path))?;
     let video = |sub: &str| dir.join(sub).join(format!("{stem}.mp4"));
     ffmpeg.write(&streams.static_video, &video(STATIC_DIR), &options)?;
     ffmpeg.write(&streams.hand_video, &video(HANDS_DIR), &options)?;
@@ -204,7 +214,13 @@ pub fn write_clip(
 
 /// Creates the output folders.
 pub fn create_layout(dir: &Path) -> Result<(), SynthError> {
-    for sub in [GROUND_TRUTH_DIR, STATIC_DIR, HANDS_DIR, PROMPTS_REWRITE_DIR, ACTIONS_DIR] {
+    for sub in [
+        GROUND_TRUTH_DIR,
+        STATIC_DIR,
+        HANDS_DIR,
+        PROMPTS_REWRITE_DIR,
+        ACTIONS_DIR,
+    ] {
         let path = dir.join(sub);
         std::fs::create_dir_all(&path).map_err(io(&path))?;
     }

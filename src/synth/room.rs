@@ -380,7 +380,11 @@ pub fn build_room(style: usize, kind: ObjectKind, acting: Side, rng: &mut Rng) -
     // Furniture widths, then positions left to right with random gaps.
     let chest = (rng.range(0.8, 1.0), rng.range(0.78, 0.9), 0.45);
     let cabinet = (rng.range(0.45, 0.58), rng.range(0.72, 0.9), 0.42);
-    let table = (rng.range(1.0, 1.25), rng.range(0.62, 0.75), rng.range(0.72, 0.78));
+    let table = (
+        rng.range(1.0, 1.25),
+        rng.range(0.62, 0.75),
+        rng.range(0.72, 0.78),
+    );
     let widths = [chest.0, cabinet.0, table.0];
     let mut x = -(widths.iter().sum::<f32>() + 0.5) * 0.5 + rng.range(-0.15, 0.15);
     let mut centres = [0.0f32; 3];
@@ -427,7 +431,11 @@ pub fn build_room(style: usize, kind: ObjectKind, acting: Side, rng: &mut Rng) -
             format!("chest/plinth_{i}"),
             cuboid(Vec3::new(0.06, foot, cd - 0.04)),
             body,
-            at(cx + dx * (cw * 0.5 - 0.05), foot * 0.5, chest_back + cd * 0.5),
+            at(
+                cx + dx * (cw * 0.5 - 0.05),
+                foot * 0.5,
+                chest_back + cd * 0.5,
+            ),
         );
     }
     let drawer_height = (ch - 0.06) / 3.0;
@@ -469,10 +477,26 @@ pub fn build_room(style: usize, kind: ObjectKind, acting: Side, rng: &mut Rng) -
         let box_height = fh - 0.05;
         let box_z = z - 0.011 - box_depth * 0.5;
         for (name, size, offset) in [
-            ("left", Vec3::new(0.015, box_height, box_depth), Vec3::new(-(fw * 0.5 - 0.03), 0.0, 0.0)),
-            ("right", Vec3::new(0.015, box_height, box_depth), Vec3::new(fw * 0.5 - 0.03, 0.0, 0.0)),
-            ("bottom", Vec3::new(fw - 0.06, 0.012, box_depth), Vec3::new(0.0, -box_height * 0.5, 0.0)),
-            ("back", Vec3::new(fw - 0.06, box_height, 0.015), Vec3::new(0.0, 0.0, -box_depth * 0.5)),
+            (
+                "left",
+                Vec3::new(0.015, box_height, box_depth),
+                Vec3::new(-(fw * 0.5 - 0.03), 0.0, 0.0),
+            ),
+            (
+                "right",
+                Vec3::new(0.015, box_height, box_depth),
+                Vec3::new(fw * 0.5 - 0.03, 0.0, 0.0),
+            ),
+            (
+                "bottom",
+                Vec3::new(fw - 0.06, 0.012, box_depth),
+                Vec3::new(0.0, -box_height * 0.5, 0.0),
+            ),
+            (
+                "back",
+                Vec3::new(fw - 0.06, box_height, 0.015),
+                Vec3::new(0.0, 0.0, -box_depth * 0.5),
+            ),
         ] {
             parts.push(scene.add(
                 format!("chest/drawer_{}/{name}", i + 1),
@@ -515,22 +539,63 @@ pub fn build_room(style: usize, kind: ObjectKind, acting: Side, rng: &mut Rng) -
     let t = 0.02;
     let legs = 0.08;
     for (name, size, centre) in [
-        ("back", Vec3::new(kw, kh, t), Vec3::new(kx, legs + kh * 0.5, kb + t * 0.5)),
-        ("left", Vec3::new(t, kh, kd), Vec3::new(kx - kw * 0.5 + t * 0.5, legs + kh * 0.5, kb + kd * 0.5)),
-        ("right", Vec3::new(t, kh, kd), Vec3::new(kx + kw * 0.5 - t * 0.5, legs + kh * 0.5, kb + kd * 0.5)),
-        ("top", Vec3::new(kw + 0.02, t, kd + 0.01), Vec3::new(kx, legs + kh - t * 0.5, kb + kd * 0.5)),
-        ("bottom", Vec3::new(kw, t, kd), Vec3::new(kx, legs + t * 0.5, kb + kd * 0.5)),
-        ("shelf", Vec3::new(kw - 2.0 * t, t, kd - t), Vec3::new(kx, legs + kh * 0.5, kb + kd * 0.5)),
-        ("plinth", Vec3::new(kw - 0.04, legs, kd - 0.04), Vec3::new(kx, legs * 0.5, kb + kd * 0.5)),
+        (
+            "back",
+            Vec3::new(kw, kh, t),
+            Vec3::new(kx, legs + kh * 0.5, kb + t * 0.5),
+        ),
+        (
+            "left",
+            Vec3::new(t, kh, kd),
+            Vec3::new(kx - kw * 0.5 + t * 0.5, legs + kh * 0.5, kb + kd * 0.5),
+        ),
+        (
+            "right",
+            Vec3::new(t, kh, kd),
+            Vec3::new(kx + kw * 0.5 - t * 0.5, legs + kh * 0.5, kb + kd * 0.5),
+        ),
+        (
+            "top",
+            Vec3::new(kw + 0.02, t, kd + 0.01),
+            Vec3::new(kx, legs + kh - t * 0.5, kb + kd * 0.5),
+        ),
+        (
+            "bottom",
+            Vec3::new(kw, t, kd),
+            Vec3::new(kx, legs + t * 0.5, kb + kd * 0.5),
+        ),
+        (
+            "shelf",
+            Vec3::new(kw - 2.0 * t, t, kd - t),
+            Vec3::new(kx, legs + kh * 0.5, kb + kd * 0.5),
+        ),
+        (
+            "plinth",
+            Vec3::new(kw - 0.04, legs, kd - 0.04),
+            Vec3::new(kx, legs * 0.5, kb + kd * 0.5),
+        ),
     ] {
-        let material = if name == "back" || name == "shelf" { interior } else { body };
-        scene.add(format!("cabinet/{name}"), cuboid(size), material, Affine3A::from_translation(centre));
+        let material = if name == "back" || name == "shelf" {
+            interior
+        } else {
+            body
+        };
+        scene.add(
+            format!("cabinet/{name}"),
+            cuboid(size),
+            material,
+            Affine3A::from_translation(centre),
+        );
     }
     scene.add(
         "cabinet/jar",
         frustum(0.05, 0.05, 0.12, 20),
         PartMaterial::matte(OBJECT_COLORS[rng.below(OBJECT_COLORS.len())]),
-        at(kx + rng.range(-0.1, 0.1), legs + kh * 0.5 + t * 0.5, kb + kd * 0.5),
+        at(
+            kx + rng.range(-0.1, 0.1),
+            legs + kh * 0.5 + t * 0.5,
+            kb + kd * 0.5,
+        ),
     );
     // The door opens away from the acting hand's side: hinge on the left for the right hand.
     let hinge_left = acting == Side::Right;
@@ -538,7 +603,11 @@ pub fn build_room(style: usize, kind: ObjectKind, acting: Side, rng: &mut Rng) -
     let door_w = kw - 0.01;
     let door_h = kh - 0.02;
     let door_y = legs + kh * 0.5;
-    let hinge_x = if hinge_left { kx - kw * 0.5 } else { kx + kw * 0.5 };
+    let hinge_x = if hinge_left {
+        kx - kw * 0.5
+    } else {
+        kx + kw * 0.5
+    };
     let free_dir = if hinge_left { 1.0 } else { -1.0 };
     let handle_x = hinge_x + free_dir * (door_w - 0.06);
     let door_panel = scene.add(
@@ -548,12 +617,25 @@ pub fn build_room(style: usize, kind: ObjectKind, acting: Side, rng: &mut Rng) -
         at(hinge_x + free_dir * door_w * 0.5, door_y, door_front),
     );
     let mut vbar = TriMesh::default();
-    vbar.append(&cuboid(Vec3::new(0.016, 0.14, 0.016)), Quat::IDENTITY, Vec3::new(0.0, 0.0, 0.04));
+    vbar.append(
+        &cuboid(Vec3::new(0.016, 0.14, 0.016)),
+        Quat::IDENTITY,
+        Vec3::new(0.0, 0.0, 0.04),
+    );
     for hy in [-0.06, 0.06] {
-        vbar.append(&cuboid(Vec3::new(0.014, 0.014, 0.035)), Quat::IDENTITY, Vec3::new(0.0, hy, 0.02));
+        vbar.append(
+            &cuboid(Vec3::new(0.014, 0.014, 0.035)),
+            Quat::IDENTITY,
+            Vec3::new(0.0, hy, 0.02),
+        );
     }
     let handle_y = door_y + rng.range(-0.05, 0.1);
-    let door_handle = scene.add("cabinet/door_handle", vbar, handle, at(handle_x, handle_y, door_front));
+    let door_handle = scene.add(
+        "cabinet/door_handle",
+        vbar,
+        handle,
+        at(handle_x, handle_y, door_front),
+    );
     let door_target = Target {
         kind: ObjectKind::CabinetDoor,
         description: "cabinet door".into(),
@@ -585,18 +667,36 @@ pub fn build_room(style: usize, kind: ObjectKind, acting: Side, rng: &mut Rng) -
         at(tx, th + 0.02, tz),
     );
     let legs_material = PartMaterial::matte(jitter(rng, s.table_legs));
-    for (i, (lx, lz)) in [(-1.0, -1.0), (1.0, -1.0), (-1.0, 1.0), (1.0, 1.0)].into_iter().enumerate() {
+    for (i, (lx, lz)) in [(-1.0, -1.0), (1.0, -1.0), (-1.0, 1.0), (1.0, 1.0)]
+        .into_iter()
+        .enumerate()
+    {
         scene.add(
             format!("table/leg_{i}"),
             cuboid(Vec3::new(0.05, th, 0.05)),
             legs_material,
-            at(tx + lx * (tw * 0.5 - 0.06), th * 0.5, tz + lz * (td * 0.5 - 0.06)),
+            at(
+                tx + lx * (tw * 0.5 - 0.06),
+                th * 0.5,
+                tz + lz * (td * 0.5 - 0.06),
+            ),
         );
     }
-    let table_bounds = (tx - tw * 0.5 + 0.08, tx + tw * 0.5 - 0.08, tz - td * 0.5 + 0.08, tz + td * 0.5 - 0.06);
+    let table_bounds = (
+        tx - tw * 0.5 + 0.08,
+        tx + tw * 0.5 - 0.08,
+        tz - td * 0.5 + 0.08,
+        tz + td * 0.5 - 0.06,
+    );
     // The target sits in the front half, near the middle; distractors along the back half.
     let mut table_target = None;
-    let loose_kinds = [ObjectKind::Mug, ObjectKind::Apple, ObjectKind::Bottle, ObjectKind::Box, ObjectKind::Book];
+    let loose_kinds = [
+        ObjectKind::Mug,
+        ObjectKind::Apple,
+        ObjectKind::Bottle,
+        ObjectKind::Box,
+        ObjectKind::Book,
+    ];
     if loose_kinds.contains(&kind) {
         let (mesh, half_width, height) = object_mesh(kind);
         let x = tx + rng.range(-0.12, 0.12);
@@ -613,7 +713,9 @@ pub fn build_room(style: usize, kind: ObjectKind, acting: Side, rng: &mut Rng) -
         );
         let grip = match kind {
             ObjectKind::Mug | ObjectKind::Bottle => Grip::Side { radius: half_width },
-            _ => Grip::Top { half_height: height * 0.5 },
+            _ => Grip::Top {
+                half_height: height * 0.5,
+            },
         };
         let grasp_height = match kind {
             ObjectKind::Bottle => 0.09,
@@ -633,7 +735,13 @@ pub fn build_room(style: usize, kind: ObjectKind, acting: Side, rng: &mut Rng) -
     }
     let distractors = 2 + rng.below(3);
     for i in 0..distractors {
-        let choice = [ObjectKind::Mug, ObjectKind::Apple, ObjectKind::Bottle, ObjectKind::Box, ObjectKind::Book][rng.below(5)];
+        let choice = [
+            ObjectKind::Mug,
+            ObjectKind::Apple,
+            ObjectKind::Bottle,
+            ObjectKind::Box,
+            ObjectKind::Book,
+        ][rng.below(5)];
         let (mesh, _, _) = object_mesh(choice);
         let fraction = (i as f32 + rng.range(0.2, 0.8)) / distractors as f32;
         let x = table_bounds.0 + (table_bounds.1 - table_bounds.0) * fraction;
@@ -642,7 +750,10 @@ pub fn build_room(style: usize, kind: ObjectKind, acting: Side, rng: &mut Rng) -
             format!("table/distractor_{i}"),
             mesh,
             PartMaterial::matte(object_color(choice, rng)),
-            Affine3A::from_rotation_translation(Quat::from_rotation_y(rng.range(-1.5, 1.5)), Vec3::new(x, top_y, z)),
+            Affine3A::from_rotation_translation(
+                Quat::from_rotation_y(rng.range(-1.5, 1.5)),
+                Vec3::new(x, top_y, z),
+            ),
         );
     }
 
