@@ -9,6 +9,7 @@ pub mod cli;
 pub mod eval;
 pub mod hand;
 pub mod scene;
+pub mod synth;
 pub mod video;
 pub mod worker;
 pub mod world_model;

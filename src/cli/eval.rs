@@ -144,7 +144,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
                 vec![n / 4, n / 2, n - 1]
             })
             .unwrap_or_default();
-        let sheet = comparison_sheet(&rows, &frames, 3).context("nothing to draw")?;
+        let sheet = comparison_sheet(&rows, &frames, 240).context("nothing to draw")?;
         sheet
             .save(path)
             .with_context(|| format!("writing {}", path.display()))?;

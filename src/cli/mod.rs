@@ -10,6 +10,8 @@ pub mod hand;
 pub mod model_info;
 #[cfg(feature = "render")]
 pub mod render;
+#[cfg(feature = "render")]
+pub mod synth;
 pub mod train;
 
 #[derive(Parser, Debug)]
@@ -45,6 +47,9 @@ pub enum Command {
     /// Render the static and hand streams along a camera path into a DWM sample folder (headless).
     #[cfg(feature = "render")]
     Render(render::RenderArgs),
+    /// Generate procedural paired training clips (interaction, static and hand videos, prompts, actions).
+    #[cfg(feature = "render")]
+    Synth(synth::SynthArgs),
     /// Generate the interaction video with DWM from a sample folder or a static + hand video pair.
     Generate(generate::GenerateArgs),
     /// Hand models: export a posed hand mesh.
@@ -63,6 +68,8 @@ pub fn run(command: Command) -> anyhow::Result<()> {
         Command::Action(args) => action::run(args),
         #[cfg(feature = "render")]
         Command::Render(args) => render::run(args),
+        #[cfg(feature = "render")]
+        Command::Synth(args) => synth::run(args),
         Command::ModelInfo(args) => model_info::run(args),
         Command::Generate(args) => generate::run(args),
         Command::Hand(args) => hand::run(args),

@@ -136,16 +136,22 @@ pub fn markdown_table(summaries: &[Summary], clips: usize) -> String {
     out
 }
 
-/// A comparison sheet: one row per (clip, frame), columns static | hands | generated | truth, scaled up by
-/// `scale` (nearest neighbour, so pixels stay visible).
+/// A comparison sheet: one row per (clip, frame), columns static | hands | generated | truth, each cell
+/// `cell_width` pixels wide (nearest-neighbour when enlarging, so pixels stay visible; triangle when shrinking).
 pub fn comparison_sheet(
     rows: &[[&Frames; 4]],
     frames: &[usize],
-    scale: u32,
+    cell_width: u32,
 ) -> Option<image::RgbImage> {
     let first = rows.first()?[0];
-    let (w, h) = (first.width() * scale, first.height() * scale);
-    let gap = 2 * scale;
+    let w = cell_width.max(1);
+    let h = ((first.height() as u64 * w as u64) / first.width().max(1) as u64).max(1) as u32;
+    let filter = if w >= first.width() {
+        image::imageops::FilterType::Nearest
+    } else {
+        image::imageops::FilterType::Triangle
+    };
+    let gap = 4;
     let row_count = (rows.len() * frames.len()) as u32;
     let mut sheet = image::RgbImage::from_pixel(
         4 * w + 3 * gap,
@@ -158,8 +164,7 @@ pub fn comparison_sheet(
             for (column, clip) in clips.iter().enumerate() {
                 let index = frame.min(clip.frame_count().saturating_sub(1));
                 let image = clip.frame_image(index)?;
-                let image =
-                    image::imageops::resize(&image, w, h, image::imageops::FilterType::Nearest);
+                let image = image::imageops::resize(&image, w, h, filter);
                 image::imageops::overlay(
                     &mut sheet,
                     &image,

@@ -206,10 +206,18 @@ fn disable_foreign_cameras(
     }
 }
 
+/// Marks a light whose shadow setting was chosen by the code that spawned it (procedural scenes), so the scene
+/// fix-ups leave it alone.
+#[derive(Component, Clone, Copy, Debug, Default)]
+pub struct ShadowsAsGiven;
+
 fn enable_shadows(
-    mut directional: Query<&mut DirectionalLight, Added<DirectionalLight>>,
-    mut point: Query<&mut PointLight, Added<PointLight>>,
-    mut spot: Query<&mut SpotLight, Added<SpotLight>>,
+    mut directional: Query<
+        &mut DirectionalLight,
+        (Added<DirectionalLight>, Without<ShadowsAsGiven>),
+    >,
+    mut point: Query<&mut PointLight, (Added<PointLight>, Without<ShadowsAsGiven>)>,
+    mut spot: Query<&mut SpotLight, (Added<SpotLight>, Without<ShadowsAsGiven>)>,
 ) {
     for mut light in &mut directional {
         light.shadow_maps_enabled = true;

@@ -37,8 +37,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use thiserror::Error;
 
-const SCENE_LAYER: usize = 0;
-const HAND_LAYER: usize = 1;
+pub(super) const SCENE_LAYER: usize = 0;
+pub(super) const HAND_LAYER: usize = 1;
 /// Updates allowed for loading and warming up before we give up (each is one rendered frame).
 const MAX_WARMUP_UPDATES: usize = 600;
 /// Identical consecutive readbacks that prove the renderer has settled (all assets and pipelines ready).
@@ -83,6 +83,12 @@ pub enum StreamError {
         width: u32,
         height: u32,
     },
+    #[error(
+        "the part placements have {parts} frames but the camera path has {cameras}; give one (possibly empty) list per frame"
+    )]
+    PartFrameCount { parts: usize, cameras: usize },
+    #[error("part {index} is moved, but the procedural scene has only {part_count} parts")]
+    NoSuchPart { index: usize, part_count: usize },
     #[error(transparent)]
     Frames(#[from] crate::video::FramesError),
 }
@@ -105,9 +111,11 @@ pub struct StreamRequest<'a> {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-enum Stream {
+pub(super) enum Stream {
     Static,
     Hands,
+    /// The scene camera's target in the interaction pass (objects moved, skin hands shown).
+    Interaction,
 }
 
 /// A readback in flight: which stream and frame it belongs to. `usize::MAX` marks warm-up frames.
@@ -118,7 +126,7 @@ struct ReadbackTag {
 }
 
 #[derive(Resource, Default, Clone)]
-struct ReadbackSink(Arc<Mutex<HashMap<(Stream, usize), Vec<u8>>>>);
+pub(super) struct ReadbackSink(pub(super) Arc<Mutex<HashMap<(Stream, usize), Vec<u8>>>>);
 
 #[derive(Component)]
 struct StaticCamera;
@@ -127,24 +135,30 @@ struct StaticCamera;
 struct HandCamera;
 
 /// One slot of the hand-mesh pool.
-struct HandSlot {
-    entity: Entity,
-    mesh: Handle<Mesh>,
+pub(super) struct HandSlot {
+    pub(super) entity: Entity,
+    pub(super) mesh: Handle<Mesh>,
 }
 
 /// A headless renderer for the two streams of one scene. Reuse it for several camera paths of the same scene.
 pub struct StreamRenderer {
-    app: App,
+    pub(super) app: App,
     scene: Option<Handle<WorldAsset>>,
     scene_name: String,
     size: (u32, u32),
-    static_target: Handle<Image>,
+    pub(super) static_target: Handle<Image>,
     hand_target: Handle<Image>,
     materials: HashMap<Side, Handle<HandStreamMaterial>>,
-    hand_slots: Vec<HandSlot>,
-    sink: ReadbackSink,
+    pub(super) hand_slots: Vec<HandSlot>,
+    pub(super) sink: ReadbackSink,
     warmup_counter: usize,
     static_format: TextureFormat,
+    /// The interaction pass (see `super::interaction`): skin-shaded hands on the scene layer, one per hand slot
+    /// and sharing its mesh; the procedural scene's parts with their rest placements, and its lights.
+    pub(super) skin_slots: Vec<Entity>,
+    pub(super) skin_material: Option<Handle<StandardMaterial>>,
+    pub(super) procedural_parts: Vec<(Entity, Transform)>,
+    pub(super) procedural_lights: Vec<Entity>,
 }
 
 impl StreamRenderer {
@@ -261,6 +275,10 @@ impl StreamRenderer {
             sink,
             warmup_counter: 0,
             static_format: TextureFormat::Rgba8UnormSrgb,
+            skin_slots: Vec::new(),
+            skin_material: None,
+            procedural_parts: Vec::new(),
+            procedural_lights: Vec::new(),
         };
         if let Some(cloud) = splats {
             // 3DGS colours are display values: composite them as 3DGS does.
@@ -275,25 +293,7 @@ impl StreamRenderer {
         request: &StreamRequest<'_>,
         progress: &mut dyn FnMut(usize, usize),
     ) -> Result<RenderedStreams, StreamError> {
-        let first = request.cameras.first().ok_or(StreamError::EmptyPath)?;
-        let (width, height) = (first.intrinsics.width, first.intrinsics.height);
-        for (index, frame) in request.cameras.iter().enumerate() {
-            if (frame.intrinsics.width, frame.intrinsics.height) != (width, height) {
-                return Err(StreamError::MixedSizes {
-                    index,
-                    width: frame.intrinsics.width,
-                    height: frame.intrinsics.height,
-                    first_width: width,
-                    first_height: height,
-                });
-            }
-        }
-        if !request.hands.is_empty() && request.hands.len() != request.cameras.len() {
-            return Err(StreamError::HandFrameCount {
-                hands: request.hands.len(),
-                cameras: request.cameras.len(),
-            });
-        }
+        let (width, height) = check_request(request.cameras, request.hands)?;
         self.resize_targets(width, height);
         self.wait_for_scene()?;
 
@@ -310,7 +310,7 @@ impl StreamRenderer {
             self.set_frame(camera, hands_at(index));
             tags.push(self.request_readbacks(index));
             self.update();
-            self.stop_readbacks(tags.last().copied());
+            self.stop_readbacks(tags.last().copied().into_iter().flatten());
             progress(index + 1, total);
         }
         self.drain(|sink| {
@@ -394,7 +394,7 @@ impl StreamRenderer {
         &self.scene_name
     }
 
-    fn resize_targets(&mut self, width: u32, height: u32) {
+    pub(super) fn resize_targets(&mut self, width: u32, height: u32) {
         if self.size == (width, height) {
             return;
         }
@@ -414,7 +414,7 @@ impl StreamRenderer {
         self.size = (width, height);
     }
 
-    fn wait_for_scene(&mut self) -> Result<(), StreamError> {
+    pub(super) fn wait_for_scene(&mut self) -> Result<(), StreamError> {
         let Some(handle) = self.scene.clone() else {
             return Ok(());
         };
@@ -439,7 +439,7 @@ impl StreamRenderer {
     }
 
     /// Renders the current state until consecutive readbacks are identical and no pipeline is still compiling.
-    fn settle(&mut self) -> Result<(), StreamError> {
+    pub(super) fn settle(&mut self) -> Result<(), StreamError> {
         let mut previous: Option<(Vec<u8>, Vec<u8>)> = None;
         let mut identical = 0;
         for _ in 0..MAX_WARMUP_UPDATES {
@@ -447,7 +447,7 @@ impl StreamRenderer {
             self.warmup_counter += 1;
             let tags = self.request_readbacks(frame);
             self.update();
-            self.stop_readbacks(Some(tags));
+            self.stop_readbacks(tags);
             let key_static = (Stream::Static, frame);
             let key_hands = (Stream::Hands, frame);
             self.drain(|sink| sink.contains_key(&key_static) && sink.contains_key(&key_hands))?;
@@ -483,7 +483,7 @@ impl StreamRenderer {
         Err(StreamError::NotSettled(MAX_WARMUP_UPDATES))
     }
 
-    fn set_frame(&mut self, camera: &CameraFrame, hands: &[HandMesh]) {
+    pub(super) fn set_frame(&mut self, camera: &CameraFrame, hands: &[HandMesh]) {
         let world = self.app.world_mut();
         let transform = Transform::from_matrix(Mat4::from(camera.world_from_camera));
         let projection = Projection::custom(PinholeProjection::new(camera.intrinsics));
@@ -530,35 +530,42 @@ impl StreamRenderer {
     }
 
     /// Spawns one-shot readbacks of both targets for `frame`; returns their entities.
-    fn request_readbacks(&mut self, frame: usize) -> [Entity; 2] {
-        let world = self.app.world_mut();
-        let mut spawn = |stream: Stream, target: Handle<Image>| {
-            world
-                .spawn((Readback::texture(target), ReadbackTag { stream, frame }))
-                .observe(
-                    move |event: On<ReadbackComplete>,
-                          tags: Query<&ReadbackTag>,
-                          sink: Res<ReadbackSink>| {
-                        let Ok(tag) = tags.get(event.entity) else {
-                            return;
-                        };
-                        if let Ok(mut sink) = sink.0.lock() {
-                            // The first delivery is the frame the readback was requested in.
-                            sink.entry((tag.stream, tag.frame))
-                                .or_insert_with(|| event.data.clone());
-                        }
-                    },
-                )
-                .id()
-        };
+    pub(super) fn request_readbacks(&mut self, frame: usize) -> [Entity; 2] {
         [
-            spawn(Stream::Static, self.static_target.clone()),
-            spawn(Stream::Hands, self.hand_target.clone()),
+            self.request_readback(Stream::Static, self.static_target.clone(), frame),
+            self.request_readback(Stream::Hands, self.hand_target.clone(), frame),
         ]
     }
 
-    fn stop_readbacks(&mut self, entities: Option<[Entity; 2]>) {
-        for entity in entities.into_iter().flatten() {
+    /// Spawns a one-shot readback of `target`, delivered to the sink as (`stream`, `frame`).
+    pub(super) fn request_readback(
+        &mut self,
+        stream: Stream,
+        target: Handle<Image>,
+        frame: usize,
+    ) -> Entity {
+        self.app
+            .world_mut()
+            .spawn((Readback::texture(target), ReadbackTag { stream, frame }))
+            .observe(
+                move |event: On<ReadbackComplete>,
+                      tags: Query<&ReadbackTag>,
+                      sink: Res<ReadbackSink>| {
+                    let Ok(tag) = tags.get(event.entity) else {
+                        return;
+                    };
+                    if let Ok(mut sink) = sink.0.lock() {
+                        // The first delivery is the frame the readback was requested in.
+                        sink.entry((tag.stream, tag.frame))
+                            .or_insert_with(|| event.data.clone());
+                    }
+                },
+            )
+            .id()
+    }
+
+    pub(super) fn stop_readbacks(&mut self, entities: impl IntoIterator<Item = Entity>) {
+        for entity in entities {
             if let Ok(mut entity) = self.app.world_mut().get_entity_mut(entity) {
                 entity.remove::<Readback>();
             }
@@ -566,7 +573,7 @@ impl StreamRenderer {
     }
 
     /// Updates until `done` holds for the delivered readbacks.
-    fn drain(
+    pub(super) fn drain(
         &mut self,
         done: impl Fn(&HashMap<(Stream, usize), Vec<u8>>) -> bool,
     ) -> Result<(), StreamError> {
@@ -587,7 +594,7 @@ impl StreamRenderer {
     }
 
     /// One app update, then wait for the GPU to finish it (so readback maps complete promptly).
-    fn update(&mut self) {
+    pub(super) fn update(&mut self) {
         self.app.update();
         if let Some(device) = self.app.world().get_resource::<RenderDevice>() {
             device
@@ -650,6 +657,34 @@ pub fn headless_app(configure: impl FnOnce(&mut App)) -> Result<App, StreamError
         ));
     }
     Ok(app)
+}
+
+/// Checks that every camera frame has frame 0's size and that hands are empty or one set per frame; returns the
+/// size.
+pub(super) fn check_request(
+    cameras: &[CameraFrame],
+    hands: &[Vec<HandMesh>],
+) -> Result<(u32, u32), StreamError> {
+    let first = cameras.first().ok_or(StreamError::EmptyPath)?;
+    let (width, height) = (first.intrinsics.width, first.intrinsics.height);
+    for (index, frame) in cameras.iter().enumerate() {
+        if (frame.intrinsics.width, frame.intrinsics.height) != (width, height) {
+            return Err(StreamError::MixedSizes {
+                index,
+                width: frame.intrinsics.width,
+                height: frame.intrinsics.height,
+                first_width: width,
+                first_height: height,
+            });
+        }
+    }
+    if !hands.is_empty() && hands.len() != cameras.len() {
+        return Err(StreamError::HandFrameCount {
+            hands: hands.len(),
+            cameras: cameras.len(),
+        });
+    }
+    Ok((width, height))
 }
 
 fn target_image(width: u32, height: u32, format: TextureFormat) -> Image {

@@ -3,6 +3,7 @@
 
 mod capture;
 mod hand_material;
+mod interaction;
 mod projection;
 mod settings;
 
@@ -11,5 +12,6 @@ pub use capture::{
     headless_app,
 };
 pub use hand_material::{HAND_STREAM_SHADER, HandStreamMaterial, HandStreamMaterialPlugin};
+pub use interaction::{InteractionRequest, InteractionStreams};
 pub use projection::PinholeProjection;
 pub use settings::StreamSettings;

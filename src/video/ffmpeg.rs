@@ -117,6 +117,18 @@ impl Mp4Options {
     }
 }
 
+impl Mp4Options {
+    /// Training data: yuv444p at CRF 4, so tiny videos keep their colours (4:2:0 chroma at 96×64 would smear
+    /// every edge) and codec noise stays far below what a model learns.
+    pub fn near_lossless() -> Self {
+        Self {
+            pixel_format: PixelFormat::Yuv444p,
+            crf: 4,
+            preset: X264Preset::Medium,
+        }
+    }
+}
+
 impl Default for Mp4Options {
     fn default() -> Self {
         Self::video()

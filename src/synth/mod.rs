@@ -1,0 +1,115 @@
+//! `synth`: procedural paired clips, DWM's data recipe in miniature. Each clip is a procedural room (from
+//! `scene::primitives`), a scripted egocentric action (reach, grasp, then pull a drawer, open a door, pick an
+//! object up and put it down, or push it), and three aligned videos rendered by `streams`: the interaction
+//! (ground truth), the static scene along the same camera path, and DWM's hand-mesh stream.
+//!
+//! Everything here except [`render`] is pure: a clip's plan ([`plan_clip`]) depends only on the run seed, the
+//! clip index, the split and the [`SynthConfig`], so any clip can be rebuilt alone.
+//!
+//! Held-out split: a clip is held out iff `(room_style + object_kind) % 5 == 0` ([`is_held_out`]); `train`
+//! produces only the other combinations, `heldout` only those, so a model can be tested on combinations of room
+//! style and object it has never seen.
+
+mod behaviour;
+#[cfg(feature = "render")]
+pub mod render;
+mod rng;
+mod room;
+
+pub use behaviour::{Behaviour, ClipPlan, plan_clip};
+pub use rng::Rng;
+pub use room::{
+    Grip, Motion, OBJECT_KIND_COUNT, ObjectKind, ROOM_STYLE_COUNT, ROOM_STYLES, RoomStyle, Target,
+};
+
+use serde::{Deserialize, Serialize};
+
+/// Which combinations of room style and object kind a run produces.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Split {
+    Train,
+    Heldout,
+}
+
+impl Split {
+    pub fn name(self) -> &'static str {
+        match self {
+            Split::Train => "train",
+            Split::Heldout => "heldout",
+        }
+    }
+
+    /// Whether a (room style, object kind) combination belongs to this split.
+    pub fn contains(self, room_style: usize, object_kind: usize) -> bool {
+        is_held_out(room_style, object_kind) == (self == Split::Heldout)
+    }
+}
+
+/// The held-out rule: `(room_style + object_kind) % 5 == 0`.
+pub fn is_held_out(room_style: usize, object_kind: usize) -> bool {
+    (room_style + object_kind).is_multiple_of(5)
+}
+
+/// Size and length of the clips, and how many have a fixed camera.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SynthConfig {
+    pub width: u32,
+    pub height: u32,
+    pub frame_count: usize,
+    pub fps: f64,
+    /// Horizontal field of view in degrees (DWM: 90).
+    pub horizontal_fov_degrees: f32,
+    /// Fraction of clips whose camera does not move (their static video is frame 0 repeated).
+    pub fixed_camera_fraction: f64,
+}
+
+impl Default for SynthConfig {
+    fn default() -> Self {
+        Self {
+            width: 96,
+            height: 64,
+            frame_count: 17,
+            fps: 8.0,
+            horizontal_fov_degrees: 90.0,
+            fixed_camera_fraction: 0.25,
+        }
+    }
+}
+
+/// The seed of clip `index` of a run seeded `seed` (SplitMix64 of both, so neighbouring clips are unrelated).
+pub fn clip_seed(seed: u64, index: usize) -> u64 {
+    let mut rng = Rng::new(seed ^ 0x5EED_CAFE_F00D_u64.wrapping_mul(index as u64 + 1));
+    rng.next_u64()
+}
+
+/// The file stem of clip `index`: `synth_s{seed}_{index:05}`.
+pub fn clip_stem(seed: u64, index: usize) -> String {
+    format!("synth_s{seed}_{index:05}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn held_out_rule_splits_combinations() {
+        assert!(is_held_out(0, 0));
+        assert!(is_held_out(2, 3));
+        assert!(!is_held_out(1, 3));
+        let held = (0..ROOM_STYLE_COUNT)
+            .flat_map(|s| (0..OBJECT_KIND_COUNT).map(move |k| (s, k)))
+            .filter(|&(s, k)| is_held_out(s, k))
+            .count();
+        assert!(held > 0 && held < ROOM_STYLE_COUNT * OBJECT_KIND_COUNT / 3);
+        assert!(Split::Heldout.contains(0, 5) && !Split::Train.contains(0, 5));
+    }
+
+    #[test]
+    fn clip_seeds_differ_and_repeat() {
+        assert_eq!(clip_seed(7, 3), clip_seed(7, 3));
+        assert_ne!(clip_seed(7, 3), clip_seed(7, 4));
+        assert_ne!(clip_seed(7, 3), clip_seed(8, 3));
+        assert_eq!(clip_stem(7, 3), "synth_s7_00003");
+    }
+}
