@@ -111,6 +111,13 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
             }
             summaries[index + 1].add(&score(&frames, truth, &regions));
         }
+        let round_trip = model.reconstruct(truth)?;
+        if summaries.len() <= 3 {
+            summaries.push(Summary::new(
+                "(ceiling) the truth through the model's VAE and back",
+            ));
+        }
+        summaries[3].add(&score(&round_trip, truth, &regions));
         if sheet_rows.len() < args.comparison_clips {
             sheet_rows.push((
                 sample.static_video.clone(),

@@ -399,6 +399,36 @@ impl DwmModel {
         Ok(((tensor * 2.0)? - 1.0)?.to_dtype(self.dtype)?)
     }
 
+    /// The VAE round trip of a clip at the model's size (posterior mode, decoded), resized back: the best any
+    /// generation through this VAE could do, reported beside evaluations.
+    pub fn reconstruct(&mut self, video: &Frames) -> Result<Frames> {
+        let (width, height) = self.native_size;
+        let resized = resize_frames(video, self.model_frames, width, height).map_err(|e| {
+            WorldModelError::Input {
+                what: "video".into(),
+                reason: e.to_string(),
+            }
+        })?;
+        let tensor = self.to_tensor(&resized)?;
+        let latents = self.vae.encode(&tensor)?.mode();
+        let decoded = self.vae.decode(&latents)?;
+        let decoded = ((decoded.to_dtype(DType::F32)? / 2.0)? + 0.5)?.clamp(0f32, 1f32)?;
+        let data: Vec<f32> = decoded.squeeze(0)?.flatten_all()?.to_vec1()?;
+        let frames =
+            cfhw_to_frames(&data, self.model_frames, width, height, video.fps()).map_err(|e| {
+                WorldModelError::Input {
+                    what: "decoded video".into(),
+                    reason: e.to_string(),
+                }
+            })?;
+        resize_frames(&frames, video.frame_count(), video.width(), video.height()).map_err(|e| {
+            WorldModelError::Input {
+                what: "decoded video".into(),
+                reason: e.to_string(),
+            }
+        })
+    }
+
     /// Generates the interaction video for a static and a hand video (same size, multiple of 16).
     pub fn generate(
         &mut self,
