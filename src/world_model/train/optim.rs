@@ -125,17 +125,19 @@ impl AdamW {
             let Some(g) = grads.get(slot.var.as_tensor()) else {
                 continue;
             };
-            let g = (g * scale)?;
-            slot.first = ((&slot.first * s.beta1)? + (&g * (1.0 - s.beta1))?)?;
-            slot.second = ((&slot.second * s.beta2)? + (g.sqr()? * (1.0 - s.beta2))?)?;
+            // Gradients carry the op graph of the step that made them; detached, the moments do not keep every
+            // past step's graph alive.
+            let g = (g.detach() * scale)?;
+            slot.first = ((&slot.first * s.beta1)? + (&g * (1.0 - s.beta1))?)?.detach();
+            slot.second = ((&slot.second * s.beta2)? + (g.sqr()? * (1.0 - s.beta2))?)?.detach();
             let m_hat = (&slot.first / correction1)?;
             let v_hat = (&slot.second / correction2)?;
             let update = (m_hat / (v_hat.sqrt()? + s.eps)?)?;
-            let theta = slot.var.as_tensor();
+            let theta = slot.var.as_tensor().detach();
             let decayed = if theta.rank() >= 2 && s.weight_decay > 0.0 {
-                (theta * (1.0 - s.learning_rate * s.weight_decay))?
+                (&theta * (1.0 - s.learning_rate * s.weight_decay))?
             } else {
-                theta.clone()
+                theta
             };
             slot.var.set(&(decayed - (update * s.learning_rate)?)?)?;
         }
@@ -218,6 +220,9 @@ mod tests {
             let report = optimizer.step(&loss.backward().unwrap()).unwrap();
             first_report.get_or_insert(report);
         }
+        // The moments must not hold the op graphs of past steps (that leaked gigabytes per hundred steps).
+        assert!(optimizer.state().unwrap().values().all(|t| !t.track_op()));
+        assert!(!x.as_tensor().detach().track_op());
         let first = first_report.unwrap();
         assert!(first.clipped && (first.grad_norm - (36f64 + 16.0).sqrt()).abs() < 1e-4);
         let values = x.as_tensor().to_vec1::<f32>().unwrap();
