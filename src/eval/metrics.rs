@@ -178,33 +178,47 @@ fn ssim_map(x: &[f32], y: &[f32], width: usize, height: usize) -> Vec<f32> {
     out
 }
 
-/// Mean SSIM over the masked pixels (channels averaged). `None` when the mask is empty.
-pub fn ssim_masked(a: &Frames, b: &Frames, mask: &RegionMask) -> Option<f64> {
-    if !same_shape(a, b) || mask.values.len() != a.as_bytes().len() / 3 {
+/// The per-pixel SSIM of two clips, channels averaged (frame-major, row-major); compute once, then average it over
+/// any number of regions with [`mean_over`].
+pub fn ssim_map_clip(a: &Frames, b: &Frames) -> Option<Vec<f32>> {
+    if !same_shape(a, b) {
         return None;
     }
     let (w, h) = (a.width() as usize, a.height() as usize);
     let plane = w * h;
-    let (mut sum, mut count) = (0f64, 0usize);
+    let mut out = vec![0f32; a.frame_count() * plane];
     for f in 0..a.frame_count() {
-        let frame_mask = &mask.values[f * plane..(f + 1) * plane];
-        if !frame_mask.iter().any(|&v| v) {
-            continue;
-        }
         let (fa, fb) = (a.frame(f)?, b.frame(f)?);
         for c in 0..3 {
             let xa: Vec<f32> = fa.iter().skip(c).step_by(3).map(|&v| v as f32).collect();
             let xb: Vec<f32> = fb.iter().skip(c).step_by(3).map(|&v| v as f32).collect();
             let map = ssim_map(&xa, &xb, w, h);
-            for (value, &on) in map.iter().zip(frame_mask) {
-                if on {
-                    sum += *value as f64;
-                    count += 1;
-                }
+            for (slot, value) in out[f * plane..(f + 1) * plane].iter_mut().zip(map) {
+                *slot += value / 3.0;
             }
         }
     }
+    Some(out)
+}
+
+/// The mean of a per-pixel map over a mask; `None` when the mask is empty or does not fit.
+pub fn mean_over(map: &[f32], mask: &RegionMask) -> Option<f64> {
+    if map.len() != mask.values.len() {
+        return None;
+    }
+    let (mut sum, mut count) = (0f64, 0usize);
+    for (value, &on) in map.iter().zip(&mask.values) {
+        if on {
+            sum += *value as f64;
+            count += 1;
+        }
+    }
     (count > 0).then(|| sum / count as f64)
+}
+
+/// Mean SSIM over the masked pixels (channels averaged). `None` when the mask is empty.
+pub fn ssim_masked(a: &Frames, b: &Frames, mask: &RegionMask) -> Option<f64> {
+    mean_over(&ssim_map_clip(a, b)?, mask)
 }
 
 /// The static video with the hand-mesh video's pixels pasted over it: the baseline that draws the hands and

@@ -8,8 +8,8 @@ pub mod metrics;
 
 use crate::video::Frames;
 use metrics::{
-    RegionMask, dilate, hand_pixels, interaction_region, paste_hands, psnr_masked, ssim_masked,
-    subtract,
+    RegionMask, dilate, hand_pixels, interaction_region, mean_over, paste_hands, psnr_masked,
+    ssim_map_clip, subtract,
 };
 
 /// A pixel belongs to the interaction region when some channel differs from the static video by more than this
@@ -54,10 +54,11 @@ pub struct Scores {
 }
 
 pub fn score(candidate: &Frames, truth: &Frames, regions: &Regions) -> Scores {
+    let ssim = ssim_map_clip(candidate, truth);
     let both = |mask: &RegionMask| {
         (
             psnr_masked(candidate, truth, mask),
-            ssim_masked(candidate, truth, mask),
+            ssim.as_deref().and_then(|map| mean_over(map, mask)),
         )
     };
     Scores {
