@@ -198,7 +198,7 @@ fn dwm_fine_tune_learns_and_resumes_exactly() {
     for sub in ["model", "checkpoints"] {
         copy_dir(&dir.path().join(sub), &overfit_dir.path().join(sub));
     }
-    let mut one_batch = settings(30, 2, 2e-3);
+    let mut one_batch = settings(60, 2, 3e-3);
     one_batch.overfit_one_batch = true;
     assert!(
         train_denoiser(
