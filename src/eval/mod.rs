@@ -119,7 +119,7 @@ impl Summary {
 /// The table as Markdown.
 pub fn markdown_table(summaries: &[Summary], clips: usize) -> String {
     let mut out = format!(
-        "| method ({clips} held-out clips) | PSNR frame | SSIM frame | PSNR interaction | SSIM interaction | PSNR object | SSIM object |\n|---|---|---|---|---|---|---|\n"
+        "| method ({clips} clips) | PSNR frame | SSIM frame | PSNR interaction | SSIM interaction | PSNR object | SSIM object |\n|---|---|---|---|---|---|---|\n"
     );
     for summary in summaries {
         let cells: Vec<String> = summary
