@@ -103,7 +103,13 @@ fn main() -> anyhow::Result<()> {
         );
     }
     // The DDIM loop of the pipeline, by hand.
-    let ddim = handtwin::world_model::scheduler::CogVideoXDdimScheduler::new(&scheduler, std::env::var("STEPS").ok().and_then(|s| s.parse().ok()).unwrap_or(20))?;
+    let ddim = handtwin::world_model::scheduler::CogVideoXDdimScheduler::new(
+        &scheduler,
+        std::env::var("STEPS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(20),
+    )?;
     let mut latents = rng.normal(truth.dims(), &device)?;
     for &t in ddim.timesteps() {
         let input = Tensor::cat(&[&latents, &conditions], 2)?;
@@ -111,6 +117,9 @@ fn main() -> anyhow::Result<()> {
         latents = ddim.step(&pred, t, &latents)?;
     }
     let err = (&latents - &truth)?.sqr()?.mean_all()?.to_scalar::<f32>()?;
-    println!("DDIM {} steps: final latent error {err:.4}", ddim.timesteps().len());
+    println!(
+        "DDIM {} steps: final latent error {err:.4}",
+        ddim.timesteps().len()
+    );
     Ok(())
 }

@@ -57,12 +57,39 @@ fn generate_uses_the_bundled_model_and_keeps_a_scene_without_hands() {
     );
 
     // No hands: the model should give back the static video, up to its VAE and the resizing to 96×64 and back.
+    // It must follow this scene: much closer to it than to the same scene mirrored left-right.
     let input =
         DwmSample::read(std::path::Path::new(&out), "pan_right", &Ffmpeg::from_env()).unwrap();
     let psnr = handtwin::video::psnr(&video, &input.static_video).unwrap();
-    eprintln!("generated vs static without hands: {psnr:.2} dB");
+    let mirrored = mirror(&input.static_video);
+    let psnr_mirrored = handtwin::video::psnr(&video, &mirrored).unwrap();
+    eprintln!(
+        "generated vs static without hands: {psnr:.2} dB (vs the mirrored scene {psnr_mirrored:.2} dB)"
+    );
     assert!(psnr > MIN_IDENTITY_PSNR, "{psnr:.2} dB");
+    assert!(
+        psnr > psnr_mirrored + 3.0,
+        "{psnr:.2} dB vs mirrored {psnr_mirrored:.2} dB"
+    );
 }
 
-/// Set from the measured value of the shipped model (see models/tiny-dwm/README.md) with a margin.
-const MIN_IDENTITY_PSNR: f64 = 20.0;
+fn mirror(frames: &handtwin::video::Frames) -> handtwin::video::Frames {
+    let (w, h) = (frames.width() as usize, frames.height() as usize);
+    let mut bytes = frames.as_bytes().to_vec();
+    for row in bytes.chunks_exact_mut(w * 3) {
+        let pixels: Vec<[u8; 3]> = row
+            .chunks_exact(3)
+            .rev()
+            .map(|p| [p[0], p[1], p[2]])
+            .collect();
+        for (slot, pixel) in row.chunks_exact_mut(3).zip(pixels) {
+            slot.copy_from_slice(&pixel);
+        }
+    }
+    debug_assert_eq!(bytes.len(), w * h * 3 * frames.frame_count());
+    handtwin::video::Frames::new(frames.width(), frames.height(), frames.fps(), bytes).unwrap()
+}
+
+/// The shipped model measured 18.8 dB here (the bundled room is not one of the training rooms, and the clip goes
+/// through 192×128 → 96×64 → 192×128); the bound leaves a margin.
+const MIN_IDENTITY_PSNR: f64 = 16.0;

@@ -633,7 +633,7 @@ fn export_model(run: &RunDir, vars: &[(String, Var)], tokenizer_dir: &Path) -> R
     )?;
     write_text_atomic(
         &model.join("handtwin.json"),
-        &tiny::sampling_defaults_json(20, 1.0),
+        &tiny::sampling_defaults_json(10, 1.0),
     )?;
     tracing::info!("model written to {}", model.display());
     Ok(())
