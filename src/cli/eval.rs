@@ -111,13 +111,19 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
             }
             summaries[index + 1].add(&score(&frames, truth, &regions));
         }
+        // A baseline with the model's blur and no dynamics: the static video through the VAE and back.
+        let static_round_trip = model.reconstruct(&sample.static_video)?;
         let round_trip = model.reconstruct(truth)?;
         if summaries.len() <= 3 {
+            summaries.push(Summary::new(
+                "static video through the model's VAE (its blur, no dynamics)",
+            ));
             summaries.push(Summary::new(
                 "(ceiling) the truth through the model's VAE and back",
             ));
         }
-        summaries[3].add(&score(&round_trip, truth, &regions));
+        summaries[3].add(&score(&static_round_trip, truth, &regions));
+        summaries[4].add(&score(&round_trip, truth, &regions));
         if sheet_rows.len() < args.comparison_clips {
             sheet_rows.push((
                 sample.static_video.clone(),
