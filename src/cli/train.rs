@@ -53,17 +53,6 @@ pub struct TrainArgs {
     pub device: String,
 }
 
-fn device(name: &str) -> anyhow::Result<candle_core::Device> {
-    Ok(match name {
-        "cpu" => candle_core::Device::Cpu,
-        "cuda" => candle_core::Device::new_cuda(0)
-            .context("no CUDA device (build with --features cuda)")?,
-        "metal" => candle_core::Device::new_metal(0)
-            .context("no Metal device (build with --features metal)")?,
-        other => bail!("unknown device `{other}` (cpu, cuda or metal)"),
-    })
-}
-
 fn progress_bar(stage: Stage, total: usize) -> ProgressBar {
     let bar = ProgressBar::new(total as u64);
     bar.set_style(
@@ -83,7 +72,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
                 .with_context(|| format!("unknown stage `{name}` (vae, inpaint, dwm or all)"))?,
         ],
     };
-    let device = device(&args.device)?;
+    let device = crate::worker::device(&args.device).map_err(anyhow::Error::msg)?;
     let tokenizer_dir = args.tokenizer.clone().unwrap_or_else(|| {
         PathBuf::from(env!("CARGO_MANIFEST_DIR"))
             .join("assets")

@@ -9,7 +9,8 @@ use candle_core::{DType, Device};
 #[derive(Clone, Copy, Debug, Default)]
 pub struct DwmLoader;
 
-fn device(name: &str) -> Result<Device, String> {
+/// The candle device for "cpu", "cuda" or "metal" (the `--device` option and the viewer's choice).
+pub fn device(name: &str) -> Result<Device, String> {
     match name {
         "cpu" => Ok(Device::Cpu),
         "cuda" => Device::new_cuda(0)

@@ -11,7 +11,7 @@
 
 mod dwm;
 
-pub use dwm::DwmLoader;
+pub use dwm::{DwmLoader, device};
 
 use crate::video::Frames;
 use crossbeam_channel::{Receiver, Sender, TryRecvError, unbounded};

@@ -35,6 +35,14 @@ pub(crate) fn config_error(source_name: &str, key: &str, reason: impl ToString) 
     }
 }
 
+/// A file-level error: the path and what was wrong with it.
+pub(crate) fn file_error(path: &std::path::Path, reason: impl ToString) -> WorldModelError {
+    WorldModelError::File {
+        path: path.to_path_buf(),
+        reason: reason.to_string(),
+    }
+}
+
 pub(crate) fn input_error(what: &str, reason: impl ToString) -> WorldModelError {
     WorldModelError::Input {
         what: what.to_string(),

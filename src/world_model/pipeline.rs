@@ -7,6 +7,7 @@
 //! loop, decode, `(x/2 + 0.5).clamp(0, 1)`.
 
 use super::checkpoint::{CheckpointBackend, LoraAdapter, SharedBackend, WeightFiles};
+use super::error::file_error;
 use super::resample::{cfhw_to_frames, frames_to_cfhw, resize_frames};
 use super::scheduler::{CogVideoXDdimScheduler, DdimConfig};
 use super::t5::{T5Config, T5TextEncoder};
@@ -195,13 +196,6 @@ pub struct DwmModel {
     negative_prompt_embeds: Option<Tensor>,
     device: Device,
     dtype: DType,
-}
-
-fn file_error(path: &Path, reason: impl ToString) -> WorldModelError {
-    WorldModelError::File {
-        path: path.to_path_buf(),
-        reason: reason.to_string(),
-    }
 }
 
 /// Builds a network through a checkpoint backend and refuses checkpoint keys the network never used.

@@ -1,11 +1,12 @@
 //! Training data: DWM sample folders (as `handtwin synth` writes them) read into memory once, and the VAE
 //! posteriors of every clip cached for the transformer stages.
 
+use super::super::Result;
+use super::super::error::file_error;
 use super::super::resample::frames_to_cfhw;
-use super::super::{Result, WorldModelError};
 use crate::video::{DwmSample, Ffmpeg, Frames, list_stems};
 use candle_core::{Device, Tensor};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// One paired clip, each video [3, F, H, W] in [−1, 1].
 pub struct Clip {
@@ -46,13 +47,6 @@ pub fn video_tensor(frames: &Frames, device: &Device) -> Result<Tensor> {
     Ok(((tensor * 2.0)? - 1.0)?)
 }
 
-fn data_error(path: &Path, reason: impl ToString) -> WorldModelError {
-    WorldModelError::File {
-        path: path.to_path_buf(),
-        reason: reason.to_string(),
-    }
-}
-
 /// Reads every sample of the folders. Each must have the ground truth (`videos/`), and all three videos must be
 /// `width`×`height` with `frames` frames: the training clips are made at the model's size.
 pub fn load_clips(
@@ -64,9 +58,9 @@ pub fn load_clips(
     let ffmpeg = Ffmpeg::from_env();
     let mut listed = Vec::new();
     for dir in dirs {
-        let stems = list_stems(dir).map_err(|e| data_error(dir, e))?;
+        let stems = list_stems(dir).map_err(|e| file_error(dir, e))?;
         if stems.is_empty() {
-            return Err(data_error(
+            return Err(file_error(
                 dir,
                 "holds no DWM samples (videos_static/<stem>.mp4 + videos_hands/<stem>.mp4); make some with `handtwin synth`",
             ));
@@ -76,10 +70,10 @@ pub fn load_clips(
     let total = listed.len();
     let mut clips = Vec::with_capacity(total);
     for (index, (dir, stem)) in listed.into_iter().enumerate() {
-        let sample = DwmSample::read(&dir, &stem, &ffmpeg).map_err(|e| data_error(&dir, e))?;
+        let sample = DwmSample::read(&dir, &stem, &ffmpeg).map_err(|e| file_error(&dir, e))?;
         let where_ = dir.join("videos").join(format!("{stem}.mp4"));
         let Some(truth) = sample.ground_truth.as_ref() else {
-            return Err(data_error(
+            return Err(file_error(
                 &where_,
                 "is missing: training needs the interaction video of every sample",
             ));
@@ -91,7 +85,7 @@ pub fn load_clips(
         ] {
             let got = (frames.width(), frames.height(), frames.frame_count());
             if got != size {
-                return Err(data_error(
+                return Err(file_error(
                     &dir.join(role).join(format!("{stem}.mp4")),
                     format!(
                         "is {}x{} with {} frames; this model trains on {}x{} with {} frames (make the data with matching --width/--height/--frames)",

@@ -13,7 +13,8 @@ pub mod optim;
 pub mod recipe;
 pub mod tiny;
 
-use super::{Result, WorldModelError};
+use super::Result;
+use super::error::file_error;
 use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::VarMap;
 use optim::AdamW;
@@ -273,17 +274,10 @@ impl RunDir {
     }
 }
 
-fn io_error(path: &Path, error: impl ToString) -> WorldModelError {
-    WorldModelError::File {
-        path: path.to_path_buf(),
-        reason: error.to_string(),
-    }
-}
-
 /// Writes tensors to `path` through a temporary file and a rename, so an interruption never leaves a torn file.
 pub fn save_tensors_atomic(tensors: &HashMap<String, Tensor>, path: &Path) -> Result<()> {
     if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).map_err(|e| io_error(parent, e))?;
+        std::fs::create_dir_all(parent).map_err(|e| file_error(parent, e))?;
     }
     let temporary = path.with_extension("safetensors.partial");
     // Stored in f32 on the CPU whatever the device, so a checkpoint moves between machines.
@@ -298,19 +292,19 @@ pub fn save_tensors_atomic(tensors: &HashMap<String, Tensor>, path: &Path) -> Re
             Ok((name.clone(), tensor))
         })
         .collect::<Result<HashMap<_, _>>>()?;
-    candle_core::safetensors::save(&on_cpu, &temporary).map_err(|e| io_error(&temporary, e))?;
-    std::fs::rename(&temporary, path).map_err(|e| io_error(path, e))?;
+    candle_core::safetensors::save(&on_cpu, &temporary).map_err(|e| file_error(&temporary, e))?;
+    std::fs::rename(&temporary, path).map_err(|e| file_error(path, e))?;
     Ok(())
 }
 
 /// Writes text through a temporary file and a rename.
 pub fn write_text_atomic(path: &Path, text: &str) -> Result<()> {
     if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).map_err(|e| io_error(parent, e))?;
+        std::fs::create_dir_all(parent).map_err(|e| file_error(parent, e))?;
     }
     let temporary = path.with_extension("partial");
-    std::fs::write(&temporary, text).map_err(|e| io_error(&temporary, e))?;
-    std::fs::rename(&temporary, path).map_err(|e| io_error(path, e))?;
+    std::fs::write(&temporary, text).map_err(|e| file_error(&temporary, e))?;
+    std::fs::rename(&temporary, path).map_err(|e| file_error(path, e))?;
     Ok(())
 }
 
@@ -334,7 +328,7 @@ pub fn save_checkpoint(
 
 pub fn load_tensors(path: &Path, device: &Device) -> Result<HashMap<String, Tensor>> {
     candle_core::safetensors::load(path, device)
-        .map_err(|e| io_error(path, format!("not a readable safetensors file: {e}")))
+        .map_err(|e| file_error(path, format!("not a readable safetensors file: {e}")))
 }
 
 /// Restores variables from a checkpoint's `param.<name>` tensors; each must be present with the same shape.
@@ -345,13 +339,13 @@ pub fn restore_vars(
 ) -> Result<()> {
     for (name, var) in vars {
         let tensor = tensors.get(&format!("param.{name}")).ok_or_else(|| {
-            io_error(
+            file_error(
                 path,
                 format!("has no weights for `{name}` (a different model?)"),
             )
         })?;
         if tensor.dims() != var.dims() {
-            return Err(io_error(
+            return Err(file_error(
                 path,
                 format!(
                     "`{name}` has shape {:?}, the model {:?} (a different model?)",
@@ -370,7 +364,7 @@ pub fn checkpoint_next_step(path: &Path, tensors: &HashMap<String, Tensor>) -> R
     let step = tensors
         .get("train.next_step")
         .ok_or_else(|| {
-            io_error(
+            file_error(
                 path,
                 "has no `train.next_step`: not a handtwin training checkpoint",
             )
@@ -403,7 +397,7 @@ impl LossLog {
 
     pub fn open(path: &Path, resume_at: usize) -> Result<Self> {
         if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| io_error(parent, e))?;
+            std::fs::create_dir_all(parent).map_err(|e| file_error(parent, e))?;
         }
         let mut kept = vec![Self::HEADER.to_string()];
         if resume_at > 0
@@ -425,7 +419,7 @@ impl LossLog {
         let file = std::fs::OpenOptions::new()
             .append(true)
             .open(path)
-            .map_err(|e| io_error(path, e))?;
+            .map_err(|e| file_error(path, e))?;
         Ok(Self {
             file,
             path: path.to_path_buf(),
@@ -438,13 +432,13 @@ impl LossLog {
             "{},{:.6},{:.5},{:.3e},{:.3}",
             row.step, row.loss, row.grad_norm, row.learning_rate, row.seconds
         )
-        .map_err(|e| io_error(&self.path, e))
+        .map_err(|e| file_error(&self.path, e))
     }
 }
 
 /// Reads a stage's log: (step, loss) pairs.
 pub fn read_loss_log(path: &Path) -> Result<Vec<(usize, f64)>> {
-    let text = std::fs::read_to_string(path).map_err(|e| io_error(path, e))?;
+    let text = std::fs::read_to_string(path).map_err(|e| file_error(path, e))?;
     let mut rows = Vec::new();
     for (index, line) in text.lines().enumerate().skip(1) {
         let mut fields = line.split(',');
@@ -453,7 +447,7 @@ pub fn read_loss_log(path: &Path) -> Result<Vec<(usize, f64)>> {
         match (step, loss) {
             (Some(step), Some(loss)) => rows.push((step, loss)),
             _ => {
-                return Err(io_error(
+                return Err(file_error(
                     path,
                     format!("line {}: expected `step,loss,...`", index + 1),
                 ));

@@ -7,6 +7,8 @@ use super::{
     named_vars, restore_vars, save_checkpoint, save_tensors_atomic, seeded_var_builder, tiny,
     write_text_atomic,
 };
+use crate::world_model::Result;
+use crate::world_model::error::file_error;
 use crate::world_model::error::input_error;
 use crate::world_model::scheduler::{DdimConfig, alphas_cumprod};
 use crate::world_model::t5::{T5Config, T5TextEncoder};
@@ -15,7 +17,6 @@ use crate::world_model::transformer::{
     CogVideoXTransformer3DModel, TransformerConfig, rope_tables_for_grid,
 };
 use crate::world_model::vae::{AutoencoderKLCogVideoX, VaeConfig};
-use crate::world_model::{Result, WorldModelError};
 use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::{VarBuilder, VarMap};
 use std::collections::HashMap;
@@ -44,13 +45,6 @@ pub const VAE_CROP: (usize, usize, usize) = (9, 32, 32);
 pub const VAE_KL_WEIGHT: f64 = 1e-4;
 /// Probability of training a denoiser step with the empty prompt (for classifier-free guidance).
 pub const PROMPT_DROPOUT: f64 = 0.1;
-
-fn file_error(path: &Path, reason: impl ToString) -> WorldModelError {
-    WorldModelError::File {
-        path: path.to_path_buf(),
-        reason: reason.to_string(),
-    }
-}
 
 /// The loop shared by every stage: resume, step, clip, update, log, checkpoint.
 fn run_loop(
