@@ -5,7 +5,9 @@ use candle_core::{DType, Device, Tensor};
 use candle_nn::VarMap;
 use handtwin::world_model::t5::{T5Config, T5TextEncoder};
 use handtwin::world_model::train::recipe::VAE_CROP;
-use handtwin::world_model::train::{TrainRng, seeded_var_builder, tiny};
+use handtwin::world_model::train::{
+    TrainRng, named_vars, seeded_var_builder, start_t5_norm_scales_at_one, tiny,
+};
 use handtwin::world_model::transformer::{
     CogVideoXTransformer3DModel, TransformerConfig, rope_tables_for_grid,
 };
@@ -59,6 +61,7 @@ fn main() -> anyhow::Result<()> {
         seeded_var_builder(&transformer_map, 2, &device),
     )?;
     let mut text = T5TextEncoder::new(&t5_config, seeded_var_builder(&text_map, 3, &device))?;
+    start_t5_norm_scales_at_one(&named_vars(&text_map, "")?)?;
     let (f, lh, lw) = (5, tiny::HEIGHT as usize / 4, tiny::WIDTH as usize / 4);
     let rope = rope_tables_for_grid(&config, lh / 2, lw / 2, f, &device)?;
     for round in 0..2 {

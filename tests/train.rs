@@ -322,7 +322,9 @@ fn copy_dir(from: &Path, to: &Path) {
 fn gradients_reach_every_parameter() {
     use candle_nn::VarMap;
     use handtwin::world_model::t5::{T5Config, T5TextEncoder};
-    use handtwin::world_model::train::{TrainRng, named_vars, seeded_var_builder};
+    use handtwin::world_model::train::{
+        TrainRng, named_vars, seeded_var_builder, start_t5_norm_scales_at_one,
+    };
     use handtwin::world_model::transformer::{
         CogVideoXTransformer3DModel, TransformerConfig, rope_tables_for_grid,
     };
@@ -379,11 +381,7 @@ fn gradients_reach_every_parameter() {
         CogVideoXTransformer3DModel::new(&config, seeded_var_builder(&transformer_map, 2, &device))
             .unwrap();
     let mut text = T5TextEncoder::new(&t5, seeded_var_builder(&text_map, 3, &device)).unwrap();
-    for (name, var) in named_vars(&text_map, "").unwrap() {
-        if name.ends_with("layer_norm.weight") {
-            var.set(&var.as_tensor().ones_like().unwrap()).unwrap();
-        }
-    }
+    start_t5_norm_scales_at_one(&named_vars(&text_map, "").unwrap()).unwrap();
     let input = rng.normal(&[2, 2, 49, 8, 12], &device).unwrap();
     let ids = Tensor::from_vec(vec![4u32, 9, 1, 0, 7, 3, 1, 0], (2, 4), &device).unwrap();
     let rope = rope_tables_for_grid(&config, 4, 6, 2, &device).unwrap();

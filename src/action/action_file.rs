@@ -34,7 +34,7 @@
 //!
 //! A bare camera-path file (`format: "handtwin.camera_path"`, see `path_file`) is accepted wherever an action is.
 
-use super::atomic::write_atomically;
+use crate::atomic::write_atomically;
 use super::camera::Intrinsics;
 use super::path_file::{CAMERA_PATH_FORMAT, DenseCameraPath};
 use super::track::{

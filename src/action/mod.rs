@@ -2,7 +2,6 @@
 //! exporters, project files.
 
 mod action_file;
-mod atomic;
 mod camera;
 pub mod import;
 pub mod interpolate;
@@ -14,7 +13,7 @@ mod track;
 pub use action_file::{
     ACTION_FORMAT, ActionFileError, MAX_FRAME_COUNT, load_action, load_camera_path,
 };
-pub use atomic::write_atomically;
+pub use crate::atomic::write_atomically;
 pub use camera::{CameraFrame, Intrinsics};
 pub use path_file::{CAMERA_PATH_FORMAT, DenseCameraPath, PathFileError};
 pub use placement::{ScenePlacement, UpAxis};

@@ -19,7 +19,7 @@
 use super::action_file::{
     ActionFileError, FileAction, action_from_file, action_to_file, parse_pose,
 };
-use super::atomic::write_atomically;
+use crate::atomic::write_atomically;
 use super::placement::ScenePlacement;
 use super::track::Action;
 use glam::{Affine3A, Mat4};

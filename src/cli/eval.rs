@@ -3,7 +3,6 @@
 
 use crate::eval::{Summary, baselines, comparison_sheet, markdown_table, regions, score};
 use crate::video::{DwmSample, Ffmpeg, list_stems};
-use crate::world_model::model_dir::{SamplingDefaults, bundled_model_dir};
 use crate::world_model::pipeline::DwmModel;
 use anyhow::{Context as _, bail};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -39,14 +38,11 @@ pub struct EvalArgs {
 }
 
 pub fn run(args: EvalArgs) -> anyhow::Result<()> {
-    let Some(model_dir) = args.model.clone().or_else(bundled_model_dir) else {
-        bail!(
-            "no --model given and the bundled tiny model (models/tiny-dwm) is missing; pass --model DIR"
-        );
-    };
-    let defaults = SamplingDefaults::for_model(&model_dir)?;
-    let steps = args.steps.unwrap_or(defaults.steps);
-    let guidance = args.guidance.unwrap_or(defaults.guidance_scale);
+    let super::ModelChoice {
+        dir: model_dir,
+        steps,
+        guidance,
+    } = super::choose_model(args.model.clone(), args.steps, args.guidance)?;
     let device = candle_core::Device::Cpu;
     let mut model = DwmModel::load(&model_dir, None, &device, candle_core::DType::F32)
         .with_context(|| format!("loading the model {}", model_dir.display()))?;

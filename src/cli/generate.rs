@@ -6,7 +6,6 @@ use crate::video::{
     DwmSample, Ffmpeg, Frames, Mp4Options, read_video_with, side_by_side, write_video_with,
 };
 use crate::worker::{Event, GenerationSettings, JobInput, ModelLoader, ModelSpec, Worker};
-use crate::world_model::model_dir::{SamplingDefaults, bundled_model_dir};
 use anyhow::{Context as _, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::{Path, PathBuf};
@@ -126,17 +125,11 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
 
 /// Runs generation through a worker built on `loader`.
 pub fn run_with(args: GenerateArgs, loader: impl ModelLoader) -> anyhow::Result<()> {
-    let Some(model) = args.model.clone().or_else(bundled_model_dir) else {
-        bail!(
-            "no --model given and the bundled tiny model (models/tiny-dwm) is missing from this build; pass --model DIR"
-        );
-    };
-    let defaults = SamplingDefaults::for_model(&model)?;
-    let steps = args.steps.unwrap_or(defaults.steps);
-    let guidance = args.guidance.unwrap_or(defaults.guidance_scale);
-    if steps == 0 {
-        bail!("--steps must be at least 1");
-    }
+    let super::ModelChoice {
+        dir: model,
+        steps,
+        guidance,
+    } = super::choose_model(args.model.clone(), args.steps, args.guidance)?;
     let ffmpeg = Ffmpeg::from_env();
     let inputs = read_inputs(&args, &ffmpeg)?;
     let spec = ModelSpec {

@@ -77,3 +77,33 @@ pub fn run(command: Command) -> anyhow::Result<()> {
         Command::Eval(args) => eval::run(args),
     }
 }
+
+/// The model a generating command uses (`--model`, else the bundled tiny DWM) and its sampling settings
+/// (`--steps` / `--guidance`, else the folder's `handtwin.json`, else DWM's).
+pub(crate) struct ModelChoice {
+    pub dir: std::path::PathBuf,
+    pub steps: usize,
+    pub guidance: f64,
+}
+
+pub(crate) fn choose_model(
+    model: Option<std::path::PathBuf>,
+    steps: Option<usize>,
+    guidance: Option<f64>,
+) -> anyhow::Result<ModelChoice> {
+    let Some(dir) = model.or_else(crate::world_model::model_dir::bundled_model_dir) else {
+        anyhow::bail!(
+            "no --model given and the bundled tiny model (models/tiny-dwm) is missing from this build; pass --model DIR"
+        );
+    };
+    let defaults = crate::world_model::model_dir::SamplingDefaults::for_model(&dir)?;
+    let steps = steps.unwrap_or(defaults.steps);
+    if steps == 0 {
+        anyhow::bail!("--steps must be at least 1");
+    }
+    Ok(ModelChoice {
+        dir,
+        steps,
+        guidance: guidance.unwrap_or(defaults.guidance_scale),
+    })
+}

@@ -133,7 +133,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
                 "loss {value:.4} (step {:.4}) |g| {:.3} lr {:.1e} {:.2} s/step",
                 row.loss, row.grad_norm, row.learning_rate, row.seconds
             ));
-            if row.step % 50 == 0 || row.step + 1 == row.total {
+            if row.step.is_multiple_of(50) || row.step + 1 == row.total {
                 tracing::info!(
                     "{} step {}/{} loss {:.5} smoothed {:.5} grad-norm {:.3} {:.2} s",
                     row.stage.name(),

@@ -39,7 +39,7 @@ impl StreamSettings {
     /// Why these settings cannot be used by DWM, if they cannot (sizes must be multiples of 16 for the VAE and
     /// the transformer's patches).
     pub fn dwm_compatibility_issue(&self) -> Option<String> {
-        if self.width % 16 != 0 || self.height % 16 != 0 {
+        if !self.width.is_multiple_of(16) || !self.height.is_multiple_of(16) {
             return Some(format!(
                 "{}x{} is not a multiple of 16 in both directions; DWM needs that",
                 self.width, self.height

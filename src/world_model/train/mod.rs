@@ -203,6 +203,17 @@ impl candle_nn::var_builder::SimpleBackend for SeededVarMap {
     }
 }
 
+/// candle-transformers' T5 asks for its RMS-norm scales without an initialisation hint, which a VarMap fills
+/// with zeros (a T5 that outputs zeros): start them at one, as T5 itself does. `vars` are the text encoder's.
+pub fn start_t5_norm_scales_at_one(vars: &[(String, Var)]) -> Result<()> {
+    for (name, var) in vars {
+        if name.ends_with("layer_norm.weight") {
+            var.set(&var.as_tensor().ones_like()?)?;
+        }
+    }
+    Ok(())
+}
+
 /// A `VarBuilder` over `map` whose new variables are drawn from a generator seeded with `seed`.
 pub fn seeded_var_builder(
     map: &VarMap,
@@ -274,12 +285,11 @@ impl RunDir {
     }
 }
 
-/// Writes tensors to `path` through a temporary file and a rename, so an interruption never leaves a torn file.
+/// Writes tensors to `path` atomically (`crate::atomic`), so an interruption never leaves a torn file.
 pub fn save_tensors_atomic(tensors: &HashMap<String, Tensor>, path: &Path) -> Result<()> {
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent).map_err(|e| file_error(parent, e))?;
     }
-    let temporary = path.with_extension("safetensors.partial");
     // Stored in f32 on the CPU whatever the device, so a checkpoint moves between machines.
     let on_cpu = tensors
         .iter()
@@ -292,20 +302,18 @@ pub fn save_tensors_atomic(tensors: &HashMap<String, Tensor>, path: &Path) -> Re
             Ok((name.clone(), tensor))
         })
         .collect::<Result<HashMap<_, _>>>()?;
-    candle_core::safetensors::save(&on_cpu, &temporary).map_err(|e| file_error(&temporary, e))?;
-    std::fs::rename(&temporary, path).map_err(|e| file_error(path, e))?;
-    Ok(())
+    crate::atomic::write_file_atomically(path, |temporary| {
+        candle_core::safetensors::save(&on_cpu, temporary).map_err(std::io::Error::other)
+    })
+    .map_err(|e| file_error(path, e))
 }
 
-/// Writes text through a temporary file and a rename.
+/// Writes text atomically (`crate::atomic`).
 pub fn write_text_atomic(path: &Path, text: &str) -> Result<()> {
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent).map_err(|e| file_error(parent, e))?;
     }
-    let temporary = path.with_extension("partial");
-    std::fs::write(&temporary, text).map_err(|e| file_error(&temporary, e))?;
-    std::fs::rename(&temporary, path).map_err(|e| file_error(path, e))?;
-    Ok(())
+    crate::atomic::write_atomically(path, text.as_bytes()).map_err(|e| file_error(path, e))
 }
 
 /// A training checkpoint: every variable (`param.<name>`), the optimizer moments, and the next step.

@@ -4,7 +4,7 @@ use super::data::{Clip, ClipLatents, Stream, sample_posterior};
 use super::optim::{AdamW, AdamWSettings};
 use super::{
     LossLog, RunDir, Stage, StepLog, TrainRng, checkpoint_next_step, learning_rate, load_tensors,
-    named_vars, restore_vars, save_checkpoint, save_tensors_atomic, seeded_var_builder, tiny,
+    named_vars, restore_vars, save_checkpoint, save_tensors_atomic, seeded_var_builder, start_t5_norm_scales_at_one, tiny,
     write_text_atomic,
 };
 use crate::world_model::Result;
@@ -356,13 +356,7 @@ fn new_denoiser(in_channels: usize, seed: u64, device: &Device) -> Result<Denois
         }
     }
     let text_vars = named_vars(&text_map, "text_encoder.")?;
-    // candle-transformers' T5 asks for its RMS-norm scales without an initialisation hint, which a VarMap fills
-    // with zeros (a T5 that outputs zeros): start them at one, as T5 itself does.
-    for (name, var) in &text_vars {
-        if name.ends_with("layer_norm.weight") {
-            var.set(&var.as_tensor().ones_like()?)?;
-        }
-    }
+    start_t5_norm_scales_at_one(&text_vars)?;
     vars.extend(text_vars);
     Ok(Denoiser {
         transformer,

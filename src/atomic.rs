@@ -1,4 +1,6 @@
-//! Atomic file saves: a crash or a full disk never leaves a half-written file where a good one was.
+//! Atomic file saves: a crash or a full disk never leaves a half-written file where a good one was. Shared by
+//! every module that writes user or training files (`action`'s projects and actions, `synth`'s clips,
+//! `world_model::train`'s checkpoints and exported models).
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -11,6 +13,15 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     write_atomically_with(path, bytes, |_| Ok(()))
 }
 
+/// [`write_atomically`] for writers that want a path rather than bytes (candle's safetensors `save`): `write`
+/// creates the temporary file it is given, which is then fsynced and renamed over `path` the same way.
+pub fn write_file_atomically(
+    path: &Path,
+    write: impl FnOnce(&Path) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    replace_atomically(path, write, |_| Ok(()))
+}
+
 /// [`write_atomically`] with a hook run after the temporary file is complete and before the rename; tests use it
 /// to simulate a crash (an error there aborts the save and removes the temporary file).
 pub(crate) fn write_atomically_with(
@@ -18,12 +29,25 @@ pub(crate) fn write_atomically_with(
     bytes: &[u8],
     before_rename: impl FnOnce(&Path) -> std::io::Result<()>,
 ) -> std::io::Result<()> {
+    replace_atomically(
+        path,
+        |temporary| {
+            let mut file = std::fs::File::create(temporary)?;
+            file.write_all(bytes)
+        },
+        before_rename,
+    )
+}
+
+fn replace_atomically(
+    path: &Path,
+    write: impl FnOnce(&Path) -> std::io::Result<()>,
+    before_rename: impl FnOnce(&Path) -> std::io::Result<()>,
+) -> std::io::Result<()> {
     let temporary = temporary_path(path)?;
     let result = (|| {
-        let mut file = std::fs::File::create(&temporary)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        drop(file);
+        write(&temporary)?;
+        std::fs::File::open(&temporary)?.sync_all()?;
         before_rename(&temporary)?;
         std::fs::rename(&temporary, path)
     })();
@@ -83,6 +107,20 @@ mod tests {
         assert!(saw_temporary);
         assert!(result.is_err());
         assert_eq!(std::fs::read(&path).unwrap(), b"previous contents");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn a_path_writer_that_fails_leaves_the_previous_file_and_no_temporary() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("weights.safetensors");
+        write_file_atomically(&path, |temporary| std::fs::write(temporary, b"first")).unwrap();
+        let result = write_file_atomically(&path, |temporary| {
+            std::fs::write(temporary, b"half")?;
+            Err(std::io::Error::other("disk full"))
+        });
+        assert!(result.is_err());
+        assert_eq!(std::fs::read(&path).unwrap(), b"first");
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 }
