@@ -2,7 +2,7 @@
 //! folders with ground truth, plus a comparison sheet (static | hands | generated | truth).
 
 use crate::eval::{Summary, baselines, comparison_sheet, markdown_table, regions, score};
-use crate::video::{DwmSample, Ffmpeg, list_stems};
+use crate::video::{DwmSample, Ffmpeg, Frames, list_stems};
 use crate::world_model::pipeline::DwmModel;
 use anyhow::{Context as _, bail};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -35,6 +35,10 @@ pub struct EvalArgs {
     /// Clips on the comparison sheet.
     #[arg(long, default_value_t = 3)]
     pub comparison_clips: usize,
+    /// Also generate every clip with a black hand video (no hands) and report it as a row: where the model's
+    /// score falls without the hands is what it draws from them (doubles the generation time).
+    #[arg(long)]
+    pub hand_ablation: bool,
 }
 
 pub fn run(args: EvalArgs) -> anyhow::Result<()> {
@@ -59,12 +63,17 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     if samples.is_empty() {
         bail!("no samples in {:?}", args.data);
     }
-    let mut summaries = vec![Summary::new(&format!(
-        "DWM tiny ({})",
-        model_dir
-            .file_name()
-            .map_or_else(|| "model".into(), |n| n.to_string_lossy().into_owned())
-    ))];
+    let model_name = model_dir
+        .file_name()
+        .map_or_else(|| "model".into(), |n| n.to_string_lossy().into_owned());
+    let mut model_summary = Summary::new(&format!("DWM tiny ({model_name})"));
+    let mut ablation_summary = Summary::new(&format!(
+        "DWM tiny ({model_name}) given a black hand video (ablation)"
+    ));
+    let mut baseline_summaries: Vec<Summary> = Vec::new();
+    let mut blur_summary =
+        Summary::new("static video through the model's VAE (its blur, no dynamics)");
+    let mut ceiling_summary = Summary::new("(ceiling) the truth through the model's VAE and back");
     let bar = ProgressBar::new(samples.len() as u64);
     bar.set_style(
         ProgressStyle::with_template(
@@ -81,12 +90,13 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         let Some(truth) = sample.ground_truth.as_ref() else {
             bail!("{}: has no ground truth (videos/{stem}.mp4)", dir.display());
         };
+        let prompt = sample.prompt.as_deref().unwrap_or("");
         let started = Instant::now();
         let generated = model
             .generate(
                 &sample.static_video,
                 &sample.hand_video,
-                sample.prompt.as_deref().unwrap_or(""),
+                prompt,
                 steps,
                 guidance,
                 args.seed,
@@ -97,29 +107,43 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         let Some(regions) = regions(truth, &sample.static_video, &sample.hand_video) else {
             bail!("{}/{stem}: the videos have different sizes", dir.display());
         };
-        summaries[0].add(&score(&generated, truth, &regions));
+        model_summary.add(&score(&generated, truth, &regions));
+        if args.hand_ablation {
+            let no_hands = Frames::black(
+                sample.hand_video.frame_count(),
+                sample.hand_video.width(),
+                sample.hand_video.height(),
+                sample.hand_video.fps(),
+            )?;
+            let without = model
+                .generate(
+                    &sample.static_video,
+                    &no_hands,
+                    prompt,
+                    steps,
+                    guidance,
+                    args.seed,
+                    &mut |_, _| true,
+                )?
+                .context("generation stopped")?;
+            ablation_summary.add(&score(&without, truth, &regions));
+        }
         for (index, (name, frames)) in baselines(&sample.static_video, &sample.hand_video)
             .into_iter()
             .enumerate()
         {
-            if summaries.len() <= index + 1 {
-                summaries.push(Summary::new(name));
+            if baseline_summaries.len() <= index {
+                baseline_summaries.push(Summary::new(name));
             }
-            summaries[index + 1].add(&score(&frames, truth, &regions));
+            baseline_summaries[index].add(&score(&frames, truth, &regions));
         }
         // A baseline with the model's blur and no dynamics: the static video through the VAE and back.
-        let static_round_trip = model.reconstruct(&sample.static_video)?;
-        let round_trip = model.reconstruct(truth)?;
-        if summaries.len() <= 3 {
-            summaries.push(Summary::new(
-                "static video through the model's VAE (its blur, no dynamics)",
-            ));
-            summaries.push(Summary::new(
-                "(ceiling) the truth through the model's VAE and back",
-            ));
-        }
-        summaries[3].add(&score(&static_round_trip, truth, &regions));
-        summaries[4].add(&score(&round_trip, truth, &regions));
+        blur_summary.add(&score(
+            &model.reconstruct(&sample.static_video)?,
+            truth,
+            &regions,
+        ));
+        ceiling_summary.add(&score(&model.reconstruct(truth)?, truth, &regions));
         if sheet_rows.len() < args.comparison_clips {
             sheet_rows.push((
                 sample.static_video.clone(),
@@ -131,6 +155,13 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         evaluated += 1;
         bar.inc(1);
     }
+    let mut summaries = vec![model_summary];
+    if args.hand_ablation {
+        summaries.push(ablation_summary);
+    }
+    summaries.extend(baseline_summaries);
+    summaries.push(blur_summary);
+    summaries.push(ceiling_summary);
     bar.finish_and_clear();
     let table = markdown_table(&summaries, evaluated);
     println!("{table}");
@@ -144,7 +175,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         std::fs::write(path, &table).with_context(|| format!("writing {}", path.display()))?;
     }
     if let Some(path) = &args.comparison {
-        let rows: Vec<[&crate::video::Frames; 4]> =
+        let rows: Vec<[&Frames; 4]> =
             sheet_rows.iter().map(|(s, h, g, t)| [s, h, g, t]).collect();
         let frames = rows
             .first()
