@@ -34,13 +34,13 @@
 //!
 //! A bare camera-path file (`format: "handtwin.camera_path"`, see `path_file`) is accepted wherever an action is.
 
-use crate::atomic::write_atomically;
 use super::camera::Intrinsics;
 use super::path_file::{CAMERA_PATH_FORMAT, DenseCameraPath};
 use super::track::{
     Action, CameraKeyframe, CameraPath, HandKeyframe, HandTrack, ManoPose, TrackError, WristFrame,
     check_intrinsics, unit_rotation,
 };
+use crate::atomic::write_atomically;
 use crate::hand::Side;
 use glam::{Mat3, Mat4, Quat, Vec3, Vec4};
 use serde::{Deserialize, Serialize};

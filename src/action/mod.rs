@@ -10,10 +10,10 @@ mod placement;
 mod project;
 mod track;
 
+pub use crate::atomic::write_atomically;
 pub use action_file::{
     ACTION_FORMAT, ActionFileError, MAX_FRAME_COUNT, load_action, load_camera_path,
 };
-pub use crate::atomic::write_atomically;
 pub use camera::{CameraFrame, Intrinsics};
 pub use path_file::{CAMERA_PATH_FORMAT, DenseCameraPath, PathFileError};
 pub use placement::{ScenePlacement, UpAxis};

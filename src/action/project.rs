@@ -19,9 +19,9 @@
 use super::action_file::{
     ActionFileError, FileAction, action_from_file, action_to_file, parse_pose,
 };
-use crate::atomic::write_atomically;
 use super::placement::ScenePlacement;
 use super::track::Action;
+use crate::atomic::write_atomically;
 use glam::{Affine3A, Mat4};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};

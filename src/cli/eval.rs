@@ -175,8 +175,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         std::fs::write(path, &table).with_context(|| format!("writing {}", path.display()))?;
     }
     if let Some(path) = &args.comparison {
-        let rows: Vec<[&Frames; 4]> =
-            sheet_rows.iter().map(|(s, h, g, t)| [s, h, g, t]).collect();
+        let rows: Vec<[&Frames; 4]> = sheet_rows.iter().map(|(s, h, g, t)| [s, h, g, t]).collect();
         let frames = rows
             .first()
             .map(|r| {

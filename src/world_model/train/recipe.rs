@@ -4,8 +4,8 @@ use super::data::{Clip, ClipLatents, Stream, sample_posterior};
 use super::optim::{AdamW, AdamWSettings};
 use super::{
     LossLog, RunDir, Stage, StepLog, TrainRng, checkpoint_next_step, learning_rate, load_tensors,
-    named_vars, restore_vars, save_checkpoint, save_tensors_atomic, seeded_var_builder, start_t5_norm_scales_at_one, tiny,
-    write_text_atomic,
+    named_vars, restore_vars, save_checkpoint, save_tensors_atomic, seeded_var_builder,
+    start_t5_norm_scales_at_one, tiny, write_text_atomic,
 };
 use crate::world_model::Result;
 use crate::world_model::error::file_error;
