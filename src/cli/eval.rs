@@ -29,7 +29,8 @@ pub struct EvalArgs {
     /// Write the table (Markdown) here as well as printing it.
     #[arg(long)]
     pub table: Option<PathBuf>,
-    /// Write a comparison sheet (PNG) of the first clips: static | hands | generated | truth.
+    /// Write a comparison sheet (PNG) of the first clips: static | hands | generated | truth | truth through the
+    /// model's VAE (the best this model could give).
     #[arg(long)]
     pub comparison: Option<PathBuf>,
     /// Clips on the comparison sheet.
@@ -143,14 +144,16 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
             truth,
             &regions,
         ));
-        ceiling_summary.add(&score(&model.reconstruct(truth)?, truth, &regions));
+        let truth_round_trip = model.reconstruct(truth)?;
+        ceiling_summary.add(&score(&truth_round_trip, truth, &regions));
         if sheet_rows.len() < args.comparison_clips {
-            sheet_rows.push((
+            sheet_rows.push([
                 sample.static_video.clone(),
                 sample.hand_video.clone(),
                 generated,
                 truth.clone(),
-            ));
+                truth_round_trip,
+            ]);
         }
         evaluated += 1;
         bar.inc(1);
@@ -175,11 +178,12 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         std::fs::write(path, &table).with_context(|| format!("writing {}", path.display()))?;
     }
     if let Some(path) = &args.comparison {
-        let rows: Vec<[&Frames; 4]> = sheet_rows.iter().map(|(s, h, g, t)| [s, h, g, t]).collect();
+        let rows: Vec<Vec<&Frames>> = sheet_rows.iter().map(|row| row.iter().collect()).collect();
         let frames = rows
             .first()
-            .map(|r| {
-                let n = r[0].frame_count();
+            .and_then(|row| row.first())
+            .map(|clip| {
+                let n = clip.frame_count();
                 vec![n / 4, n / 2, n - 1]
             })
             .unwrap_or_default();

@@ -4,7 +4,9 @@
 
 use crate::world_model::tokenizer::T5Tokenizer;
 use crate::world_model::train::data::load_clips;
-use crate::world_model::train::recipe::{StageSettings, encode_clips, train_denoiser, train_vae};
+use crate::world_model::train::recipe::{
+    StageSettings, encode_clips, train_decoder, train_denoiser, train_vae,
+};
 use crate::world_model::train::{RunDir, Stage, StepLog, tiny};
 use anyhow::{Context as _, bail};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -18,11 +20,15 @@ pub struct TrainArgs {
     /// The run folder: checkpoints/, logs/ and the finished model/ go here.
     #[arg(long)]
     pub out: PathBuf,
-    /// vae, inpaint, dwm, or all (in that order). A completed stage is skipped.
+    /// vae, decoder, inpaint, dwm, or all (in that order). A completed stage is skipped. `decoder` trains the
+    /// VAE's decoder further with the encoder frozen; it leaves the latent space as it is, so it may also run
+    /// after the DWM stage.
     #[arg(long, default_value = "all")]
     pub stage: String,
     #[arg(long, default_value_t = 1500)]
     pub vae_steps: usize,
+    #[arg(long, default_value_t = 1000)]
+    pub decoder_steps: usize,
     #[arg(long, default_value_t = 1200)]
     pub inpaint_steps: usize,
     #[arg(long, default_value_t = 2400)]
@@ -33,6 +39,8 @@ pub struct TrainArgs {
     pub batch: usize,
     #[arg(long, default_value_t = 1e-3)]
     pub vae_lr: f64,
+    #[arg(long, default_value_t = 5e-4)]
+    pub decoder_lr: f64,
     #[arg(long, default_value_t = 5e-4)]
     pub lr: f64,
     #[arg(long, default_value_t = 100)]
@@ -67,10 +75,9 @@ fn progress_bar(stage: Stage, total: usize) -> ProgressBar {
 pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     let stages: Vec<Stage> = match args.stage.as_str() {
         "all" => Stage::ALL.to_vec(),
-        name => vec![
-            Stage::parse(name)
-                .with_context(|| format!("unknown stage `{name}` (vae, inpaint, dwm or all)"))?,
-        ],
+        name => vec![Stage::parse(name).with_context(|| {
+            format!("unknown stage `{name}` (vae, decoder, inpaint, dwm or all)")
+        })?],
     };
     let device = crate::worker::device(&args.device).map_err(anyhow::Error::msg)?;
     let tokenizer_dir = args.tokenizer.clone().unwrap_or_else(|| {
@@ -101,18 +108,19 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     let settings = |stage: Stage| StageSettings {
         steps: match stage {
             Stage::Vae => args.vae_steps,
+            Stage::Decoder => args.decoder_steps,
             Stage::Inpaint => args.inpaint_steps,
             Stage::Dwm => args.dwm_steps,
         },
-        batch: if stage == Stage::Vae {
+        batch: if matches!(stage, Stage::Vae | Stage::Decoder) {
             args.vae_batch
         } else {
             args.batch
         },
-        learning_rate: if stage == Stage::Vae {
-            args.vae_lr
-        } else {
-            args.lr
+        learning_rate: match stage {
+            Stage::Vae => args.vae_lr,
+            Stage::Decoder => args.decoder_lr,
+            Stage::Inpaint | Stage::Dwm => args.lr,
         },
         warmup: 50,
         checkpoint_every: args.checkpoint_every,
@@ -158,6 +166,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
                 }
                 train_vae(&run, &clips, &settings, &device, &mut report)?
             }
+            Stage::Decoder => train_decoder(&run, &clips, &settings, &device, &mut report)?,
             Stage::Inpaint | Stage::Dwm => {
                 if latents.is_none() {
                     eprintln!("encoding the clips with the trained VAE ...");

@@ -137,14 +137,16 @@ pub fn markdown_table(summaries: &[Summary], clips: usize) -> String {
     out
 }
 
-/// A comparison sheet: one row per (clip, frame), columns static | hands | generated | truth, each cell
+/// A comparison sheet: one row per (clip, frame), one column per video of the clip (`handtwin eval`: static |
+/// hands | generated | truth | truth through the VAE), each cell
 /// `cell_width` pixels wide (nearest-neighbour when enlarging, so pixels stay visible; triangle when shrinking).
 pub fn comparison_sheet(
-    rows: &[[&Frames; 4]],
+    rows: &[Vec<&Frames>],
     frames: &[usize],
     cell_width: u32,
 ) -> Option<image::RgbImage> {
-    let first = rows.first()?[0];
+    let first = *rows.first()?.first()?;
+    let columns = rows.iter().map(Vec::len).max()? as u32;
     let w = cell_width.max(1);
     let h = ((first.height() as u64 * w as u64) / first.width().max(1) as u64).max(1) as u32;
     let filter = if w >= first.width() {
@@ -155,7 +157,7 @@ pub fn comparison_sheet(
     let gap = 4;
     let row_count = (rows.len() * frames.len()) as u32;
     let mut sheet = image::RgbImage::from_pixel(
-        4 * w + 3 * gap,
+        columns * w + columns.saturating_sub(1) * gap,
         row_count * h + row_count.saturating_sub(1) * gap,
         image::Rgb([255, 255, 255]),
     );

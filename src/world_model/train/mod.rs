@@ -26,16 +26,19 @@ use std::path::{Path, PathBuf};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Stage {
     Vae,
+    /// The decoder fine-tune with the encoder frozen (optional; the latent space does not change).
+    Decoder,
     Inpaint,
     Dwm,
 }
 
 impl Stage {
-    pub const ALL: [Stage; 3] = [Stage::Vae, Stage::Inpaint, Stage::Dwm];
+    pub const ALL: [Stage; 4] = [Stage::Vae, Stage::Decoder, Stage::Inpaint, Stage::Dwm];
 
     pub fn name(self) -> &'static str {
         match self {
             Stage::Vae => "vae",
+            Stage::Decoder => "decoder",
             Stage::Inpaint => "inpaint",
             Stage::Dwm => "dwm",
         }
@@ -48,6 +51,7 @@ impl Stage {
     fn tag(self) -> u64 {
         match self {
             Stage::Vae => 0x5641_4500,
+            Stage::Decoder => 0x4445_4300,
             Stage::Inpaint => 0x494e_5000,
             Stage::Dwm => 0x4457_4d00,
         }

@@ -136,33 +136,8 @@ pub fn train_vae(
             ..Default::default()
         },
     )?;
-    let (crop_t, crop_h, crop_w) = VAE_CROP;
     let loss_at = |_step: usize, rng: &mut TrainRng| -> Result<Tensor> {
-        let mut crops = Vec::with_capacity(settings.batch);
-        for _ in 0..settings.batch {
-            let clip = &clips[rng.below(clips.len())];
-            let stream = match rng.below(10) {
-                0..=3 => Stream::Truth,
-                4..=6 => Stream::Static,
-                _ => Stream::Hands,
-            };
-            let video = clip.video(stream);
-            let (_, f, h, w) = video.dims4()?;
-            let (ct, ch, cw) = (crop_t.min(f), crop_h.min(h), crop_w.min(w));
-            let t0 = rng.below(f - ct + 1);
-            let y0 = rng.below(h - ch + 1);
-            let x0 = rng.below(w - cw + 1);
-            let mut crop = video
-                .narrow(1, t0, ct)?
-                .narrow(2, y0, ch)?
-                .narrow(3, x0, cw)?
-                .contiguous()?;
-            if rng.below(2) == 1 {
-                crop = crop.flip(&[3])?;
-            }
-            crops.push(crop);
-        }
-        let x = Tensor::stack(&crops, 0)?;
+        let x = draw_crops(clips, settings.batch, rng)?;
         let posterior = vae.encode(&x)?;
         let eps = rng.normal(posterior.mean.dims(), device)?;
         let z = posterior.sample_with(&eps)?;
@@ -197,6 +172,117 @@ pub fn train_vae(
             "VAE written to {} (scaling factor {scaling_factor:.4})",
             dir.display()
         );
+    }
+    Ok(complete)
+}
+
+/// A batch of random VAE crops (`VAE_CROP`) of the three streams (truth 40%, static 30%, hands 30%), flipped
+/// left-right half the time: `[batch, 3, frames, height, width]`.
+fn draw_crops(clips: &[Clip], batch: usize, rng: &mut TrainRng) -> Result<Tensor> {
+    let (crop_t, crop_h, crop_w) = VAE_CROP;
+    let mut crops = Vec::with_capacity(batch);
+    for _ in 0..batch {
+        let clip = &clips[rng.below(clips.len())];
+        let stream = match rng.below(10) {
+            0..=3 => Stream::Truth,
+            4..=6 => Stream::Static,
+            _ => Stream::Hands,
+        };
+        let video = clip.video(stream);
+        let (_, f, h, w) = video.dims4()?;
+        let (ct, ch, cw) = (crop_t.min(f), crop_h.min(h), crop_w.min(w));
+        let t0 = rng.below(f - ct + 1);
+        let y0 = rng.below(h - ch + 1);
+        let x0 = rng.below(w - cw + 1);
+        let mut crop = video
+            .narrow(1, t0, ct)?
+            .narrow(2, y0, ch)?
+            .narrow(3, x0, cw)?
+            .contiguous()?;
+        if rng.below(2) == 1 {
+            crop = crop.flip(&[3])?;
+        }
+        crops.push(crop);
+    }
+    Ok(Tensor::stack(&crops, 0)?)
+}
+
+/// Optional stage between the VAE and the denoisers: the VAE's decoder trained further with the encoder frozen
+/// (as Stable Diffusion's `ft-MSE` VAE was made). The latent space does not change — the same encoder, the same
+/// scaling factor, the same cached latents — so it can run at any time, even after the DWM stage, and the
+/// denoisers stay valid; only what the latents decode to gets sharper. L1 + MSE on random crops decoded from
+/// posterior samples. When it completes, `model/vae/` is rewritten with the new decoder.
+pub fn train_decoder(
+    run: &RunDir,
+    clips: &[Clip],
+    settings: &StageSettings,
+    device: &Device,
+    report: &mut dyn FnMut(&StepLog),
+) -> Result<bool> {
+    if clips.is_empty() {
+        return Err(input_error("training data", "no clips"));
+    }
+    let dir = run.model().join("vae");
+    let weights_path = dir.join("diffusion_pytorch_model.safetensors");
+    if !weights_path.is_file() {
+        return Err(file_error(
+            &weights_path,
+            "is missing: the decoder fine-tune starts from the trained VAE (`handtwin train --stage vae`)",
+        ));
+    }
+    let varmap = VarMap::new();
+    let vae = new_vae(&varmap, settings.seed, device)?;
+    let all = named_vars(&varmap, "")?;
+    let trained = load_tensors(&weights_path, device)?;
+    for (name, var) in &all {
+        let tensor = trained
+            .get(name)
+            .ok_or_else(|| file_error(&weights_path, format!("has no weights for `{name}`")))?;
+        if tensor.dims() != var.dims() {
+            return Err(file_error(
+                &weights_path,
+                format!(
+                    "`{name}` has shape {:?}, the model {:?}",
+                    tensor.dims(),
+                    var.dims()
+                ),
+            ));
+        }
+        var.set(tensor)?;
+    }
+    let decoder: Vec<(String, Var)> = all
+        .iter()
+        .filter(|(name, _)| name.starts_with("decoder."))
+        .cloned()
+        .collect();
+    let mut optimizer = AdamW::new(
+        decoder.clone(),
+        AdamWSettings {
+            learning_rate: settings.learning_rate,
+            ..Default::default()
+        },
+    )?;
+    let loss_at = |_step: usize, rng: &mut TrainRng| -> Result<Tensor> {
+        let x = draw_crops(clips, settings.batch, rng)?;
+        let posterior = vae.encode(&x)?;
+        let eps = rng.normal(posterior.mean.dims(), device)?;
+        // Detached: no gradient reaches the encoder, so the latent space stays as the denoisers learned it.
+        let z = posterior.sample_with(&eps)?.detach();
+        let difference = (vae.decode(&z)? - &x)?;
+        Ok((difference.abs()?.mean_all()? + difference.sqr()?.mean_all()?)?)
+    };
+    let complete = run_loop(
+        run,
+        Stage::Decoder,
+        settings,
+        &decoder,
+        &mut optimizer,
+        loss_at,
+        report,
+    )?;
+    if complete {
+        save_named(&all, "", &weights_path)?;
+        tracing::info!("VAE decoder written to {}", weights_path.display());
     }
     Ok(complete)
 }
@@ -430,7 +516,9 @@ pub fn train_denoiser(
     let in_channels = match stage {
         Stage::Inpaint => 33,
         Stage::Dwm => 49,
-        Stage::Vae => return Err(input_error("train_denoiser", "the VAE is not a denoiser")),
+        Stage::Vae | Stage::Decoder => {
+            return Err(input_error("train_denoiser", "the VAE is not a denoiser"));
+        }
     };
     if latents.is_empty() {
         return Err(input_error("training data", "no clips"));
