@@ -79,6 +79,7 @@ fn settings(steps: usize, batch: usize, learning_rate: f64) -> StageSettings {
         seed: 3,
         max_steps_now: None,
         overfit_one_batch: false,
+        changed_weight: 1.0,
     }
 }
 
@@ -509,4 +510,27 @@ fn training_and_inference_paths_compute_the_same_transformer() {
         worst < 1e-4,
         "training and inference paths differ by {worst}"
     );
+}
+
+/// The changed region lands on the latent cell that covers the changed pixel, with CogVideoX's causal frame
+/// grouping (latent frame 0 = pixel frame 0, latent frame k = pixel frames 4k−3..=4k).
+#[test]
+fn changed_region_pools_pixels_onto_the_latent_grid() {
+    use handtwin::world_model::train::data::changed_region;
+    let (f, h, w) = (9, 8, 12);
+    let static_video = Tensor::zeros((3, f, h, w), candle_core::DType::F32, &Device::Cpu).unwrap();
+    let mut data = vec![0f32; 3 * f * h * w];
+    // Pixel frame 5, row 6, column 9, green channel: 20 levels. Elsewhere 5 levels (below the threshold).
+    for value in data.iter_mut() {
+        *value = 5.0 / 127.5;
+    }
+    data[((f + 5) * h + 6) * w + 9] = 20.0 / 127.5;
+    let truth = Tensor::from_vec(data, (3, f, h, w), &Device::Cpu).unwrap();
+    let region = changed_region(&truth, &static_video, (3, 2, 3)).unwrap();
+    assert_eq!(region.dims(), &[3, 1, 2, 3]);
+    let values = region.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    let mut expected = vec![0f32; 18];
+    expected[2 * 6 + 3 + 2] = 1.0; // latent frame 2, row 1, column 2
+    assert_eq!(values, expected);
+    assert!(changed_region(&truth, &static_video, (4, 2, 3)).is_err());
 }

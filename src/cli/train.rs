@@ -43,6 +43,10 @@ pub struct TrainArgs {
     pub decoder_lr: f64,
     #[arg(long, default_value_t = 5e-4)]
     pub lr: f64,
+    /// DWM stage: loss weight on latent positions whose pixels changed (hands, moved objects) relative to the
+    /// rest. 1 is DWM's plain MSE; the bundled model's last DWM steps used 4 (see its model card).
+    #[arg(long, default_value_t = 1.0)]
+    pub changed_weight: f64,
     #[arg(long, default_value_t = 100)]
     pub checkpoint_every: usize,
     #[arg(long, default_value_t = 0)]
@@ -127,6 +131,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         seed: args.seed,
         max_steps_now: args.max_steps,
         overfit_one_batch: args.overfit_one_batch,
+        changed_weight: args.changed_weight,
     };
     let mut latents = None;
     for stage in stages {

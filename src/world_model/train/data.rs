@@ -115,6 +115,64 @@ pub struct ClipLatents {
     pub hands: (Tensor, Tensor),
     /// Token ids of the prompt, `TEXT_LENGTH` long.
     pub prompt_ids: Vec<u32>,
+    /// [F', 1, h, w] on the latent grid: 1 where some pixel the latent covers differs between the interaction and
+    /// the static video (hands, moved objects), else 0. `--changed-weight` weights the DWM loss there.
+    pub changed: Tensor,
+}
+
+/// Pixels count as changed when a channel differs by more than this many levels (of 255), the threshold of the
+/// evaluation's interaction region.
+pub const CHANGED_LEVELS: f32 = 12.0;
+
+/// Where the interaction video differs from the static one, pooled (max) onto a latent grid of `frames` × `height`
+/// × `width`: latent frame 0 covers pixel frame 0 and latent frame k the `temporal` frames before and at
+/// k·`temporal` (CogVideoX's causal grouping); each latent pixel covers a block of pixels. `truth` and
+/// `static_video` are [3, F, H, W] in [-1, 1]. Returns [frames, 1, height, width] of 0/1.
+pub fn changed_region(
+    truth: &Tensor,
+    static_video: &Tensor,
+    (frames, height, width): (usize, usize, usize),
+) -> Result<Tensor> {
+    let (_, f, h, w) = truth.dims4()?;
+    let temporal = if frames > 1 {
+        (f - 1) / (frames - 1)
+    } else {
+        1
+    };
+    let (sy, sx) = (h / height.max(1), w / width.max(1));
+    if temporal == 0
+        || sy == 0
+        || sx == 0
+        || 1 + (frames - 1) * temporal != f
+        || sy * height != h
+        || sx * width != w
+    {
+        return Err(super::super::error::input_error(
+            "changed region",
+            format!("a {f}×{h}×{w} clip does not map onto a {frames}×{height}×{width} latent grid"),
+        ));
+    }
+    let threshold = (CHANGED_LEVELS / 127.5) as f64;
+    // [F, H, W]: 1 where any channel differs by more than the threshold.
+    let changed = (truth - static_video)?
+        .abs()?
+        .max(0)?
+        .gt(threshold)?
+        .to_dtype(candle_core::DType::F32)?;
+    let mut groups = vec![changed.narrow(0, 0, 1)?];
+    for k in 1..frames {
+        groups.push(
+            changed
+                .narrow(0, 1 + (k - 1) * temporal, temporal)?
+                .max_keepdim(0)?,
+        );
+    }
+    let grouped = Tensor::cat(&groups, 0)?;
+    let pooled = grouped
+        .reshape((frames, height, sy, width, sx))?
+        .max(4)?
+        .max(2)?;
+    Ok(pooled.unsqueeze(1)?)
 }
 
 /// mean + exp(logvar / 2)·ε, the posterior sample DWM trains on.

@@ -1,6 +1,6 @@
 //! The stages of the recipe: VAE, inpainting pre-training, DWM fine-tune, and the export of the finished model.
 
-use super::data::{Clip, ClipLatents, Stream, sample_posterior};
+use super::data::{Clip, ClipLatents, Stream, changed_region, sample_posterior};
 use super::optim::{AdamW, AdamWSettings};
 use super::{
     LossLog, RunDir, Stage, StepLog, TrainRng, checkpoint_next_step, learning_rate, load_tensors,
@@ -34,6 +34,9 @@ pub struct StageSettings {
     pub seed: u64,
     /// Stop (with a checkpoint) after this many steps of this invocation; `None` runs to `steps`.
     pub max_steps_now: Option<usize>,
+    /// The DWM stage's loss weight on latent positions whose pixels changed (hands, moved objects; see
+    /// `data::changed_region`) relative to the rest; 1 is DWM's plain MSE. Ignored by the other stages.
+    pub changed_weight: f64,
     /// Every step draws the batch, noise and timesteps of step 0: the overfitting check of a new recipe (the
     /// loss must fall towards zero), and what the tests use to see that training learns.
     pub overfit_one_batch: bool,
@@ -379,11 +382,18 @@ pub fn encode_clips(
         let prompt_ids = tokenizer
             .encode_padded(&clip.prompt, tiny::TEXT_LENGTH)
             .map_err(|e| input_error("prompt", format!("{}: {e}", clip.stem)))?;
+        let (latent_frames, _, latent_height, latent_width) = truth.0.dims4()?;
+        let changed = changed_region(
+            &clip.truth,
+            &clip.static_video,
+            (latent_frames, latent_height, latent_width),
+        )?;
         latents.push(ClipLatents {
             truth,
             static_video,
             hands,
             prompt_ids,
+            changed,
         });
         progress(index + 1, clips.len());
     }
@@ -559,6 +569,7 @@ pub fn train_denoiser(
         let mut conditions = Vec::new();
         let mut ids = Vec::new();
         let mut timesteps = Vec::new();
+        let mut weights = Vec::new();
         let shape = [frames, channels, height, width];
         for _ in 0..settings.batch {
             let clip = &latents[rng.below(latents.len())];
@@ -593,6 +604,9 @@ pub fn train_denoiser(
                     (x0, Tensor::cat(&[mask, static_latent, hand_latent], 1)?)
                 }
             };
+            if stage == Stage::Dwm && settings.changed_weight != 1.0 {
+                weights.push(((&clip.changed * (settings.changed_weight - 1.0))? + 1.0)?);
+            }
             let eps = rng.normal(&shape, device)?;
             let x_t = ((&x0 * a.sqrt())? + (&eps * (1.0 - a).sqrt())?)?;
             let v = ((&eps * a.sqrt())? - (&x0 * (1.0 - a).sqrt())?)?;
@@ -617,7 +631,14 @@ pub fn train_denoiser(
         let text = text_encoder.forward(&ids)?;
         let timesteps = Tensor::from_vec(timesteps, batch, device)?;
         let prediction = transformer.forward(&input, &text, &timesteps, Some(&rope))?;
-        Ok((prediction - target)?.sqr()?.mean_all()?)
+        let squared = (prediction - target)?.sqr()?;
+        if weights.is_empty() {
+            return Ok(squared.mean_all()?);
+        }
+        // A weighted mean: Σ w·e² / Σ w over the same elements, so the loss keeps its scale.
+        let weights = Tensor::stack(&weights, 0)?;
+        let weighted = squared.broadcast_mul(&weights)?.mean_all()?;
+        Ok((weighted / weights.mean_all()?.to_scalar::<f32>()? as f64)?)
     };
     let complete = run_loop(run, stage, settings, &vars, &mut optimizer, loss_at, report)?;
     if complete && stage == Stage::Dwm {
