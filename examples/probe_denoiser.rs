@@ -21,38 +21,24 @@ fn main() -> anyhow::Result<()> {
     let (dir, sample_dir, stem) = (PathBuf::from(&args[0]), PathBuf::from(&args[1]), &args[2]);
     let device = Device::Cpu;
     let vae_config = VaeConfig::from_file(&dir.join("vae/config.json"))?;
-    let vae = AutoencoderKLCogVideoX::new(
-        &vae_config,
-        VarBuilder::from_tensors(
-            load_tensors(
-                &dir.join("vae/diffusion_pytorch_model.safetensors"),
-                &device,
-            )?,
+    let weights = |file: &str| -> anyhow::Result<VarBuilder<'static>> {
+        Ok(VarBuilder::from_tensors(
+            load_tensors(&dir.join(file), &device)?,
             DType::F32,
             &device,
-        ),
+        ))
+    };
+    let vae = AutoencoderKLCogVideoX::new(
+        &vae_config,
+        weights("vae/diffusion_pytorch_model.safetensors")?,
     )?;
     let config = TransformerConfig::from_file(&dir.join("transformer/config.json"))?;
     let transformer = CogVideoXTransformer3DModel::new(
         &config,
-        VarBuilder::from_tensors(
-            load_tensors(
-                &dir.join("transformer/diffusion_pytorch_model.safetensors"),
-                &device,
-            )?,
-            DType::F32,
-            &device,
-        ),
+        weights("transformer/diffusion_pytorch_model.safetensors")?,
     )?;
     let t5_config = T5Config::from_file(&dir.join("text_encoder/config.json"))?;
-    let mut t5 = T5TextEncoder::new(
-        &t5_config,
-        VarBuilder::from_tensors(
-            load_tensors(&dir.join("text_encoder/model.safetensors"), &device)?,
-            DType::F32,
-            &device,
-        ),
-    )?;
+    let mut t5 = T5TextEncoder::new(&t5_config, weights("text_encoder/model.safetensors")?)?;
     let tokenizer = T5Tokenizer::from_dir(&dir.join("tokenizer"))?;
     let scheduler = DdimConfig::from_file(&dir.join("scheduler/scheduler_config.json"))?;
     let alphas = alphas_cumprod(&scheduler);

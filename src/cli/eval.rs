@@ -92,18 +92,21 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
             bail!("{}: has no ground truth (videos/{stem}.mp4)", dir.display());
         };
         let prompt = sample.prompt.as_deref().unwrap_or("");
+        let mut generate = |hands: &Frames| -> anyhow::Result<Frames> {
+            model
+                .generate(
+                    &sample.static_video,
+                    hands,
+                    prompt,
+                    steps,
+                    guidance,
+                    args.seed,
+                    &mut |_, _| true,
+                )?
+                .context("generation stopped")
+        };
         let started = Instant::now();
-        let generated = model
-            .generate(
-                &sample.static_video,
-                &sample.hand_video,
-                prompt,
-                steps,
-                guidance,
-                args.seed,
-                &mut |_, _| true,
-            )?
-            .context("generation stopped")?;
+        let generated = generate(&sample.hand_video)?;
         generation_seconds += started.elapsed().as_secs_f64();
         let Some(regions) = regions(truth, &sample.static_video, &sample.hand_video) else {
             bail!("{}/{stem}: the videos have different sizes", dir.display());
@@ -116,18 +119,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
                 sample.hand_video.height(),
                 sample.hand_video.fps(),
             )?;
-            let without = model
-                .generate(
-                    &sample.static_video,
-                    &no_hands,
-                    prompt,
-                    steps,
-                    guidance,
-                    args.seed,
-                    &mut |_, _| true,
-                )?
-                .context("generation stopped")?;
-            ablation_summary.add(&score(&without, truth, &regions));
+            ablation_summary.add(&score(&generate(&no_hands)?, truth, &regions));
         }
         for (index, (name, frames)) in baselines(&sample.static_video, &sample.hand_video)
             .into_iter()

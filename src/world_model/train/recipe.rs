@@ -55,10 +55,17 @@ fn run_loop(
     stage: Stage,
     settings: &StageSettings,
     vars: &[(String, Var)],
-    optimizer: &mut AdamW,
     mut loss_at: impl FnMut(usize, &mut TrainRng) -> Result<Tensor>,
     report: &mut dyn FnMut(&StepLog),
 ) -> Result<bool> {
+    // The rate is set again at every step from the schedule.
+    let mut optimizer = AdamW::new(
+        vars.to_vec(),
+        AdamWSettings {
+            learning_rate: settings.learning_rate,
+            ..Default::default()
+        },
+    )?;
     let checkpoint = run.checkpoint(stage);
     let mut start = 0;
     if checkpoint.is_file() {
@@ -103,7 +110,7 @@ fn run_loop(
         report(&row);
         let done = step + 1;
         if done % settings.checkpoint_every.max(1) == 0 || done == end {
-            save_checkpoint(&checkpoint, vars, optimizer, done)?;
+            save_checkpoint(&checkpoint, vars, &optimizer, done)?;
         }
     }
     Ok(end == settings.steps)
@@ -132,13 +139,6 @@ pub fn train_vae(
     let varmap = VarMap::new();
     let vae = new_vae(&varmap, settings.seed, device)?;
     let vars = named_vars(&varmap, "")?;
-    let mut optimizer = AdamW::new(
-        vars.clone(),
-        AdamWSettings {
-            learning_rate: settings.learning_rate,
-            ..Default::default()
-        },
-    )?;
     let loss_at = |_step: usize, rng: &mut TrainRng| -> Result<Tensor> {
         let x = draw_crops(clips, settings.batch, rng)?;
         let posterior = vae.encode(&x)?;
@@ -154,15 +154,7 @@ pub fn train_vae(
             * 0.5;
         Ok(((l1 + mse)? + (kl? * VAE_KL_WEIGHT)?)?)
     };
-    let complete = run_loop(
-        run,
-        Stage::Vae,
-        settings,
-        &vars,
-        &mut optimizer,
-        loss_at,
-        report,
-    )?;
+    let complete = run_loop(run, Stage::Vae, settings, &vars, loss_at, report)?;
     if complete {
         let scaling_factor = measure_scaling_factor(&vae, clips)?;
         let dir = run.model().join("vae");
@@ -233,38 +225,18 @@ pub fn train_decoder(
             "is missing: the decoder fine-tune starts from the trained VAE (`handtwin train --stage vae`)",
         ));
     }
-    let varmap = VarMap::new();
+    let mut varmap = VarMap::new();
     let vae = new_vae(&varmap, settings.seed, device)?;
+    // Every variable from the trained VAE (a missing name or another shape is an error naming the file).
+    varmap
+        .load(&weights_path)
+        .map_err(|e| file_error(&weights_path, e))?;
     let all = named_vars(&varmap, "")?;
-    let trained = load_tensors(&weights_path, device)?;
-    for (name, var) in &all {
-        let tensor = trained
-            .get(name)
-            .ok_or_else(|| file_error(&weights_path, format!("has no weights for `{name}`")))?;
-        if tensor.dims() != var.dims() {
-            return Err(file_error(
-                &weights_path,
-                format!(
-                    "`{name}` has shape {:?}, the model {:?}",
-                    tensor.dims(),
-                    var.dims()
-                ),
-            ));
-        }
-        var.set(tensor)?;
-    }
     let decoder: Vec<(String, Var)> = all
         .iter()
         .filter(|(name, _)| name.starts_with("decoder."))
         .cloned()
         .collect();
-    let mut optimizer = AdamW::new(
-        decoder.clone(),
-        AdamWSettings {
-            learning_rate: settings.learning_rate,
-            ..Default::default()
-        },
-    )?;
     let loss_at = |_step: usize, rng: &mut TrainRng| -> Result<Tensor> {
         let x = draw_crops(clips, settings.batch, rng)?;
         let posterior = vae.encode(&x)?;
@@ -274,15 +246,7 @@ pub fn train_decoder(
         let difference = (vae.decode(&z)? - &x)?;
         Ok((difference.abs()?.mean_all()? + difference.sqr()?.mean_all()?)?)
     };
-    let complete = run_loop(
-        run,
-        Stage::Decoder,
-        settings,
-        &decoder,
-        &mut optimizer,
-        loss_at,
-        report,
-    )?;
+    let complete = run_loop(run, Stage::Decoder, settings, &decoder, loss_at, report)?;
     if complete {
         save_named(&all, "", &weights_path)?;
         tracing::info!("VAE decoder written to {}", weights_path.display());
@@ -541,13 +505,6 @@ pub fn train_denoiser(
     if stage == Stage::Dwm && !run.checkpoint(Stage::Dwm).is_file() {
         widen_from_inpainting(run, &denoiser.vars)?;
     }
-    let mut optimizer = AdamW::new(
-        denoiser.vars.clone(),
-        AdamWSettings {
-            learning_rate: settings.learning_rate,
-            ..Default::default()
-        },
-    )?;
     let scheduler = DdimConfig::from_json(&tiny::scheduler_config_json(), "tiny scheduler")?;
     let alphas = alphas_cumprod(&scheduler);
     let (frames, channels, height, width) = latents[0].truth.0.dims4()?;
@@ -640,7 +597,7 @@ pub fn train_denoiser(
         let weighted = squared.broadcast_mul(&weights)?.mean_all()?;
         Ok((weighted / weights.mean_all()?.to_scalar::<f32>()? as f64)?)
     };
-    let complete = run_loop(run, stage, settings, &vars, &mut optimizer, loss_at, report)?;
+    let complete = run_loop(run, stage, settings, &vars, loss_at, report)?;
     if complete && stage == Stage::Dwm {
         export_model(run, &vars, tokenizer_dir)?;
     }
