@@ -1,5 +1,5 @@
 //! Times one training step of each tiny-DWM stage on the CPU, forward and backward separately:
-//! `cargo run --release --no-default-features --example bench_train_step [vae_batch] [batch]`.
+//! `cargo run --release --no-default-features --example bench_train_step [vae_batch] [batch] [heads]`.
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarMap;
@@ -21,6 +21,7 @@ fn main() -> anyhow::Result<()> {
         .collect();
     let vae_batch = args.first().copied().unwrap_or(4);
     let batch = args.get(1).copied().unwrap_or(8);
+    let heads = args.get(2).copied().unwrap_or(tiny::DEFAULT_HEADS);
     let device = Device::Cpu;
     let mut rng = TrainRng::new(1);
 
@@ -52,7 +53,7 @@ fn main() -> anyhow::Result<()> {
         );
     }
 
-    let config = TransformerConfig::from_json(&tiny::transformer_config_json(49), "tiny")?;
+    let config = TransformerConfig::from_json(&tiny::transformer_config_json(49, heads), "tiny")?;
     let t5_config = T5Config::from_json(&tiny::t5_config_json(), "tiny t5")?;
     let transformer_map = VarMap::new();
     let text_map = VarMap::new();

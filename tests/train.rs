@@ -80,6 +80,7 @@ fn settings(steps: usize, batch: usize, learning_rate: f64) -> StageSettings {
         max_steps_now: None,
         overfit_one_batch: false,
         changed_weight: 1.0,
+        heads: tiny::DEFAULT_HEADS,
     }
 }
 
@@ -424,7 +425,11 @@ fn gradients_reach_every_parameter() {
         "VAE parameters without a gradient"
     );
 
-    let config = TransformerConfig::from_json(&tiny::transformer_config_json(49), "tiny").unwrap();
+    let config = TransformerConfig::from_json(
+        &tiny::transformer_config_json(49, tiny::DEFAULT_HEADS),
+        "tiny",
+    )
+    .unwrap();
     let t5 = T5Config::from_json(&tiny::t5_config_json(), "t5").unwrap();
     let (transformer_map, text_map) = (VarMap::new(), VarMap::new());
     let transformer =
@@ -477,7 +482,11 @@ fn training_and_inference_paths_compute_the_same_transformer() {
         CogVideoXTransformer3DModel, TransformerConfig, rope_tables_for_grid,
     };
     let device = Device::Cpu;
-    let config = TransformerConfig::from_json(&tiny::transformer_config_json(49), "tiny").unwrap();
+    let config = TransformerConfig::from_json(
+        &tiny::transformer_config_json(49, tiny::DEFAULT_HEADS),
+        "tiny",
+    )
+    .unwrap();
     let map = VarMap::new();
     let trained =
         CogVideoXTransformer3DModel::new(&config, seeded_var_builder(&map, 9, &device)).unwrap();

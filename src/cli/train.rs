@@ -57,6 +57,10 @@ pub struct TrainArgs {
     /// Draw the same batch at every step (a check that the recipe can overfit; not for real training).
     #[arg(long)]
     pub overfit_one_batch: bool,
+    /// Attention heads of the denoiser (inpainting and DWM stages); its width is heads × 32. The bundled
+    /// model has 3 (width 96). Keep it the same for every stage and resume of a run.
+    #[arg(long, default_value_t = tiny::DEFAULT_HEADS)]
+    pub heads: usize,
     /// The SentencePiece tokenizer folder (spiece.model, tokenizer_config.json).
     #[arg(long)]
     pub tokenizer: Option<PathBuf>,
@@ -132,6 +136,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         max_steps_now: args.max_steps,
         overfit_one_batch: args.overfit_one_batch,
         changed_weight: args.changed_weight,
+        heads: args.heads,
     };
     let mut latents = None;
     for stage in stages {

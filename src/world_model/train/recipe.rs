@@ -37,6 +37,10 @@ pub struct StageSettings {
     /// The DWM stage's loss weight on latent positions whose pixels changed (hands, moved objects; see
     /// `data::changed_region`) relative to the rest; 1 is DWM's plain MSE. Ignored by the other stages.
     pub changed_weight: f64,
+    /// Attention heads of the denoiser (its width is heads × `tiny::HEAD_DIM`); `tiny::DEFAULT_HEADS` for the
+    /// bundled model's size. A run must keep it across stages and resumes (a checkpoint of another width is
+    /// refused with its file named). Ignored by the VAE stages.
+    pub heads: usize,
     /// Every step draws the batch, noise and timesteps of step 0: the overfitting check of a new recipe (the
     /// loss must fall towards zero), and what the tests use to see that training learns.
     pub overfit_one_batch: bool,
@@ -386,9 +390,15 @@ struct Denoiser {
     vars: Vec<(String, Var)>,
 }
 
-fn new_denoiser(in_channels: usize, seed: u64, device: &Device) -> Result<Denoiser> {
+fn new_denoiser(in_channels: usize, heads: usize, seed: u64, device: &Device) -> Result<Denoiser> {
+    if heads == 0 {
+        return Err(input_error(
+            "--heads",
+            "the denoiser needs at least one head",
+        ));
+    }
     let config = TransformerConfig::from_json(
-        &tiny::transformer_config_json(in_channels),
+        &tiny::transformer_config_json(in_channels, heads),
         "tiny transformer config",
     )?;
     let t5_config = T5Config::from_json(&tiny::t5_config_json(), "tiny T5 config")?;
@@ -501,7 +511,7 @@ pub fn train_denoiser(
     let vae_config =
         VaeConfig::from_file(&vae_config_path).map_err(|e| file_error(&vae_config_path, e))?;
     let sf = vae_config.scaling_factor;
-    let denoiser = new_denoiser(in_channels, settings.seed, device)?;
+    let denoiser = new_denoiser(in_channels, settings.heads, settings.seed, device)?;
     if stage == Stage::Dwm && !run.checkpoint(Stage::Dwm).is_file() {
         widen_from_inpainting(run, &denoiser.vars)?;
     }
@@ -599,7 +609,7 @@ pub fn train_denoiser(
     };
     let complete = run_loop(run, stage, settings, &vars, loss_at, report)?;
     if complete && stage == Stage::Dwm {
-        export_model(run, &vars, tokenizer_dir)?;
+        export_model(run, &vars, settings.heads, tokenizer_dir)?;
     }
     Ok(complete)
 }
@@ -650,7 +660,12 @@ fn widen_from_inpainting(run: &RunDir, vars: &[(String, Var)]) -> Result<()> {
 }
 
 /// Writes the finished model in diffusers' layout (what `DwmModel::load` reads) under `model/`.
-fn export_model(run: &RunDir, vars: &[(String, Var)], tokenizer_dir: &Path) -> Result<()> {
+fn export_model(
+    run: &RunDir,
+    vars: &[(String, Var)],
+    heads: usize,
+    tokenizer_dir: &Path,
+) -> Result<()> {
     let model = run.model();
     write_text_atomic(&model.join("model_index.json"), &tiny::model_index_json())?;
     write_text_atomic(
@@ -659,7 +674,7 @@ fn export_model(run: &RunDir, vars: &[(String, Var)], tokenizer_dir: &Path) -> R
     )?;
     write_text_atomic(
         &model.join("transformer").join("config.json"),
-        &tiny::transformer_config_json(49),
+        &tiny::transformer_config_json(49, heads),
     )?;
     save_named(
         vars,

@@ -41,12 +41,18 @@ pub fn vae_config_json(scaling_factor: f64) -> String {
 
 /// The CogVideoX transformer: 4 heads × 32, 6 layers, patch 2, 3-D RoPE, joint text + video attention.
 /// `in_channels` is 33 for the inpainting pre-training and 49 for DWM.
-pub fn transformer_config_json(in_channels: usize) -> String {
+/// Attention heads of the tiny transformer by default; its width is heads × [`HEAD_DIM`].
+pub const DEFAULT_HEADS: usize = 3;
+/// The width of one attention head of the tiny transformer.
+pub const HEAD_DIM: usize = 32;
+
+/// The tiny transformer with `heads` attention heads of [`HEAD_DIM`] (width = heads × 32).
+pub fn transformer_config_json(in_channels: usize, heads: usize) -> String {
     serde_json::json!({
         "_class_name": "CogVideoXTransformer3DModel",
         "activation_fn": "gelu-approximate",
         "attention_bias": true,
-        "attention_head_dim": 32,
+        "attention_head_dim": HEAD_DIM,
         "dropout": 0.0,
         "flip_sin_to_cos": true,
         "freq_shift": 0,
@@ -54,7 +60,7 @@ pub fn transformer_config_json(in_channels: usize) -> String {
         "max_text_seq_length": TEXT_LENGTH,
         "norm_elementwise_affine": true,
         "norm_eps": 1e-5,
-        "num_attention_heads": 3,
+        "num_attention_heads": heads,
         "num_layers": 4,
         "ofs_embed_dim": null,
         "out_channels": 16,
@@ -165,10 +171,18 @@ mod tests {
         assert_eq!(vae.spatial_compression(), 4);
         assert_eq!(vae.temporal_compression(), 4);
         for channels in [33, 49] {
-            let transformer =
-                TransformerConfig::from_json(&transformer_config_json(channels), "tiny").unwrap();
+            let transformer = TransformerConfig::from_json(
+                &transformer_config_json(channels, DEFAULT_HEADS),
+                "tiny",
+            )
+            .unwrap();
             assert_eq!(transformer.in_channels, channels);
             assert_eq!(transformer.out_channels(), vae.latent_channels);
+        }
+        for heads in [1, DEFAULT_HEADS, 6] {
+            let transformer =
+                TransformerConfig::from_json(&transformer_config_json(49, heads), "tiny").unwrap();
+            assert_eq!(transformer.inner_dim(), heads * HEAD_DIM);
         }
         let t5 = T5Config::from_json(&t5_config_json(), "tiny t5").unwrap();
         assert_eq!(t5.d_model, 64);
