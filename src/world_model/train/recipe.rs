@@ -391,12 +391,6 @@ struct Denoiser {
 }
 
 fn new_denoiser(in_channels: usize, heads: usize, seed: u64, device: &Device) -> Result<Denoiser> {
-    if heads == 0 {
-        return Err(input_error(
-            "--heads",
-            "the denoiser needs at least one head",
-        ));
-    }
     let config = TransformerConfig::from_json(
         &tiny::transformer_config_json(in_channels, heads),
         "tiny transformer config",

@@ -39,14 +39,14 @@ pub fn vae_config_json(scaling_factor: f64) -> String {
     .to_string()
 }
 
-/// The CogVideoX transformer: 4 heads × 32, 6 layers, patch 2, 3-D RoPE, joint text + video attention.
-/// `in_channels` is 33 for the inpainting pre-training and 49 for DWM.
 /// Attention heads of the tiny transformer by default; its width is heads × [`HEAD_DIM`].
 pub const DEFAULT_HEADS: usize = 3;
 /// The width of one attention head of the tiny transformer.
 pub const HEAD_DIM: usize = 32;
 
-/// The tiny transformer with `heads` attention heads of [`HEAD_DIM`] (width = heads × 32).
+/// The CogVideoX transformer: `heads` × [`HEAD_DIM`], 4 layers, patch 2, 3-D RoPE, joint text + video attention
+/// (a zero `heads` is refused by the config's validation). `in_channels` is 33 for the inpainting pre-training and
+/// 49 for DWM.
 pub fn transformer_config_json(in_channels: usize, heads: usize) -> String {
     serde_json::json!({
         "_class_name": "CogVideoXTransformer3DModel",
