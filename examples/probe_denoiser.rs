@@ -1,56 +1,50 @@
 //! Diagnostic: the v-prediction loss of a trained model directory on one sample at a few timesteps, computed
-//! exactly as training computes it, next to the loss of predicting zero.
+//! exactly as training computes it, next to the loss of predicting zero; the x0 error each implies, next to the
+//! error of simply copying the static latent; and the final latent error of a plain DDIM run.
+//! The model is loaded through `DwmModel::load`, as `generate` and `eval` load it.
 //! `cargo run --example probe_denoiser -- MODEL_DIR SAMPLE_DIR STEM`
 
+use anyhow::Context;
 use candle_core::{DType, Device, Tensor};
-use candle_nn::VarBuilder;
 use handtwin::video::{DwmSample, Ffmpeg};
+use handtwin::world_model::pipeline::DwmModel;
 use handtwin::world_model::scheduler::{DdimConfig, alphas_cumprod};
-use handtwin::world_model::t5::{T5Config, T5TextEncoder};
-use handtwin::world_model::tokenizer::T5Tokenizer;
+use handtwin::world_model::train::TrainRng;
 use handtwin::world_model::train::data::video_tensor;
-use handtwin::world_model::train::{TrainRng, load_tensors};
-use handtwin::world_model::transformer::{
-    CogVideoXTransformer3DModel, TransformerConfig, rope_tables_for_grid,
-};
-use handtwin::world_model::vae::{AutoencoderKLCogVideoX, VaeConfig};
+use handtwin::world_model::transformer::rope_tables_for_grid;
 use std::path::PathBuf;
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let (dir, sample_dir, stem) = (PathBuf::from(&args[0]), PathBuf::from(&args[1]), &args[2]);
-    let device = Device::Cpu;
-    let vae_config = VaeConfig::from_file(&dir.join("vae/config.json"))?;
-    let weights = |file: &str| -> anyhow::Result<VarBuilder<'static>> {
-        Ok(VarBuilder::from_tensors(
-            load_tensors(&dir.join(file), &device)?,
-            DType::F32,
-            &device,
-        ))
+    let [dir, sample_dir, stem] = args.as_slice() else {
+        anyhow::bail!("usage: probe_denoiser MODEL_DIR SAMPLE_DIR STEM");
     };
-    let vae = AutoencoderKLCogVideoX::new(
-        &vae_config,
-        weights("vae/diffusion_pytorch_model.safetensors")?,
-    )?;
-    let config = TransformerConfig::from_file(&dir.join("transformer/config.json"))?;
-    let transformer = CogVideoXTransformer3DModel::new(
-        &config,
-        weights("transformer/diffusion_pytorch_model.safetensors")?,
-    )?;
-    let t5_config = T5Config::from_file(&dir.join("text_encoder/config.json"))?;
-    let mut t5 = T5TextEncoder::new(&t5_config, weights("text_encoder/model.safetensors")?)?;
-    let tokenizer = T5Tokenizer::from_dir(&dir.join("tokenizer"))?;
-    let scheduler = DdimConfig::from_file(&dir.join("scheduler/scheduler_config.json"))?;
-    let alphas = alphas_cumprod(&scheduler);
+    let (dir, sample_dir) = (PathBuf::from(dir), PathBuf::from(sample_dir));
+    let device = Device::Cpu;
+    let mut model = DwmModel::load(&dir, None, &device, DType::F32)?;
     let sample = DwmSample::read(&sample_dir, stem, &Ffmpeg::from_env())?;
-    let sf = vae_config.scaling_factor;
+    let text = model.encode_prompt(sample.prompt.as_deref().unwrap_or(""))?;
+    let networks = model.networks();
+    let (vae, transformer, config) = (
+        networks.vae,
+        networks.transformer,
+        networks.transformer_config,
+    );
+    let scheduler: &DdimConfig = networks.scheduler;
+    let alphas = alphas_cumprod(scheduler);
+    let sf = networks.scaling_factor;
     let latent = |frames: &handtwin::video::Frames| -> anyhow::Result<Tensor> {
         let x = video_tensor(frames, &device)?.unsqueeze(0)?;
         Ok((vae.encode(&x)?.mode() * sf)?
             .permute((0, 2, 1, 3, 4))?
             .contiguous()?)
     };
-    let truth = latent(sample.ground_truth.as_ref().expect("truth"))?;
+    let truth = latent(sample.ground_truth.as_ref().with_context(|| {
+        format!(
+            "{}: sample {stem} has no ground-truth video",
+            sample_dir.display()
+        )
+    })?)?;
     let still = latent(&sample.static_video)?;
     let hands = latent(&sample.hand_video)?;
     let (_, f, _, h, w) = truth.dims5()?;
@@ -60,12 +54,13 @@ fn main() -> anyhow::Result<()> {
     );
     let mask = Tensor::full(sf as f32, (1, f, 1, h, w), &device)?;
     let conditions = Tensor::cat(&[&mask, &still, &hands], 2)?;
-    let ids = tokenizer.encode_padded(
-        sample.prompt.as_deref().unwrap_or(""),
-        handtwin::world_model::train::tiny::TEXT_LENGTH,
+    let rope = rope_tables_for_grid(
+        config,
+        h / config.patch_size,
+        w / config.patch_size,
+        f,
+        &device,
     )?;
-    let text = t5.forward(&Tensor::new(ids.as_slice(), &device)?.unsqueeze(0)?)?;
-    let rope = rope_tables_for_grid(&config, h / 2, w / 2, f, &device)?;
     let mut rng = TrainRng::new(1);
     for t in [20usize, 200, 500, 800, 950, 999] {
         let a = alphas[t];
@@ -90,7 +85,7 @@ fn main() -> anyhow::Result<()> {
     }
     // The DDIM loop of the pipeline, by hand.
     let ddim = handtwin::world_model::scheduler::CogVideoXDdimScheduler::new(
-        &scheduler,
+        scheduler,
         std::env::var("STEPS")
             .ok()
             .and_then(|s| s.parse().ok())

@@ -370,7 +370,19 @@ impl DwmModel {
         })
     }
 
-    fn encode_prompt(&mut self, prompt: &str) -> Result<Tensor> {
+    /// The loaded networks, for diagnostics that drive them step by step (`examples/probe_denoiser.rs`).
+    pub fn networks(&self) -> DwmNetworks<'_> {
+        DwmNetworks {
+            vae: &self.vae,
+            transformer: &self.transformer,
+            transformer_config: &self.transformer_config,
+            scheduler: &self.scheduler,
+            scaling_factor: self.scaling_factor,
+        }
+    }
+
+    /// The T5 embedding of a prompt, padded to the model's text length, as the sampler receives it.
+    pub fn encode_prompt(&mut self, prompt: &str) -> Result<Tensor> {
         let ids = self
             .tokenizer
             .encode_padded(prompt, self.max_text_length)
@@ -480,13 +492,7 @@ impl DwmModel {
         let hand_posterior_eps = rng
             .tensor(&[1, latent_channels, latent_frames, h, w], &self.device)?
             .to_dtype(self.dtype)?;
-        let networks = DwmNetworks {
-            vae: &self.vae,
-            transformer: &self.transformer,
-            transformer_config: &self.transformer_config,
-            scheduler: &self.scheduler,
-            scaling_factor: self.scaling_factor,
-        };
+        let networks = self.networks();
         let inputs = SamplingInputs {
             static_video: &static_tensor,
             hand_video: &hand_tensor,
