@@ -8,7 +8,7 @@ use anyhow::Context;
 use candle_core::{DType, Device, Tensor};
 use handtwin::video::{DwmSample, Ffmpeg};
 use handtwin::world_model::pipeline::DwmModel;
-use handtwin::world_model::scheduler::{DdimConfig, alphas_cumprod};
+use handtwin::world_model::scheduler::alphas_cumprod;
 use handtwin::world_model::train::TrainRng;
 use handtwin::world_model::train::data::video_tensor;
 use handtwin::world_model::transformer::rope_tables_for_grid;
@@ -30,7 +30,7 @@ fn main() -> anyhow::Result<()> {
         networks.transformer,
         networks.transformer_config,
     );
-    let scheduler: &DdimConfig = networks.scheduler;
+    let scheduler = networks.scheduler;
     let alphas = alphas_cumprod(scheduler);
     let sf = networks.scaling_factor;
     let latent = |frames: &handtwin::video::Frames| -> anyhow::Result<Tensor> {
