@@ -80,6 +80,8 @@ fn settings(steps: usize, batch: usize, learning_rate: f64) -> StageSettings {
         max_steps_now: None,
         overfit_one_batch: false,
         changed_weight: 1.0,
+        object_weight: None,
+        init_from: None,
         heads: tiny::DEFAULT_HEADS,
     }
 }
@@ -278,6 +280,75 @@ fn dwm_fine_tune_learns_and_resumes_exactly() {
             .is_file()
     );
     assert!(overfit.model().join("handtwin.json").is_file());
+
+    // Fine-tuning a finished model (`--init-from`): a new DWM run with no checkpoint and no inpainting stage
+    // starts from the model's weights (at learning rate 0 they come out of a step unchanged), with the object
+    // region weighted.
+    let tuned_dir = tempfile::tempdir().unwrap();
+    copy_dir(&dir.path().join("model"), &tuned_dir.path().join("model"));
+    let tuned = RunDir::new(tuned_dir.path());
+    let mut from_model = settings(1, 2, 0.0);
+    from_model.init_from = Some(overfit.model());
+    from_model.changed_weight = 4.0;
+    from_model.object_weight = Some(16.0);
+    assert!(
+        train_denoiser(
+            &tuned,
+            Stage::Dwm,
+            &latents,
+            &black,
+            &tokenizer_dir(),
+            &from_model,
+            &Device::Cpu,
+            &mut quiet
+        )
+        .unwrap()
+    );
+    let started = load_tensors(&tuned.checkpoint(Stage::Dwm), &Device::Cpu).unwrap();
+    let model = load_tensors(
+        &overfit
+            .model()
+            .join("transformer/diffusion_pytorch_model.safetensors"),
+        &Device::Cpu,
+    )
+    .unwrap();
+    assert!(!model.is_empty());
+    for (name, weight) in &model {
+        let got = &started[&format!("param.transformer.{name}")];
+        let worst = (got - weight)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .max(0)
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
+        assert_eq!(worst, 0.0, "{name} did not start from the model");
+    }
+    // A model of another width is refused with its file named.
+    let wide_dir = tempfile::tempdir().unwrap();
+    copy_dir(&dir.path().join("model"), &wide_dir.path().join("model"));
+    let mut wider = from_model.clone();
+    wider.heads = tiny::DEFAULT_HEADS + 1;
+    let error = train_denoiser(
+        &RunDir::new(wide_dir.path()),
+        Stage::Dwm,
+        &latents,
+        &black,
+        &tokenizer_dir(),
+        &wider,
+        &Device::Cpu,
+        &mut quiet,
+    )
+    .err()
+    .unwrap()
+    .to_string();
+    assert!(
+        error.contains("diffusion_pytorch_model.safetensors") && error.contains("--heads"),
+        "{error}"
+    );
 
     // Resume: 3 steps straight vs 2 + 1.
     let straight_dir = tempfile::tempdir().unwrap();
@@ -542,4 +613,42 @@ fn changed_region_pools_pixels_onto_the_latent_grid() {
     expected[2 * 6 + 3 + 2] = 1.0; // latent frame 2, row 1, column 2
     assert_eq!(values, expected);
     assert!(changed_region(&truth, &static_video, (4, 2, 3)).is_err());
+}
+
+/// The object region: changed pixels more than 3 pixels from any hand pixel, pooled like the changed region.
+#[test]
+fn object_region_leaves_out_the_pixels_near_the_hands() {
+    use handtwin::world_model::train::data::{changed_region, object_region};
+    let (f, h, w) = (5, 8, 16);
+    let zeros = vec![0f32; 3 * f * h * w];
+    let static_video = Tensor::from_vec(zeros.clone(), (3, f, h, w), &Device::Cpu).unwrap();
+    let at = |frame: usize, y: usize, x: usize| (frame * h + y) * w + x;
+    // Pixel frame 2: a changed pixel at column 2 (the hand is 2 pixels away, at column 4) and one at column 12
+    // (8 pixels away). Red channel, 30 levels.
+    let mut truth = zeros.clone();
+    truth[at(2, 3, 2)] = 30.0 / 127.5;
+    truth[at(2, 3, 12)] = 30.0 / 127.5;
+    let truth = Tensor::from_vec(truth, (3, f, h, w), &Device::Cpu).unwrap();
+    // Hands on a black (−1) background; one hand pixel in pixel frame 2.
+    let mut hands = vec![-1f32; 3 * f * h * w];
+    hands[f * h * w + at(2, 3, 4)] = 0.5;
+    let hands = Tensor::from_vec(hands, (3, f, h, w), &Device::Cpu).unwrap();
+    let grid = (2, 2, 4);
+    let changed = changed_region(&truth, &static_video, grid).unwrap();
+    let object = object_region(&truth, &static_video, &hands, grid).unwrap();
+    assert_eq!(object.dims(), &[2, 1, 2, 4]);
+    let values = |t: &Tensor| t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    let mut expected_changed = vec![0f32; 16];
+    expected_changed[8] = 1.0; // latent frame 1, row 0, column 0 (pixel column 2)
+    expected_changed[8 + 3] = 1.0; // column 3 (pixel column 12)
+    assert_eq!(values(&changed), expected_changed);
+    let mut expected_object = vec![0f32; 16];
+    expected_object[8 + 3] = 1.0;
+    assert_eq!(values(&object), expected_object);
+    // With no hands the object region is the changed region.
+    let no_hands = Tensor::full(-1f32, (3, f, h, w), &Device::Cpu).unwrap();
+    assert_eq!(
+        values(&object_region(&truth, &static_video, &no_hands, grid).unwrap()),
+        expected_changed
+    );
 }

@@ -3,7 +3,7 @@
 //! from the last checkpoint of the stage.
 
 use crate::world_model::tokenizer::T5Tokenizer;
-use crate::world_model::train::data::load_clips;
+use crate::world_model::train::data::{ClipLatents, load_clips};
 use crate::world_model::train::recipe::{
     StageSettings, encode_clips, train_decoder, train_denoiser, train_vae,
 };
@@ -47,6 +47,16 @@ pub struct TrainArgs {
     /// rest. 1 is DWM's plain MSE; the bundled model's last DWM steps used 4 (see its model card).
     #[arg(long, default_value_t = 1.0)]
     pub changed_weight: f64,
+    /// DWM stage: loss weight on latent positions of the object region (pixels that changed more than 3 pixels
+    /// away from any hand: a drawer that slid, a cup that was lifted), in place of --changed-weight there.
+    /// Default: --changed-weight.
+    #[arg(long)]
+    pub object_weight: Option<f64>,
+    /// DWM stage only: start from this finished model (e.g. models/tiny-dwm) instead of the run's inpainting
+    /// checkpoint, to fine-tune it further. Its VAE is copied into the run (a run that already has another VAE
+    /// is refused). Needs --stage dwm and the model's --heads.
+    #[arg(long)]
+    pub init_from: Option<PathBuf>,
     #[arg(long, default_value_t = 100)]
     pub checkpoint_every: usize,
     #[arg(long, default_value_t = 0)]
@@ -69,6 +79,45 @@ pub struct TrainArgs {
     pub device: String,
 }
 
+/// `--init-from`: the run's latents must be the model's, so its VAE is copied into the run's `model/vae/`; a run
+/// that already has a different VAE is refused rather than overwritten.
+fn adopt_vae(model: &std::path::Path, run_model: &std::path::Path) -> anyhow::Result<()> {
+    let source = model.join("vae");
+    let target = run_model.join("vae");
+    let files = ["config.json", "diffusion_pytorch_model.safetensors"];
+    for file in files {
+        let path = source.join(file);
+        if !path.is_file() {
+            bail!(
+                "{} is missing: --init-from needs a finished model folder with its VAE",
+                path.display()
+            );
+        }
+    }
+    if target.join(files[1]).is_file() {
+        for file in files {
+            let (a, b) = (source.join(file), target.join(file));
+            let same = std::fs::read(&a).with_context(|| format!("reading {}", a.display()))?
+                == std::fs::read(&b).with_context(|| format!("reading {}", b.display()))?;
+            if !same {
+                bail!(
+                    "{} differs from {}: this run has another VAE than the --init-from model; use a new --out",
+                    b.display(),
+                    a.display()
+                );
+            }
+        }
+        return Ok(());
+    }
+    std::fs::create_dir_all(&target).with_context(|| format!("creating {}", target.display()))?;
+    for file in files {
+        let (from, to) = (source.join(file), target.join(file));
+        std::fs::copy(&from, &to)
+            .with_context(|| format!("copying {} to {}", from.display(), to.display()))?;
+    }
+    Ok(())
+}
+
 fn progress_bar(stage: Stage, total: usize) -> ProgressBar {
     let bar = ProgressBar::new(total as u64);
     bar.set_style(
@@ -87,6 +136,20 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
             format!("unknown stage `{name}` (vae, decoder, inpaint, dwm or all)")
         })?],
     };
+    if let Some(weight) = args.object_weight
+        && !(weight.is_finite() && weight > 0.0)
+    {
+        bail!("--object-weight must be a positive number, not {weight}");
+    }
+    if !(args.changed_weight.is_finite() && args.changed_weight > 0.0) {
+        bail!(
+            "--changed-weight must be a positive number, not {}",
+            args.changed_weight
+        );
+    }
+    if args.init_from.is_some() && stages != [Stage::Dwm] {
+        bail!("--init-from starts the DWM stage from a finished model; use it with --stage dwm");
+    }
     let device = crate::worker::device(&args.device).map_err(anyhow::Error::msg)?;
     let tokenizer_dir = args.tokenizer.clone().unwrap_or_else(|| {
         PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -98,6 +161,10 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     let run = RunDir::new(&args.out);
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating the run folder {}", args.out.display()))?;
+
+    if let Some(model) = &args.init_from {
+        adopt_vae(model, &run.model())?;
+    }
 
     eprintln!("reading the training clips ...");
     let loading = ProgressBar::new(0);
@@ -136,6 +203,8 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         max_steps_now: args.max_steps,
         overfit_one_batch: args.overfit_one_batch,
         changed_weight: args.changed_weight,
+        object_weight: args.object_weight,
+        init_from: args.init_from.clone(),
         heads: args.heads,
     };
     let mut latents = None;
@@ -189,6 +258,20 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
                         &mut |done, _| encoding.set_position(done as u64),
                     )?);
                     encoding.finish_and_clear();
+                    if let Some((encoded, _)) = latents.as_ref() {
+                        let share = |pick: fn(&ClipLatents) -> &candle_core::Tensor| {
+                            let mut sum = 0.0;
+                            for clip in encoded {
+                                sum += pick(clip).mean_all()?.to_scalar::<f32>()? as f64;
+                            }
+                            anyhow::Ok(100.0 * sum / encoded.len().max(1) as f64)
+                        };
+                        eprintln!(
+                            "latent positions in the changed region {:.1}%, in the object region {:.1}% (--changed-weight, --object-weight)",
+                            share(|c| &c.changed)?,
+                            share(|c| &c.object)?
+                        );
+                    }
                 }
                 let Some((latents, black)) = latents.as_ref() else {
                     bail!("the clips were not encoded");

@@ -118,11 +118,19 @@ pub struct ClipLatents {
     /// [F', 1, h, w] on the latent grid: 1 where some pixel the latent covers differs between the interaction and
     /// the static video (hands, moved objects), else 0. `--changed-weight` weights the DWM loss there.
     pub changed: Tensor,
+    /// [F', 1, h, w] on the latent grid: 1 where some pixel the latent covers is in the object region (changed,
+    /// and more than [`HAND_MARGIN`] pixels from any hand pixel: a drawer that moved, a cup that was lifted),
+    /// else 0. `--object-weight` weights the DWM loss there.
+    pub object: Tensor,
 }
 
 /// Pixels count as changed when a channel differs by more than this many levels (of 255), the threshold of the
 /// evaluation's interaction region.
 pub const CHANGED_LEVELS: f32 = 12.0;
+/// A hand-video pixel is a hand pixel when some channel is above this many levels (the evaluation's threshold).
+pub const HAND_LEVELS: f32 = 8.0;
+/// The object region leaves out pixels within this many pixels of a hand (the evaluation's margin).
+pub const HAND_MARGIN: usize = 3;
 
 /// Where the interaction video differs from the static one, pooled (max) onto a latent grid of `frames` × `height`
 /// × `width`: latent frame 0 covers pixel frame 0 and latent frame k the `temporal` frames before and at
@@ -131,9 +139,65 @@ pub const CHANGED_LEVELS: f32 = 12.0;
 pub fn changed_region(
     truth: &Tensor,
     static_video: &Tensor,
+    grid: (usize, usize, usize),
+) -> Result<Tensor> {
+    pool_onto_latent_grid(&changed_pixels(truth, static_video)?, grid)
+}
+
+/// The object region (as the evaluation defines it: changed pixels more than [`HAND_MARGIN`] pixels from a hand
+/// pixel of `hands`) pooled onto the latent grid as [`changed_region`] pools. All three videos are [3, F, H, W] in
+/// [-1, 1]. Returns [frames, 1, height, width] of 0/1.
+pub fn object_region(
+    truth: &Tensor,
+    static_video: &Tensor,
+    hands: &Tensor,
+    grid: (usize, usize, usize),
+) -> Result<Tensor> {
+    let changed = changed_pixels(truth, static_video)?;
+    let hand_threshold = (HAND_LEVELS / 127.5 - 1.0) as f64;
+    // [F, 1, H, W] of 0/1, grown by HAND_MARGIN pixels (a max filter over a zero-padded square window).
+    let hand = hands
+        .max(0)?
+        .gt(hand_threshold)?
+        .to_dtype(candle_core::DType::F32)?
+        .unsqueeze(1)?;
+    let size = 2 * HAND_MARGIN + 1;
+    let near_hand = hand
+        .pad_with_zeros(2, HAND_MARGIN, HAND_MARGIN)?
+        .pad_with_zeros(3, HAND_MARGIN, HAND_MARGIN)?
+        .max_pool2d_with_stride((size, size), (1, 1))?
+        .squeeze(1)?;
+    if near_hand.dims() != changed.dims() {
+        return Err(super::super::error::input_error(
+            "object region",
+            format!(
+                "the hand video is {:?}, the interaction video {:?}",
+                near_hand.dims(),
+                changed.dims()
+            ),
+        ));
+    }
+    let object = (changed * (1.0 - near_hand)?)?;
+    pool_onto_latent_grid(&object, grid)
+}
+
+/// [F, H, W] of 0/1: where some channel of `truth` differs from `static_video` by more than [`CHANGED_LEVELS`].
+fn changed_pixels(truth: &Tensor, static_video: &Tensor) -> Result<Tensor> {
+    let threshold = (CHANGED_LEVELS / 127.5) as f64;
+    Ok((truth - static_video)?
+        .abs()?
+        .max(0)?
+        .gt(threshold)?
+        .to_dtype(candle_core::DType::F32)?)
+}
+
+/// Max-pools a pixel mask [F, H, W] onto the latent grid with CogVideoX's causal frame grouping (see
+/// [`changed_region`]). Returns [frames, 1, height, width].
+fn pool_onto_latent_grid(
+    mask: &Tensor,
     (frames, height, width): (usize, usize, usize),
 ) -> Result<Tensor> {
-    let (_, f, h, w) = truth.dims4()?;
+    let (f, h, w) = mask.dims3()?;
     let temporal = if frames > 1 {
         (f - 1) / (frames - 1)
     } else {
@@ -152,18 +216,10 @@ pub fn changed_region(
             format!("a {f}×{h}×{w} clip does not map onto a {frames}×{height}×{width} latent grid"),
         ));
     }
-    let threshold = (CHANGED_LEVELS / 127.5) as f64;
-    // [F, H, W]: 1 where any channel differs by more than the threshold.
-    let changed = (truth - static_video)?
-        .abs()?
-        .max(0)?
-        .gt(threshold)?
-        .to_dtype(candle_core::DType::F32)?;
-    let mut groups = vec![changed.narrow(0, 0, 1)?];
+    let mut groups = vec![mask.narrow(0, 0, 1)?];
     for k in 1..frames {
         groups.push(
-            changed
-                .narrow(0, 1 + (k - 1) * temporal, temporal)?
+            mask.narrow(0, 1 + (k - 1) * temporal, temporal)?
                 .max_keepdim(0)?,
         );
     }

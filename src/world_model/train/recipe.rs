@@ -1,6 +1,6 @@
 //! The stages of the recipe: VAE, inpainting pre-training, DWM fine-tune, and the export of the finished model.
 
-use super::data::{Clip, ClipLatents, Stream, changed_region, sample_posterior};
+use super::data::{Clip, ClipLatents, Stream, changed_region, object_region, sample_posterior};
 use super::optim::{AdamW, AdamWSettings};
 use super::{
     LossLog, RunDir, Stage, StepLog, TrainRng, checkpoint_next_step, learning_rate, load_tensors,
@@ -37,6 +37,14 @@ pub struct StageSettings {
     /// The DWM stage's loss weight on latent positions whose pixels changed (hands, moved objects; see
     /// `data::changed_region`) relative to the rest; 1 is DWM's plain MSE. Ignored by the other stages.
     pub changed_weight: f64,
+    /// The DWM stage's loss weight on latent positions in the object region (changed pixels away from the hands:
+    /// moved drawers, doors, objects; see `data::object_region`), in place of `changed_weight` there. `None`:
+    /// `changed_weight`. Ignored by the other stages.
+    pub object_weight: Option<f64>,
+    /// The DWM stage's starting weights when it has no checkpoint yet: a finished model folder (diffusers layout,
+    /// as `model/` of a run or `models/tiny-dwm`) whose transformer and T5 are loaded instead of widening the
+    /// inpainting checkpoint. The run's VAE must be that model's (`train` copies it in). Ignored by the other stages.
+    pub init_from: Option<std::path::PathBuf>,
     /// Attention heads of the denoiser (its width is heads × `tiny::HEAD_DIM`); `tiny::DEFAULT_HEADS` for the
     /// bundled model's size. A run must keep it across stages and resumes (a checkpoint of another width is
     /// refused with its file named). Ignored by the VAE stages.
@@ -351,17 +359,16 @@ pub fn encode_clips(
             .encode_padded(&clip.prompt, tiny::TEXT_LENGTH)
             .map_err(|e| input_error("prompt", format!("{}: {e}", clip.stem)))?;
         let (latent_frames, _, latent_height, latent_width) = truth.0.dims4()?;
-        let changed = changed_region(
-            &clip.truth,
-            &clip.static_video,
-            (latent_frames, latent_height, latent_width),
-        )?;
+        let grid = (latent_frames, latent_height, latent_width);
+        let changed = changed_region(&clip.truth, &clip.static_video, grid)?;
+        let object = object_region(&clip.truth, &clip.static_video, &clip.hands, grid)?;
         latents.push(ClipLatents {
             truth,
             static_video,
             hands,
             prompt_ids,
             changed,
+            object,
         });
         progress(index + 1, clips.len());
     }
@@ -507,7 +514,10 @@ pub fn train_denoiser(
     let sf = vae_config.scaling_factor;
     let denoiser = new_denoiser(in_channels, settings.heads, settings.seed, device)?;
     if stage == Stage::Dwm && !run.checkpoint(Stage::Dwm).is_file() {
-        widen_from_inpainting(run, &denoiser.vars)?;
+        match &settings.init_from {
+            Some(model) => start_from_model(model, &denoiser.vars)?,
+            None => widen_from_inpainting(run, &denoiser.vars)?,
+        }
     }
     let scheduler = DdimConfig::from_json(&tiny::scheduler_config_json(), "tiny scheduler")?;
     let alphas = alphas_cumprod(&scheduler);
@@ -565,8 +575,12 @@ pub fn train_denoiser(
                     (x0, Tensor::cat(&[mask, static_latent, hand_latent], 1)?)
                 }
             };
-            if stage == Stage::Dwm && settings.changed_weight != 1.0 {
-                weights.push(((&clip.changed * (settings.changed_weight - 1.0))? + 1.0)?);
+            let object_weight = settings.object_weight.unwrap_or(settings.changed_weight);
+            if stage == Stage::Dwm && (settings.changed_weight != 1.0 || object_weight != 1.0) {
+                // 1 elsewhere, changed_weight where pixels changed, object_weight where they changed away from
+                // the hands (the object region lies inside the changed region on the latent grid too).
+                let changed = ((&clip.changed * (settings.changed_weight - 1.0))? + 1.0)?;
+                weights.push((changed + (&clip.object * (object_weight - settings.changed_weight))?)?);
             }
             let eps = rng.normal(&shape, device)?;
             let x_t = ((&x0 * a.sqrt())? + (&eps * (1.0 - a).sqrt())?)?;
@@ -650,6 +664,52 @@ fn widen_from_inpainting(run: &RunDir, vars: &[(String, Var)]) -> Result<()> {
         }
         var.set(&tensor.to_device(var.device())?.to_dtype(var.dtype())?)?;
     }
+    Ok(())
+}
+
+/// The DWM stage starts from a finished model's transformer and T5 (`--init-from`): fine-tuning a shipped model
+/// further. Every variable must be there with the model's shape (a model of another width is refused, naming the
+/// file).
+fn start_from_model(model: &Path, vars: &[(String, Var)]) -> Result<()> {
+    let files = [
+        (
+            "transformer.",
+            model
+                .join("transformer")
+                .join("diffusion_pytorch_model.safetensors"),
+        ),
+        (
+            "text_encoder.",
+            model.join("text_encoder").join("model.safetensors"),
+        ),
+    ];
+    for (prefix, path) in &files {
+        if !path.is_file() {
+            return Err(file_error(
+                path,
+                "is missing: --init-from needs a finished model folder (transformer/, text_encoder/)",
+            ));
+        }
+        let tensors = load_tensors(path, &Device::Cpu)?;
+        for (name, var) in vars.iter().filter(|(name, _)| name.starts_with(prefix)) {
+            let key = &name[prefix.len()..];
+            let tensor = tensors
+                .get(key)
+                .ok_or_else(|| file_error(path, format!("has no weights for `{key}`")))?;
+            if tensor.dims() != var.dims() {
+                return Err(file_error(
+                    path,
+                    format!(
+                        "`{key}` has shape {:?}, the model being trained {:?} (is --heads the same as the model's?)",
+                        tensor.dims(),
+                        var.dims()
+                    ),
+                ));
+            }
+            var.set(&tensor.to_device(var.device())?.to_dtype(var.dtype())?)?;
+        }
+    }
+    tracing::info!("dwm: starting from the model in {}", model.display());
     Ok(())
 }
 
