@@ -580,7 +580,8 @@ pub fn train_denoiser(
                 // 1 elsewhere, changed_weight where pixels changed, object_weight where they changed away from
                 // the hands (the object region lies inside the changed region on the latent grid too).
                 let changed = ((&clip.changed * (settings.changed_weight - 1.0))? + 1.0)?;
-                weights.push((changed + (&clip.object * (object_weight - settings.changed_weight))?)?);
+                weights
+                    .push((changed + (&clip.object * (object_weight - settings.changed_weight))?)?);
             }
             let eps = rng.normal(&shape, device)?;
             let x_t = ((&x0 * a.sqrt())? + (&eps * (1.0 - a).sqrt())?)?;
