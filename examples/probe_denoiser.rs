@@ -7,7 +7,7 @@
 use anyhow::Context;
 use candle_core::{DType, Device, Tensor};
 use handtwin::video::{DwmSample, Ffmpeg};
-use handtwin::world_model::pipeline::DwmModel;
+use handtwin::world_model::pipeline::{DwmModel, SamplingInputs, sample_latents};
 use handtwin::world_model::scheduler::alphas_cumprod;
 use handtwin::world_model::train::TrainRng;
 use handtwin::world_model::train::data::video_tensor;
@@ -83,24 +83,31 @@ fn main() -> anyhow::Result<()> {
             "t {t:4}: v-loss {loss:.4} (zero prediction {zero:.4}); x0 error {x0_err:.4} (static latent {static_err:.4})"
         );
     }
-    // The DDIM loop of the pipeline, by hand.
-    let ddim = handtwin::world_model::scheduler::CogVideoXDdimScheduler::new(
-        scheduler,
-        std::env::var("STEPS")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(20),
-    )?;
-    let mut latents = rng.normal(truth.dims(), &device)?;
-    for &t in ddim.timesteps() {
-        let input = Tensor::cat(&[&latents, &conditions], 2)?;
-        let pred = transformer.forward(&input, &text, &Tensor::new(&[t], &device)?, Some(&rope))?;
-        latents = ddim.step(&pred, t, &latents)?;
-    }
+    // The pipeline's DDIM loop (hand latents drawn from the posterior, as generation draws them).
+    let steps = std::env::var("STEPS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20);
+    let pixels = |frames: &handtwin::video::Frames| -> anyhow::Result<Tensor> {
+        Ok(video_tensor(frames, &device)?.unsqueeze(0)?)
+    };
+    let (static_video, hand_video) = (pixels(&sample.static_video)?, pixels(&sample.hand_video)?);
+    let latent_shape = truth.dims().to_vec();
+    let hand_eps = rng.normal(&[1, latent_shape[2], f, h, w], &device)?;
+    let initial_noise = rng.normal(&latent_shape, &device)?;
+    let inputs = SamplingInputs {
+        static_video: &static_video,
+        hand_video: &hand_video,
+        prompt_embeds: &text,
+        negative_prompt_embeds: &text,
+        initial_noise: &initial_noise,
+        hand_posterior_eps: &hand_eps,
+        steps,
+        guidance_scale: 1.0,
+    };
+    let latents = sample_latents(&networks, &inputs, &mut |_, _| true)?
+        .context("the sampling loop stopped early")?;
     let err = (&latents - &truth)?.sqr()?.mean_all()?.to_scalar::<f32>()?;
-    println!(
-        "DDIM {} steps: final latent error {err:.4}",
-        ddim.timesteps().len()
-    );
+    println!("DDIM {steps} steps: final latent error {err:.4}");
     Ok(())
 }

@@ -53,6 +53,24 @@ pub fn sample(
     inputs: &SamplingInputs<'_>,
     progress: &mut dyn FnMut(usize, usize) -> bool,
 ) -> Result<Option<Tensor>> {
+    let Some(latents) = sample_latents(networks, inputs, progress)? else {
+        return Ok(None);
+    };
+    let decoded = networks
+        .vae
+        .decode(&(latents.permute((0, 2, 1, 3, 4))?.contiguous()? / networks.scaling_factor)?)?;
+    Ok(Some(
+        ((decoded.to_dtype(DType::F32)? / 2.0)? + 0.5)?.clamp(0f32, 1f32)?,
+    ))
+}
+
+/// The DWM loop of [`sample`] without the final decode: the denoised latents [1, f, C, h, w] (scaled by the
+/// scaling factor, in the model's precision), for diagnostics that compare latents.
+pub fn sample_latents(
+    networks: &DwmNetworks<'_>,
+    inputs: &SamplingInputs<'_>,
+    progress: &mut dyn FnMut(usize, usize) -> bool,
+) -> Result<Option<Tensor>> {
     let sf = networks.scaling_factor;
     let dtype = inputs.initial_noise.dtype();
     let static_latents =
@@ -132,12 +150,7 @@ pub fn sample(
             return Ok(None);
         }
     }
-    let decoded = networks
-        .vae
-        .decode(&(latents.permute((0, 2, 1, 3, 4))?.contiguous()? / sf)?)?;
-    Ok(Some(
-        ((decoded.to_dtype(DType::F32)? / 2.0)? + 0.5)?.clamp(0f32, 1f32)?,
-    ))
+    Ok(Some(latents))
 }
 
 /// A deterministic standard-normal generator (SplitMix64 + Box–Muller), so a seed repeats a run exactly on any
