@@ -528,6 +528,35 @@ impl SimpleBackend for CheckpointBackend {
     }
 }
 
+/// A [`CheckpointBackend`] shared between a `VarBuilder` and the code that checks unused keys afterwards.
+pub struct SharedBackend(pub std::sync::Arc<CheckpointBackend>);
+
+impl SimpleBackend for SharedBackend {
+    fn get(
+        &self,
+        shape: Shape,
+        name: &str,
+        init: candle_nn::Init,
+        dtype: DType,
+        device: &Device,
+    ) -> candle_core::Result<Tensor> {
+        self.0.get(shape, name, init, dtype, device)
+    }
+
+    fn get_unchecked(
+        &self,
+        name: &str,
+        dtype: DType,
+        device: &Device,
+    ) -> candle_core::Result<Tensor> {
+        self.0.get_unchecked(name, dtype, device)
+    }
+
+    fn contains_tensor(&self, name: &str) -> bool {
+        self.0.contains_tensor(name)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -747,34 +776,5 @@ mod tests {
         // Unused keys are reported after construction.
         let vb = VarBuilder::from_backend(Box::new(backend), DType::F32, Device::Cpu);
         vb.get((4, 5, 2, 2), "patch_embed.proj.weight").unwrap();
-    }
-}
-
-/// A [`CheckpointBackend`] shared between a `VarBuilder` and the code that checks unused keys afterwards.
-pub struct SharedBackend(pub std::sync::Arc<CheckpointBackend>);
-
-impl SimpleBackend for SharedBackend {
-    fn get(
-        &self,
-        shape: Shape,
-        name: &str,
-        init: candle_nn::Init,
-        dtype: DType,
-        device: &Device,
-    ) -> candle_core::Result<Tensor> {
-        self.0.get(shape, name, init, dtype, device)
-    }
-
-    fn get_unchecked(
-        &self,
-        name: &str,
-        dtype: DType,
-        device: &Device,
-    ) -> candle_core::Result<Tensor> {
-        self.0.get_unchecked(name, dtype, device)
-    }
-
-    fn contains_tensor(&self, name: &str) -> bool {
-        self.0.contains_tensor(name)
     }
 }
