@@ -300,3 +300,41 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     eprintln!("model written to {}", run.model().display());
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::adopt_vae;
+
+    fn write_vae(dir: &std::path::Path, weights: &[u8]) {
+        std::fs::create_dir_all(dir.join("vae")).unwrap();
+        std::fs::write(dir.join("vae/config.json"), b"{}").unwrap();
+        std::fs::write(dir.join("vae/diffusion_pytorch_model.safetensors"), weights).unwrap();
+    }
+
+    /// `--init-from` copies the model's VAE into a new run, accepts a run that has the same one, and refuses
+    /// (without touching it) a run that has another.
+    #[test]
+    fn init_from_adopts_the_models_vae_or_refuses_another() {
+        let model = tempfile::tempdir().unwrap();
+        write_vae(model.path(), b"model weights");
+        let run = tempfile::tempdir().unwrap();
+        let run_model = run.path().join("model");
+        adopt_vae(model.path(), &run_model).unwrap();
+        let copied = run_model.join("vae/diffusion_pytorch_model.safetensors");
+        assert_eq!(std::fs::read(&copied).unwrap(), b"model weights");
+        adopt_vae(model.path(), &run_model).unwrap();
+
+        let other = tempfile::tempdir().unwrap();
+        write_vae(other.path(), b"other weights");
+        let error = adopt_vae(other.path(), &run_model).unwrap_err().to_string();
+        assert!(error.contains("another VAE"), "{error}");
+        assert_eq!(std::fs::read(&copied).unwrap(), b"model weights");
+
+        let empty = tempfile::tempdir().unwrap();
+        let error = adopt_vae(empty.path(), &run_model).unwrap_err().to_string();
+        assert!(
+            error.contains("config.json") && error.contains("is missing"),
+            "{error}"
+        );
+    }
+}
