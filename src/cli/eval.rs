@@ -40,6 +40,11 @@ pub struct EvalArgs {
     /// score falls without the hands is what it draws from them (doubles the generation time).
     #[arg(long)]
     pub hand_ablation: bool,
+    /// Also generate every clip with the empty prompt, and with the empty prompt and a black hand video (the
+    /// static video alone: no action at all), each reported as a row. In the object region, the gap between the
+    /// model and the no-action row is what it draws from the action it is given (triples the generation time).
+    #[arg(long)]
+    pub prompt_ablation: bool,
 }
 
 pub fn run(args: EvalArgs) -> anyhow::Result<()> {
@@ -71,6 +76,12 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     let mut ablation_summary = Summary::new(&format!(
         "DWM tiny ({model_name}) given a black hand video (ablation)"
     ));
+    let mut no_prompt_summary = Summary::new(&format!(
+        "DWM tiny ({model_name}) given the empty prompt (ablation)"
+    ));
+    let mut no_action_summary = Summary::new(&format!(
+        "DWM tiny ({model_name}) given the empty prompt and a black hand video (ablation: no action)"
+    ));
     let mut baseline_summaries: Vec<Summary> = Vec::new();
     let mut blur_summary =
         Summary::new("static video through the model's VAE (its blur, no dynamics)");
@@ -92,7 +103,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
             bail!("{}: has no ground truth (videos/{stem}.mp4)", dir.display());
         };
         let prompt = sample.prompt.as_deref().unwrap_or("");
-        let mut generate = |hands: &Frames| -> anyhow::Result<Frames> {
+        let mut generate_with = |hands: &Frames, prompt: &str| -> anyhow::Result<Frames> {
             model
                 .generate(
                     &sample.static_video,
@@ -106,20 +117,30 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
                 .context("generation stopped")
         };
         let started = Instant::now();
-        let generated = generate(&sample.hand_video)?;
+        let generated = generate_with(&sample.hand_video, prompt)?;
         generation_seconds += started.elapsed().as_secs_f64();
         let Some(regions) = regions(truth, &sample.static_video, &sample.hand_video) else {
             bail!("{}/{stem}: the videos have different sizes", dir.display());
         };
         model_summary.add(&score(&generated, truth, &regions));
-        if args.hand_ablation {
+        if args.hand_ablation || args.prompt_ablation {
             let no_hands = Frames::black(
                 sample.hand_video.frame_count(),
                 sample.hand_video.width(),
                 sample.hand_video.height(),
                 sample.hand_video.fps(),
             )?;
-            ablation_summary.add(&score(&generate(&no_hands)?, truth, &regions));
+            if args.hand_ablation {
+                ablation_summary.add(&score(&generate_with(&no_hands, prompt)?, truth, &regions));
+            }
+            if args.prompt_ablation {
+                no_prompt_summary.add(&score(
+                    &generate_with(&sample.hand_video, "")?,
+                    truth,
+                    &regions,
+                ));
+                no_action_summary.add(&score(&generate_with(&no_hands, "")?, truth, &regions));
+            }
         }
         for (index, (name, frames)) in baselines(&sample.static_video, &sample.hand_video)
             .into_iter()
@@ -153,6 +174,10 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     let mut summaries = vec![model_summary];
     if args.hand_ablation {
         summaries.push(ablation_summary);
+    }
+    if args.prompt_ablation {
+        summaries.push(no_prompt_summary);
+        summaries.push(no_action_summary);
     }
     summaries.extend(baseline_summaries);
     summaries.push(blur_summary);
