@@ -375,6 +375,10 @@ fn dwm_fine_tune_learns_and_resumes_exactly() {
     );
     let mut part = settings(3, 2, 1e-3);
     part.max_steps_now = Some(2);
+    let exported = resumed
+        .model()
+        .join("transformer/diffusion_pytorch_model.safetensors");
+    assert!(!exported.is_file());
     assert!(
         !train_denoiser(
             &resumed,
@@ -388,6 +392,8 @@ fn dwm_fine_tune_learns_and_resumes_exactly() {
         )
         .unwrap()
     );
+    // A stop at the step limit writes the model of that step.
+    assert!(exported.is_file());
     assert!(
         train_denoiser(
             &resumed,

@@ -294,6 +294,9 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
                 "{} stopped at the step limit; run the same command again to continue",
                 stage.name()
             );
+            if stage == Stage::Dwm {
+                eprintln!("{} holds the model as of this step", run.model().display());
+            }
             return Ok(());
         }
     }

@@ -486,7 +486,7 @@ pub fn random_mask(rng: &mut TrainRng, frames: usize, height: usize, width: usiz
 /// Stages 2 and 3. Inpaint: `[noisy | sf·(1 − mask) | masked video]` (33 channels) on the interaction and
 /// static videos. DWM: `[noisy | sf | static | hand]` (49 channels), started from the inpainting weights with
 /// the 16 hand channels of the patch embedding set to zero. Both: v-prediction MSE at uniform timesteps.
-/// When the DWM stage completes, the model is exported to `model/`.
+/// When the DWM stage stops (complete or at its step limit), the model is exported to `model/`.
 #[allow(clippy::too_many_arguments)]
 pub fn train_denoiser(
     run: &RunDir,
@@ -617,7 +617,9 @@ pub fn train_denoiser(
         Ok((weighted / weights.mean_all()?.to_scalar::<f32>()? as f64)?)
     };
     let complete = run_loop(run, stage, settings, &vars, loss_at, report)?;
-    if complete && stage == Stage::Dwm {
+    // The DWM stage writes `model/` whenever it stops, at a `--max-steps` limit too, so a checkpoint along the
+    // way can be evaluated (and shipped) as it is.
+    if stage == Stage::Dwm {
         export_model(run, &vars, settings.heads, tokenizer_dir)?;
     }
     Ok(complete)
