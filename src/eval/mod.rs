@@ -180,3 +180,20 @@ pub fn comparison_sheet(
     }
     Some(sheet)
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::world_model::train::data;
+
+    /// The training loss weights (`--changed-weight`, `--object-weight`) use their own copies of the region
+    /// definitions (world_model may not depend on eval); they must stay the evaluation's.
+    #[test]
+    fn training_regions_use_the_evaluation_thresholds() {
+        assert_eq!(
+            data::CHANGED_LEVELS,
+            f32::from(super::INTERACTION_THRESHOLD)
+        );
+        assert_eq!(data::HAND_LEVELS, f32::from(super::HAND_THRESHOLD));
+        assert_eq!(data::HAND_MARGIN, super::HAND_MARGIN);
+    }
+}

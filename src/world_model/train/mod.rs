@@ -349,18 +349,30 @@ pub fn restore_vars(
     tensors: &HashMap<String, Tensor>,
     vars: &[(String, Var)],
 ) -> Result<()> {
+    set_vars_from(
+        path,
+        vars,
+        |name| tensors.get(&format!("param.{name}")).cloned(),
+        "a different model?",
+    )
+}
+
+/// Sets each variable to the tensor `lookup` finds for its name in the file `path`; a missing tensor or another
+/// shape is an error naming the file, the variable and `hint` (what the user may have got wrong).
+pub fn set_vars_from(
+    path: &Path,
+    vars: &[(String, Var)],
+    lookup: impl Fn(&str) -> Option<Tensor>,
+    hint: &str,
+) -> Result<()> {
     for (name, var) in vars {
-        let tensor = tensors.get(&format!("param.{name}")).ok_or_else(|| {
-            file_error(
-                path,
-                format!("has no weights for `{name}` (a different model?)"),
-            )
-        })?;
+        let tensor = lookup(name)
+            .ok_or_else(|| file_error(path, format!("has no weights for `{name}` ({hint})")))?;
         if tensor.dims() != var.dims() {
             return Err(file_error(
                 path,
                 format!(
-                    "`{name}` has shape {:?}, the model {:?} (a different model?)",
+                    "`{name}` has shape {:?}, the model {:?} ({hint})",
                     tensor.dims(),
                     var.dims()
                 ),

@@ -5,7 +5,7 @@ use super::optim::{AdamW, AdamWSettings};
 use super::{
     LossLog, RunDir, Stage, StepLog, TrainRng, checkpoint_next_step, learning_rate, load_tensors,
     named_vars, restore_vars, save_checkpoint, save_tensors_atomic, seeded_var_builder,
-    start_t5_norm_scales_at_one, tiny, write_text_atomic,
+    set_vars_from, start_t5_norm_scales_at_one, tiny, write_text_atomic,
 };
 use crate::world_model::Result;
 use crate::world_model::error::file_error;
@@ -534,6 +534,9 @@ pub fn train_denoiser(
         mut text_encoder,
         ..
     } = denoiser;
+    let object_weight = settings.object_weight.unwrap_or(settings.changed_weight);
+    let weighted_loss =
+        stage == Stage::Dwm && (settings.changed_weight != 1.0 || object_weight != 1.0);
     let loss_at = |_step: usize, rng: &mut TrainRng| -> Result<Tensor> {
         let mut noisy = Vec::new();
         let mut targets = Vec::new();
@@ -575,8 +578,7 @@ pub fn train_denoiser(
                     (x0, Tensor::cat(&[mask, static_latent, hand_latent], 1)?)
                 }
             };
-            let object_weight = settings.object_weight.unwrap_or(settings.changed_weight);
-            if stage == Stage::Dwm && (settings.changed_weight != 1.0 || object_weight != 1.0) {
+            if weighted_loss {
                 // 1 elsewhere, changed_weight where pixels changed, object_weight where they changed away from
                 // the hands (the object region lies inside the changed region on the latent grid too).
                 let changed = ((&clip.changed * (settings.changed_weight - 1.0))? + 1.0)?;
@@ -694,23 +696,21 @@ fn start_from_model(model: &Path, vars: &[(String, Var)]) -> Result<()> {
             ));
         }
         let tensors = load_tensors(path, &Device::Cpu)?;
-        for (name, var) in vars.iter().filter(|(name, _)| name.starts_with(prefix)) {
-            let key = &name[prefix.len()..];
-            let tensor = tensors
-                .get(key)
-                .ok_or_else(|| file_error(path, format!("has no weights for `{key}`")))?;
-            if tensor.dims() != var.dims() {
-                return Err(file_error(
-                    path,
-                    format!(
-                        "`{key}` has shape {:?}, the model being trained {:?} (is --heads the same as the model's?)",
-                        tensor.dims(),
-                        var.dims()
-                    ),
-                ));
-            }
-            var.set(&tensor.to_device(var.device())?.to_dtype(var.dtype())?)?;
-        }
+        let selected: Vec<(String, Var)> = vars
+            .iter()
+            .filter(|(name, _)| name.starts_with(prefix))
+            .cloned()
+            .collect();
+        set_vars_from(
+            path,
+            &selected,
+            |name| {
+                name.strip_prefix(prefix)
+                    .and_then(|key| tensors.get(key))
+                    .cloned()
+            },
+            "is --heads the same as the model's?",
+        )?;
     }
     tracing::info!("dwm: starting from the model in {}", model.display());
     Ok(())
