@@ -4,7 +4,7 @@
 use handtwin::hand::HandModels;
 use handtwin::streams::{InteractionStreams, StreamRenderer};
 use handtwin::synth::render::{generate, plan, render_clip};
-use handtwin::synth::{Behaviour, Split, SynthConfig, is_held_out};
+use handtwin::synth::{Behaviour, Split, SynthConfig, Timing, is_held_out};
 use handtwin::video::Frames;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -309,4 +309,64 @@ fn refuses_a_non_empty_folder_without_force() {
         std::fs::read_to_string(dir.path().join("keep.txt")).unwrap(),
         "user data"
     );
+}
+
+#[test]
+fn varied_timing_moves_only_the_clock() {
+    let scripted = SynthConfig {
+        frame_count: 17,
+        ..small()
+    };
+    let varied = SynthConfig {
+        timing: Timing::Varied,
+        ..scripted
+    };
+    let seconds = (scripted.frame_count - 1) as f64 / scripted.fps;
+    let first_moving_frame = |plan: &handtwin::synth::ClipPlan| {
+        plan.moved_parts
+            .iter()
+            .position(|parts| !parts.is_empty())
+            .expect("the target moves")
+    };
+    let (mut earliest, mut latest) = (f64::MAX, f64::MIN);
+    let mut first_frames = std::collections::BTreeSet::new();
+    for i in 0..40 {
+        let a = plan(5, i, Split::Train, &scripted).unwrap();
+        let b = plan(5, i, Split::Train, &varied).unwrap();
+        // Same clip otherwise: room, object, behaviour, prompt, camera path, skin.
+        assert_eq!(
+            (a.room_style, a.object_kind, a.behaviour, &a.prompt),
+            (b.room_style, b.object_kind, b.behaviour, &b.prompt)
+        );
+        assert_eq!(a.action.camera, b.action.camera);
+        assert_eq!(a.skin_color, b.skin_color);
+        let fraction = a.grasp_seconds / seconds;
+        assert!(
+            (0.299..=0.401).contains(&fraction),
+            "scripted grasp at {fraction}"
+        );
+        let fraction = b.grasp_seconds / seconds;
+        assert!(
+            (0.149..=0.501).contains(&fraction),
+            "varied grasp at {fraction}"
+        );
+        assert!(b.moved_seconds > b.grasp_seconds && b.moved_seconds <= 0.9 * seconds + 1e-3);
+        earliest = earliest.min(fraction);
+        latest = latest.max(fraction);
+        // Nothing moves before the hand has hold of it.
+        for plan in [&a, &b] {
+            let first = first_moving_frame(plan) as f64 / plan.action.fps;
+            assert!(
+                first > plan.grasp_seconds,
+                "{}: moved at {first} s",
+                plan.stem
+            );
+        }
+        first_frames.insert(first_moving_frame(&b));
+    }
+    assert!(
+        earliest < 0.22 && latest > 0.43,
+        "varied grasps span only {earliest}..{latest}"
+    );
+    assert!(first_frames.len() >= 4, "{first_frames:?}");
 }

@@ -6,7 +6,7 @@ use candle_core::{Device, Tensor};
 use handtwin::world_model::tokenizer::T5Tokenizer;
 use handtwin::world_model::train::data::Clip;
 use handtwin::world_model::train::recipe::{
-    StageSettings, encode_clips, train_decoder, train_denoiser, train_vae,
+    PROMPT_DROPOUT, StageSettings, encode_clips, train_decoder, train_denoiser, train_vae,
 };
 use handtwin::world_model::train::{RunDir, Stage, load_tensors, read_loss_log, tiny};
 use std::path::{Path, PathBuf};
@@ -83,6 +83,7 @@ fn settings(steps: usize, batch: usize, learning_rate: f64) -> StageSettings {
         object_weight: None,
         init_from: None,
         heads: tiny::DEFAULT_HEADS,
+        prompt_dropout: PROMPT_DROPOUT,
     }
 }
 
@@ -280,6 +281,43 @@ fn dwm_fine_tune_learns_and_resumes_exactly() {
             .is_file()
     );
     assert!(overfit.model().join("handtwin.json").is_file());
+
+    // Prompt dropout: at 1 every sample is trained with the empty prompt, so the first step's loss does not
+    // depend on the clips' prompts; at 0 it does.
+    let mut reworded = latents.clone();
+    let other = tokenizer
+        .encode_padded(
+            "Open the cabinet door with the left hand.",
+            tiny::TEXT_LENGTH,
+        )
+        .unwrap();
+    for clip in &mut reworded {
+        assert_ne!(clip.prompt_ids, other);
+        clip.prompt_ids = other.clone();
+    }
+    let first_loss = |clips: &[handtwin::world_model::train::data::ClipLatents], dropout: f64| {
+        let scratch = tempfile::tempdir().unwrap();
+        for sub in ["model", "checkpoints"] {
+            copy_dir(&dir.path().join(sub), &scratch.path().join(sub));
+        }
+        let scratch_run = RunDir::new(scratch.path());
+        let mut one = settings(1, 2, 1e-3);
+        one.prompt_dropout = dropout;
+        train_denoiser(
+            &scratch_run,
+            Stage::Dwm,
+            clips,
+            &black,
+            &tokenizer_dir(),
+            &one,
+            &Device::Cpu,
+            &mut |_: &handtwin::world_model::train::StepLog| {},
+        )
+        .unwrap();
+        read_loss_log(&scratch_run.log(Stage::Dwm)).unwrap()[0].1
+    };
+    assert_eq!(first_loss(&latents, 1.0), first_loss(&reworded, 1.0));
+    assert_ne!(first_loss(&latents, 0.0), first_loss(&reworded, 0.0));
 
     // Fine-tuning a finished model (`--init-from`): a new DWM run with no checkpoint and no inpainting stage
     // starts from the model's weights (at learning rate 0 they come out of a step unchanged), with the object

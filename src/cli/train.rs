@@ -5,7 +5,7 @@
 use crate::world_model::tokenizer::T5Tokenizer;
 use crate::world_model::train::data::{ClipLatents, load_clips};
 use crate::world_model::train::recipe::{
-    StageSettings, encode_clips, train_decoder, train_denoiser, train_vae,
+    PROMPT_DROPOUT, StageSettings, encode_clips, train_decoder, train_denoiser, train_vae,
 };
 use crate::world_model::train::{RunDir, Stage, StepLog, tiny};
 use anyhow::{Context as _, bail};
@@ -52,6 +52,11 @@ pub struct TrainArgs {
     /// Default: --changed-weight.
     #[arg(long)]
     pub object_weight: Option<f64>,
+    /// Inpainting and DWM stages: the share of samples trained with the empty prompt (classifier-free guidance;
+    /// more makes the hand and static videos, not the words, carry the action). The bundled model's versions up
+    /// to the fifth used 0.1.
+    #[arg(long, default_value_t = PROMPT_DROPOUT)]
+    pub prompt_dropout: f64,
     /// DWM stage only: start from this finished model (e.g. models/tiny-dwm) instead of the run's inpainting
     /// checkpoint, to fine-tune it further. Its VAE is copied into the run (a run that already has another VAE
     /// is refused). Needs --stage dwm and the model's --heads.
@@ -147,6 +152,12 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
             args.changed_weight
         );
     }
+    if !(0.0..=1.0).contains(&args.prompt_dropout) {
+        bail!(
+            "--prompt-dropout is a probability between 0 and 1, not {}",
+            args.prompt_dropout
+        );
+    }
     if args.init_from.is_some() && stages != [Stage::Dwm] {
         bail!("--init-from starts the DWM stage from a finished model; use it with --stage dwm");
     }
@@ -206,6 +217,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         object_weight: args.object_weight,
         init_from: args.init_from.clone(),
         heads: args.heads,
+        prompt_dropout: args.prompt_dropout,
     };
     let mut latents = None;
     for stage in stages {

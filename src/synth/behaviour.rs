@@ -4,7 +4,9 @@
 
 use super::rng::Rng;
 use super::room::{Grip, Motion, ObjectKind, Room, Target, build_room};
-use super::{OBJECT_KIND_COUNT, ROOM_STYLE_COUNT, Split, SynthConfig, clip_seed, clip_stem};
+use super::{
+    OBJECT_KIND_COUNT, ROOM_STYLE_COUNT, Split, SynthConfig, Timing, clip_seed, clip_stem,
+};
 use crate::action::{
     Action, CameraFrame, CameraKeyframe, CameraPath, HandKeyframe, HandTrack, Intrinsics,
     TrackError, WristFrame,
@@ -48,7 +50,13 @@ pub struct ClipPlan {
     pub moved_parts: Vec<Vec<(usize, Affine3A)>>,
     /// Linear RGB albedo of the skin-shaded hands.
     pub skin_color: [f32; 3],
+    /// Seconds from the first frame to the grasp, and to the end of the target's motion.
+    pub grasp_seconds: f64,
+    pub moved_seconds: f64,
 }
+
+/// Salt of the second generator that draws [`Timing::Varied`]'s clock from the clip's seed.
+const TIMING_SALT: u64 = 0x7131_11AE_D0C1_0C4B;
 
 fn smoothstep(x: f32) -> f32 {
     let x = x.clamp(0.0, 1.0);
@@ -346,8 +354,18 @@ pub fn plan_clip(
     let cameras: Vec<Affine3A> = (0..frame_count).map(camera_at).collect();
 
     // The acting hand: reach, grasp, move with the target, then (loose objects) let go.
-    let t_grasp = rng.range(0.3, 0.4);
-    let t_moved = rng.range(0.8, 0.88);
+    let (t_grasp, t_moved) = {
+        // Always drawn from the main generator, so the draws after them stay where they were.
+        let scripted = (rng.range(0.3, 0.4), rng.range(0.8, 0.88));
+        match config.timing {
+            Timing::Scripted => scripted,
+            Timing::Varied => {
+                let mut clock = Rng::new(seed ^ TIMING_SALT);
+                let grasp = clock.range(0.15, 0.5);
+                (grasp, (grasp + clock.range(0.3, 0.55)).min(0.9))
+            }
+        }
+    };
     let progress = |u: f32| ((u - t_grasp - 0.04) / (t_moved - t_grasp - 0.04)).clamp(0.0, 1.0);
     let (grasp, palm, grip_preset) = grasp_pose(&target, acting, push_direction);
     let start =
@@ -518,6 +536,9 @@ pub fn plan_clip(
         action,
         moved_parts,
         skin_color,
+        // Milliseconds are plenty, and keep the manifest readable.
+        grasp_seconds: (f64::from(t_grasp * span) / config.fps * 1000.0).round() / 1000.0,
+        moved_seconds: (f64::from(t_moved * span) / config.fps * 1000.0).round() / 1000.0,
     })
 }
 

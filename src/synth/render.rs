@@ -15,7 +15,7 @@
 
 use super::behaviour::{Behaviour, ClipPlan, plan_clip};
 use super::room::{ObjectKind, ROOM_STYLES};
-use super::{Split, SynthConfig};
+use super::{Split, SynthConfig, Timing};
 use crate::action::{TrackError, write_atomically};
 use crate::hand::{HandModelError, HandModels, ManoInputError, Side};
 use crate::streams::{InteractionRequest, InteractionStreams, StreamError, StreamRenderer};
@@ -79,6 +79,12 @@ pub struct ManifestClip {
     pub acting_hand: Side,
     pub both_hands: bool,
     pub prompt: String,
+    /// Seconds from the first frame to the grasp and to the end of the target's motion (absent in manifests
+    /// written before they were recorded).
+    #[serde(default)]
+    pub grasp_seconds: Option<f64>,
+    #[serde(default)]
+    pub moved_seconds: Option<f64>,
 }
 
 /// `synth.json`: how the run was made and its complete clips.
@@ -95,6 +101,9 @@ pub struct Manifest {
     pub fps: f64,
     pub horizontal_fov_degrees: f32,
     pub fixed_camera_fraction: f64,
+    /// How behaviours are timed (manifests written before the choice existed were `scripted`).
+    #[serde(default)]
+    pub timing: Timing,
     pub clips: Vec<ManifestClip>,
 }
 
@@ -112,6 +121,7 @@ impl Manifest {
             fps: config.fps,
             horizontal_fov_degrees: config.horizontal_fov_degrees,
             fixed_camera_fraction: config.fixed_camera_fraction,
+            timing: config.timing,
             clips: Vec::new(),
         }
     }
@@ -137,6 +147,8 @@ impl ManifestClip {
             acting_hand: plan.acting,
             both_hands: plan.both_hands,
             prompt: plan.prompt.clone(),
+            grasp_seconds: Some(plan.grasp_seconds),
+            moved_seconds: Some(plan.moved_seconds),
         }
     }
 }

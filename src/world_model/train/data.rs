@@ -109,6 +109,7 @@ pub fn load_clips(
 
 /// The VAE posteriors of one clip, each [F_latent, C, h, w] (the transformer's per-frame layout): mean and
 /// log-variance of the interaction, static and hand videos.
+#[derive(Clone)]
 pub struct ClipLatents {
     pub truth: (Tensor, Tensor),
     pub static_video: (Tensor, Tensor),

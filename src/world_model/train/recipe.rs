@@ -49,6 +49,10 @@ pub struct StageSettings {
     /// bundled model's size. A run must keep it across stages and resumes (a checkpoint of another width is
     /// refused with its file named). Ignored by the VAE stages.
     pub heads: usize,
+    /// Probability that a denoiser step (inpainting and DWM stages) trains a sample with the empty prompt, for
+    /// classifier-free guidance and so that the video conditions, not the words, carry the action.
+    /// [`PROMPT_DROPOUT`] by default.
+    pub prompt_dropout: f64,
     /// Every step draws the batch, noise and timesteps of step 0: the overfitting check of a new recipe (the
     /// loss must fall towards zero), and what the tests use to see that training learns.
     pub overfit_one_batch: bool,
@@ -58,7 +62,7 @@ pub struct StageSettings {
 pub const VAE_CROP: (usize, usize, usize) = (9, 32, 32);
 /// Weight of the KL term (per-element mean) in the VAE loss.
 pub const VAE_KL_WEIGHT: f64 = 1e-4;
-/// Probability of training a denoiser step with the empty prompt (for classifier-free guidance).
+/// The default probability of training a denoiser sample with the empty prompt (for classifier-free guidance).
 pub const PROMPT_DROPOUT: f64 = 0.1;
 
 /// The loop shared by every stage: resume, step, clip, update, log, checkpoint.
@@ -591,7 +595,7 @@ pub fn train_denoiser(
             noisy.push(x_t);
             targets.push(v);
             conditions.push(condition);
-            let dropped = rng.uniform() < PROMPT_DROPOUT;
+            let dropped = rng.uniform() < settings.prompt_dropout;
             ids.extend_from_slice(if dropped {
                 &empty_ids
             } else {
