@@ -127,7 +127,9 @@ pub fn run(args: SynthArgs) -> anyhow::Result<()> {
     let seconds = start.elapsed().as_secs_f64();
     let count = manifest.clips.len();
     println!(
-        "{count} clips in {seconds:.1} s ({:.1} clips/min)",
+        "{count} clips ({} split, {} timing) in {seconds:.1} s ({:.1} clips/min)",
+        split.name(),
+        config.timing.name(),
         count as f64 / seconds.max(1e-9) * 60.0
     );
     Ok(())
