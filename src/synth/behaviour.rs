@@ -536,9 +536,8 @@ pub fn plan_clip(
         action,
         moved_parts,
         skin_color,
-        // Milliseconds are plenty, and keep the manifest readable.
-        grasp_seconds: (f64::from(t_grasp * span) / config.fps * 1000.0).round() / 1000.0,
-        moved_seconds: (f64::from(t_moved * span) / config.fps * 1000.0).round() / 1000.0,
+        grasp_seconds: f64::from(t_grasp * span) / config.fps,
+        moved_seconds: f64::from(t_moved * span) / config.fps,
     })
 }
 

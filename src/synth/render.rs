@@ -147,10 +147,15 @@ impl ManifestClip {
             acting_hand: plan.acting,
             both_hands: plan.both_hands,
             prompt: plan.prompt.clone(),
-            grasp_seconds: Some(plan.grasp_seconds),
-            moved_seconds: Some(plan.moved_seconds),
+            // Milliseconds are plenty, and keep the manifest readable.
+            grasp_seconds: Some(to_milliseconds(plan.grasp_seconds)),
+            moved_seconds: Some(to_milliseconds(plan.moved_seconds)),
         }
     }
+}
+
+fn to_milliseconds(seconds: f64) -> f64 {
+    (seconds * 1000.0).round() / 1000.0
 }
 
 /// Renders the three streams of a planned clip. For a fixed camera the static video is frame 0 repeated.
