@@ -73,7 +73,13 @@ fn eval_prints_every_row_and_writes_the_table_and_the_sheet() {
         String::from_utf8_lossy(&output.stderr)
     );
     let text = std::fs::read_to_string(&table).unwrap();
-    let rows: Vec<&str> = text.lines().skip(2).collect();
+    // The table, a blank line, then the sampler settings it was made with.
+    let (table_text, settings) = text.split_once("\n\n").unwrap();
+    assert!(
+        settings.contains("· 2 steps · guidance 1 ·"),
+        "{settings}"
+    );
+    let rows: Vec<&str> = table_text.lines().skip(2).collect();
     let methods: Vec<&str> = rows
         .iter()
         .map(|row| row.split('|').nth(1).unwrap().trim())
@@ -81,8 +87,8 @@ fn eval_prints_every_row_and_writes_the_table_and_the_sheet() {
     assert_eq!(
         methods,
         [
-            "DWM tiny (tiny-dwm)",
-            "DWM tiny (tiny-dwm) given a black hand video (ablation)",
+            "DWM tiny (tiny-dwm, 2 steps)",
+            "DWM tiny (tiny-dwm, 2 steps) given a black hand video (ablation)",
             "static video copied",
             "static + hand-mesh pixels pasted",
             "static video through the model's VAE (its blur, no dynamics)",

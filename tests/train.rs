@@ -6,9 +6,12 @@ use candle_core::{Device, Tensor};
 use handtwin::world_model::tokenizer::T5Tokenizer;
 use handtwin::world_model::train::data::Clip;
 use handtwin::world_model::train::recipe::{
-    PROMPT_DROPOUT, StageSettings, encode_clips, train_decoder, train_denoiser, train_vae,
+    PROMPT_DROPOUT, StageSettings, draw_timestep, encode_clips, train_decoder, train_denoiser,
+    train_vae,
 };
-use handtwin::world_model::train::{RunDir, Stage, load_tensors, read_loss_log, tiny};
+use handtwin::world_model::train::{
+    RunDir, Stage, TrainRng, load_tensors, read_loss_log, tiny,
+};
 use std::path::{Path, PathBuf};
 
 /// A clip: a lit background with a box; in the interaction video the box slides right while a skin-coloured
@@ -84,6 +87,7 @@ fn settings(steps: usize, batch: usize, learning_rate: f64) -> StageSettings {
         init_from: None,
         heads: tiny::DEFAULT_HEADS,
         prompt_dropout: PROMPT_DROPOUT,
+        min_timestep: 0,
     }
 }
 
@@ -216,6 +220,27 @@ fn dwm_fine_tune_learns_and_resumes_exactly() {
         encode_clips(&run, &clips, &tokenizer, &Device::Cpu, &mut |_, _| {}).unwrap();
     assert_eq!(latents[0].truth.0.dims(), &[5, 16, 16, 24]);
     assert!(run.latents().is_file());
+
+    // A timestep range with nothing in it is refused before anything is read or written.
+    let mut empty_range = settings(1, 1, 1e-3);
+    empty_range.min_timestep = 1000;
+    let error = train_denoiser(
+        &run,
+        Stage::Dwm,
+        &latents,
+        &black,
+        &tokenizer_dir(),
+        &empty_range,
+        &Device::Cpu,
+        &mut quiet,
+    )
+    .err()
+    .unwrap()
+    .to_string();
+    assert!(
+        error.contains("min_timestep") && error.contains("1000"),
+        "{error}"
+    );
 
     // The DWM stage needs the inpainting stage first.
     let error = train_denoiser(
@@ -484,6 +509,27 @@ fn copy_dir(from: &Path, to: &Path) {
 
 /// Every parameter of every network must receive a gradient: candle's fused kernels (softmax, layer norm,
 /// RoPE) have no backward and would silently cut the graph.
+#[test]
+fn timesteps_come_from_the_chosen_range_and_old_runs_draw_as_before() {
+    // At 0 the draw is the one the recipe always made (runs from before `--min-timestep` reproduce).
+    let mut a = TrainRng::for_step(5, Stage::Dwm, 17);
+    let mut b = TrainRng::for_step(5, Stage::Dwm, 17);
+    for _ in 0..200 {
+        assert_eq!(draw_timestep(&mut a, 0, 1000), b.below(1000));
+    }
+    // From 900 up: every draw in 900..=999, both ends reached, about uniform.
+    let mut rng = TrainRng::for_step(5, Stage::Dwm, 18);
+    let draws: Vec<usize> = (0..20_000)
+        .map(|_| draw_timestep(&mut rng, 900, 1000))
+        .collect();
+    assert!(draws.iter().all(|&t| (900..1000).contains(&t)));
+    assert!(draws.contains(&900) && draws.contains(&999));
+    let top_half = draws.iter().filter(|&&t| t >= 950).count() as f64 / draws.len() as f64;
+    assert!((top_half - 0.5).abs() < 0.03, "{top_half}");
+    // The last timestep alone.
+    assert!((0..50).all(|_| draw_timestep(&mut rng, 999, 1000) == 999));
+}
+
 #[test]
 fn gradients_reach_every_parameter() {
     use candle_nn::VarMap;

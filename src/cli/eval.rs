@@ -72,6 +72,14 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     let model_name = model_dir
         .file_name()
         .map_or_else(|| "model".into(), |n| n.to_string_lossy().into_owned());
+    // The sampler settings go into every model row, so tables of one model at different settings (or of runs
+    // whose folders recommend different defaults) cannot be mistaken for each other.
+    let plural = if steps == 1 { "" } else { "s" };
+    let model_name = if guidance == 1.0 {
+        format!("{model_name}, {steps} step{plural}")
+    } else {
+        format!("{model_name}, {steps} step{plural}, guidance {guidance}")
+    };
     let mut model_summary = Summary::new(&format!("DWM tiny ({model_name})"));
     let mut ablation_summary = Summary::new(&format!(
         "DWM tiny ({model_name}) given a black hand video (ablation)"
@@ -184,15 +192,17 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     summaries.push(ceiling_summary);
     bar.finish_and_clear();
     let table = markdown_table(&summaries, evaluated);
-    println!("{table}");
-    println!(
+    let settings = format!(
         "model {} · {steps} steps · guidance {guidance} · seed {} · {:.2} s per clip to generate",
         model_dir.display(),
         args.seed,
         generation_seconds / evaluated.max(1) as f64
     );
+    println!("{table}");
+    println!("{settings}");
     if let Some(path) = &args.table {
-        std::fs::write(path, &table).with_context(|| format!("writing {}", path.display()))?;
+        std::fs::write(path, format!("{table}\n{settings}\n"))
+            .with_context(|| format!("writing {}", path.display()))?;
     }
     if let Some(path) = &args.comparison {
         let rows: Vec<Vec<&Frames>> = sheet_rows.iter().map(|row| row.iter().collect()).collect();

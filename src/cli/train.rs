@@ -57,6 +57,12 @@ pub struct TrainArgs {
     /// to the fifth used 0.1.
     #[arg(long, default_value_t = PROMPT_DROPOUT)]
     pub prompt_dropout: f64,
+    /// Inpainting and DWM stages: train only timesteps from this one up to 999 (uniform). 0, the default, trains
+    /// all of them as CogVideoX and DWM do. One-step sampling (the bundled model's default) uses only t = 999,
+    /// where the noisy latent is pure noise and the static video, hands and prompt must say everything; a high
+    /// value (e.g. 900) trains just that.
+    #[arg(long, default_value_t = 0)]
+    pub min_timestep: usize,
     /// DWM stage only: start from this finished model (e.g. models/tiny-dwm) instead of the run's inpainting
     /// checkpoint, to fine-tune it further. Its VAE is copied into the run (a run that already has another VAE
     /// is refused). Needs --stage dwm and the model's --heads.
@@ -158,6 +164,12 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
             args.prompt_dropout
         );
     }
+    if args.min_timestep >= 1000 {
+        bail!(
+            "--min-timestep {} leaves no timestep to train: the schedule's timesteps are 0 to 999",
+            args.min_timestep
+        );
+    }
     if args.init_from.is_some() && stages != [Stage::Dwm] {
         bail!("--init-from starts the DWM stage from a finished model; use it with --stage dwm");
     }
@@ -218,6 +230,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         init_from: args.init_from.clone(),
         heads: args.heads,
         prompt_dropout: args.prompt_dropout,
+        min_timestep: args.min_timestep,
     };
     let mut latents = None;
     for stage in stages {

@@ -53,6 +53,13 @@ pub struct StageSettings {
     /// classifier-free guidance and so that the video conditions, not the words, carry the action.
     /// [`PROMPT_DROPOUT`] by default.
     pub prompt_dropout: f64,
+    /// The denoiser stages draw training timesteps uniformly from `min_timestep..num_train_timesteps` (0: all of
+    /// them, as CogVideoX and DWM train). One-step sampling — the bundled model's default — uses only the
+    /// prediction at t = 999, where the noisy latent says nothing about the clip and the conditions (static video,
+    /// hands, prompt) must carry everything; at lower t the noisy latent itself shows where the drawer is, so a
+    /// denoiser trained on all timesteps can learn to read it rather than the hands. A high `min_timestep`
+    /// trains only what one-step sampling asks for.
+    pub min_timestep: usize,
     /// Every step draws the batch, noise and timesteps of step 0: the overfitting check of a new recipe (the
     /// loss must fall towards zero), and what the tests use to see that training learns.
     pub overfit_one_batch: bool,
@@ -489,7 +496,8 @@ pub fn random_mask(rng: &mut TrainRng, frames: usize, height: usize, width: usiz
 
 /// Stages 2 and 3. Inpaint: `[noisy | sf·(1 − mask) | masked video]` (33 channels) on the interaction and
 /// static videos. DWM: `[noisy | sf | static | hand]` (49 channels), started from the inpainting weights with
-/// the 16 hand channels of the patch embedding set to zero. Both: v-prediction MSE at uniform timesteps.
+/// the 16 hand channels of the patch embedding set to zero. Both: v-prediction MSE at uniform timesteps
+/// (from `min_timestep` up).
 /// When the DWM stage stops (complete or at its step limit), the model is exported to `model/`.
 #[allow(clippy::too_many_arguments)]
 pub fn train_denoiser(
@@ -512,6 +520,18 @@ pub fn train_denoiser(
     if latents.is_empty() {
         return Err(input_error("training data", "no clips"));
     }
+    let scheduler = DdimConfig::from_json(&tiny::scheduler_config_json(), "tiny scheduler")?;
+    if settings.min_timestep >= scheduler.num_train_timesteps {
+        return Err(input_error(
+            "min_timestep",
+            format!(
+                "{} leaves no timestep to train: the schedule has {} (0 to {})",
+                settings.min_timestep,
+                scheduler.num_train_timesteps,
+                scheduler.num_train_timesteps - 1
+            ),
+        ));
+    }
     let vae_config_path = run.model().join("vae").join("config.json");
     let vae_config =
         VaeConfig::from_file(&vae_config_path).map_err(|e| file_error(&vae_config_path, e))?;
@@ -523,7 +543,6 @@ pub fn train_denoiser(
             None => widen_from_inpainting(run, &denoiser.vars)?,
         }
     }
-    let scheduler = DdimConfig::from_json(&tiny::scheduler_config_json(), "tiny scheduler")?;
     let alphas = alphas_cumprod(&scheduler);
     let (frames, channels, height, width) = latents[0].truth.0.dims4()?;
     let p = denoiser.config.patch_size;
@@ -551,7 +570,7 @@ pub fn train_denoiser(
         let shape = [frames, channels, height, width];
         for _ in 0..settings.batch {
             let clip = &latents[rng.below(latents.len())];
-            let t = rng.below(alphas.len());
+            let t = draw_timestep(rng, settings.min_timestep, alphas.len());
             let a = alphas[t];
             let (x0, condition) = match stage {
                 Stage::Inpaint => {
@@ -629,6 +648,12 @@ pub fn train_denoiser(
         export_model(run, &vars, settings.heads, tokenizer_dir)?;
     }
     Ok(complete)
+}
+
+/// A training timestep, uniform over `min..total` (`min` below `total`). At `min` = 0 it is the draw the recipe
+/// has always made, so runs from before the option reproduce.
+pub fn draw_timestep(rng: &mut TrainRng, min: usize, total: usize) -> usize {
+    min + rng.below(total - min)
 }
 
 /// The DWM stage starts from the inpainting weights; `patch_embed.proj.weight` grows from 33 to 49 input
@@ -763,7 +788,7 @@ fn export_model(
     )?;
     write_text_atomic(
         &model.join("handtwin.json"),
-        &tiny::sampling_defaults_json(10, 1.0),
+        &tiny::sampling_defaults_json(tiny::DEFAULT_STEPS, 1.0),
     )?;
     tracing::info!("model written to {}", model.display());
     Ok(())

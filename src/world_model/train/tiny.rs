@@ -149,6 +149,11 @@ pub fn tokenizer_config_json() -> String {
     .to_string()
 }
 
+/// The sampling steps a trained model folder recommends: one, as the bundled model (chosen on validation clips,
+/// see its model card). A run's `model/` used to say 10, and tables of such runs at 10 steps were once compared
+/// with the bundled model's at one; `handtwin eval` now names the steps in every model row.
+pub const DEFAULT_STEPS: usize = 1;
+
 /// Sampling defaults written into the model folder (`handtwin.json`) and used when the user gives none.
 pub fn sampling_defaults_json(steps: usize, guidance_scale: f64) -> String {
     serde_json::json!({
