@@ -75,10 +75,7 @@ fn eval_prints_every_row_and_writes_the_table_and_the_sheet() {
     let text = std::fs::read_to_string(&table).unwrap();
     // The table, a blank line, then the sampler settings it was made with.
     let (table_text, settings) = text.split_once("\n\n").unwrap();
-    assert!(
-        settings.contains("· 2 steps · guidance 1 ·"),
-        "{settings}"
-    );
+    assert!(settings.contains("· 2 steps · guidance 1 ·"), "{settings}");
     let rows: Vec<&str> = table_text.lines().skip(2).collect();
     let methods: Vec<&str> = rows
         .iter()

@@ -9,9 +9,7 @@ use handtwin::world_model::train::recipe::{
     PROMPT_DROPOUT, StageSettings, draw_timestep, encode_clips, train_decoder, train_denoiser,
     train_vae,
 };
-use handtwin::world_model::train::{
-    RunDir, Stage, TrainRng, load_tensors, read_loss_log, tiny,
-};
+use handtwin::world_model::train::{RunDir, Stage, TrainRng, load_tensors, read_loss_log, tiny};
 use std::path::{Path, PathBuf};
 
 /// A clip: a lit background with a box; in the interaction video the box slides right while a skin-coloured
@@ -88,6 +86,7 @@ fn settings(steps: usize, batch: usize, learning_rate: f64) -> StageSettings {
         heads: tiny::DEFAULT_HEADS,
         prompt_dropout: PROMPT_DROPOUT,
         min_timestep: 0,
+        hand_lr_scale: 1.0,
     }
 }
 
@@ -241,6 +240,22 @@ fn dwm_fine_tune_learns_and_resumes_exactly() {
         error.contains("min_timestep") && error.contains("1000"),
         "{error}"
     );
+    let mut no_hand_rate = settings(1, 1, 1e-3);
+    no_hand_rate.hand_lr_scale = 0.0;
+    let error = train_denoiser(
+        &run,
+        Stage::Dwm,
+        &latents,
+        &black,
+        &tokenizer_dir(),
+        &no_hand_rate,
+        &Device::Cpu,
+        &mut quiet,
+    )
+    .err()
+    .unwrap()
+    .to_string();
+    assert!(error.contains("hand_lr_scale"), "{error}");
 
     // The DWM stage needs the inpainting stage first.
     let error = train_denoiser(

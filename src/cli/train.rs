@@ -63,6 +63,10 @@ pub struct TrainArgs {
     /// value (e.g. 900) trains just that.
     #[arg(long, default_value_t = 0)]
     pub min_timestep: usize,
+    /// DWM stage only: train the 16 hand input channels of the patch embedding (which start at zero) at this
+    /// multiple of --lr; 1, the default, trains them like every other weight.
+    #[arg(long, default_value_t = 1.0)]
+    pub hand_lr_scale: f64,
     /// DWM stage only: start from this finished model (e.g. models/tiny-dwm) instead of the run's inpainting
     /// checkpoint, to fine-tune it further. Its VAE is copied into the run (a run that already has another VAE
     /// is refused). Needs --stage dwm and the model's --heads.
@@ -170,6 +174,12 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
             args.min_timestep
         );
     }
+    if !(args.hand_lr_scale.is_finite() && args.hand_lr_scale > 0.0) {
+        bail!(
+            "--hand-lr-scale must be a positive number, not {}",
+            args.hand_lr_scale
+        );
+    }
     if args.init_from.is_some() && stages != [Stage::Dwm] {
         bail!("--init-from starts the DWM stage from a finished model; use it with --stage dwm");
     }
@@ -231,6 +241,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         heads: args.heads,
         prompt_dropout: args.prompt_dropout,
         min_timestep: args.min_timestep,
+        hand_lr_scale: args.hand_lr_scale,
     };
     let mut latents = None;
     for stage in stages {

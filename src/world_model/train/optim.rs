@@ -37,6 +37,9 @@ struct Slot {
     var: Var,
     first: Tensor,
     second: Tensor,
+    /// Multiplies this variable's update element by element (broadcast), on top of the learning rate; `None`
+    /// is 1 everywhere.
+    lr_scale: Option<Tensor>,
 }
 
 /// The optimizer over a fixed, name-sorted list of variables (so the order, and with it every reduction, is
@@ -66,6 +69,7 @@ impl AdamW {
                     name,
                     first: zeros.clone(),
                     second: zeros,
+                    lr_scale: None,
                     var,
                 })
             })
@@ -75,6 +79,40 @@ impl AdamW {
             steps: 0,
             settings,
         })
+    }
+
+    /// Scales the update of the variable `name` element by element: `scale` must broadcast to its shape (for
+    /// example `(1, channels, 1, 1)` for a kernel's input channels). The weight decay is not scaled. A setting
+    /// of the run, not state: a resumed run must be given the same scale to take the same steps.
+    pub fn scale_learning_rate(&mut self, name: &str, scale: &Tensor) -> Result<()> {
+        let slot = self
+            .slots
+            .iter_mut()
+            .find(|s| s.name == name)
+            .ok_or_else(|| {
+                super::super::error::input_error(
+                    "learning-rate scale",
+                    format!("the optimizer has no variable `{name}`"),
+                )
+            })?;
+        let shape = slot.var.as_tensor().shape().clone();
+        let scale = scale
+            .to_dtype(slot.var.dtype())?
+            .to_device(slot.var.device())?
+            .broadcast_as(shape.clone())
+            .map_err(|e| {
+                super::super::error::input_error(
+                    "learning-rate scale",
+                    format!(
+                        "a scale of shape {:?} does not fit `{name}` of shape {:?}: {e}",
+                        scale.dims(),
+                        shape.dims()
+                    ),
+                )
+            })?
+            .contiguous()?;
+        slot.lr_scale = Some(scale);
+        Ok(())
     }
 
     pub fn steps(&self) -> usize {
@@ -133,6 +171,10 @@ impl AdamW {
             let m_hat = (&slot.first / correction1)?;
             let v_hat = (&slot.second / correction2)?;
             let update = (m_hat / (v_hat.sqrt()? + s.eps)?)?;
+            let update = match &slot.lr_scale {
+                Some(scale) => (update * scale)?,
+                None => update,
+            };
             let theta = slot.var.as_tensor().detach();
             let decayed = if theta.rank() >= 2 && s.weight_decay > 0.0 {
                 (&theta * (1.0 - s.learning_rate * s.weight_decay))?
@@ -227,5 +269,39 @@ mod tests {
         assert!(first.clipped && (first.grad_norm - (36f64 + 16.0).sqrt()).abs() < 1e-4);
         let values = x.as_tensor().to_vec1::<f32>().unwrap();
         assert!(values.iter().all(|v| v.abs() < 0.05), "{values:?}");
+    }
+
+    #[test]
+    fn a_learning_rate_scale_scales_the_update_of_its_elements_only() {
+        let settings = AdamWSettings {
+            learning_rate: 0.01,
+            weight_decay: 0.0,
+            max_grad_norm: 0.0,
+            ..Default::default()
+        };
+        let x = Var::new(&[[1f32, 1.0], [1.0, 1.0]], &Device::Cpu).unwrap();
+        let mut optimizer = AdamW::new(vec![("x".into(), x.clone())], settings).unwrap();
+        // Columns: the first at the plain rate, the second at ten times it.
+        let scale = Tensor::new(&[[1f32, 10.0]], &Device::Cpu).unwrap();
+        optimizer.scale_learning_rate("x", &scale).unwrap();
+        let loss = x.as_tensor().sum_all().unwrap();
+        optimizer.step(&loss.backward().unwrap()).unwrap();
+        // The first Adam step moves every element by the rate (m̂ / √v̂ = 1 for any gradient).
+        let moved: Vec<Vec<f32>> = x.as_tensor().to_vec2().unwrap();
+        for row in &moved {
+            assert!((1.0 - row[0] - 0.01).abs() < 1e-5, "{moved:?}");
+            assert!((1.0 - row[1] - 0.1).abs() < 1e-5, "{moved:?}");
+        }
+        let bad = Tensor::new(&[1f32, 2.0, 3.0], &Device::Cpu).unwrap();
+        let err = optimizer
+            .scale_learning_rate("x", &bad)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("does not fit `x`"), "{err}");
+        let err = optimizer
+            .scale_learning_rate("y", &scale)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("no variable `y`"), "{err}");
     }
 }

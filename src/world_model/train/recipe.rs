@@ -60,6 +60,9 @@ pub struct StageSettings {
     /// denoiser trained on all timesteps can learn to read it rather than the hands. A high `min_timestep`
     /// trains only what one-step sampling asks for.
     pub min_timestep: usize,
+    /// The DWM stage's learning-rate multiplier for the 16 hand input channels of the patch embedding (the ones
+    /// that start at zero); 1 trains them at the rate of everything else. Ignored by the other stages.
+    pub hand_lr_scale: f64,
     /// Every step draws the batch, noise and timesteps of step 0: the overfitting check of a new recipe (the
     /// loss must fall towards zero), and what the tests use to see that training learns.
     pub overfit_one_batch: bool,
@@ -78,6 +81,7 @@ fn run_loop(
     stage: Stage,
     settings: &StageSettings,
     vars: &[(String, Var)],
+    lr_scales: &[(&str, Tensor)],
     mut loss_at: impl FnMut(usize, &mut TrainRng) -> Result<Tensor>,
     report: &mut dyn FnMut(&StepLog),
 ) -> Result<bool> {
@@ -89,6 +93,9 @@ fn run_loop(
             ..Default::default()
         },
     )?;
+    for (name, scale) in lr_scales {
+        optimizer.scale_learning_rate(name, scale)?;
+    }
     let checkpoint = run.checkpoint(stage);
     let mut start = 0;
     if checkpoint.is_file() {
@@ -177,7 +184,7 @@ pub fn train_vae(
             * 0.5;
         Ok(((l1 + mse)? + (kl? * VAE_KL_WEIGHT)?)?)
     };
-    let complete = run_loop(run, Stage::Vae, settings, &vars, loss_at, report)?;
+    let complete = run_loop(run, Stage::Vae, settings, &vars, &[], loss_at, report)?;
     if complete {
         let scaling_factor = measure_scaling_factor(&vae, clips)?;
         let dir = run.model().join("vae");
@@ -269,7 +276,15 @@ pub fn train_decoder(
         let difference = (vae.decode(&z)? - &x)?;
         Ok((difference.abs()?.mean_all()? + difference.sqr()?.mean_all()?)?)
     };
-    let complete = run_loop(run, Stage::Decoder, settings, &decoder, loss_at, report)?;
+    let complete = run_loop(
+        run,
+        Stage::Decoder,
+        settings,
+        &decoder,
+        &[],
+        loss_at,
+        report,
+    )?;
     if complete {
         save_named(&all, "", &weights_path)?;
         tracing::info!("VAE decoder written to {}", weights_path.display());
@@ -532,6 +547,12 @@ pub fn train_denoiser(
             ),
         ));
     }
+    if !(settings.hand_lr_scale.is_finite() && settings.hand_lr_scale > 0.0) {
+        return Err(input_error(
+            "hand_lr_scale",
+            format!("must be a positive number, not {}", settings.hand_lr_scale),
+        ));
+    }
     let vae_config_path = run.model().join("vae").join("config.json");
     let vae_config =
         VaeConfig::from_file(&vae_config_path).map_err(|e| file_error(&vae_config_path, e))?;
@@ -641,13 +662,36 @@ pub fn train_denoiser(
         let weighted = squared.broadcast_mul(&weights)?.mean_all()?;
         Ok((weighted / weights.mean_all()?.to_scalar::<f32>()? as f64)?)
     };
-    let complete = run_loop(run, stage, settings, &vars, loss_at, report)?;
+    let lr_scales = match stage {
+        Stage::Dwm => hand_lr_scales(settings.hand_lr_scale, in_channels, channels, device)?,
+        _ => Vec::new(),
+    };
+    let complete = run_loop(run, stage, settings, &vars, &lr_scales, loss_at, report)?;
     // The DWM stage writes `model/` whenever it stops, at a `--max-steps` limit too, so a checkpoint along the
     // way can be evaluated (and shipped) as it is.
     if stage == Stage::Dwm {
         export_model(run, &vars, settings.heads, tokenizer_dir)?;
     }
     Ok(complete)
+}
+
+/// The DWM stage's hand input channels (the last `hand_channels` of the patch embedding) trained at `scale` times the rate;
+/// none at 1, so runs without the option step exactly as before.
+fn hand_lr_scales(
+    scale: f64,
+    in_channels: usize,
+    hand_channels: usize,
+    device: &Device,
+) -> Result<Vec<(&'static str, Tensor)>> {
+    if scale == 1.0 {
+        return Ok(Vec::new());
+    }
+    let hand_from = in_channels - hand_channels;
+    let per_channel: Vec<f32> = (0..in_channels)
+        .map(|c| if c >= hand_from { scale as f32 } else { 1.0 })
+        .collect();
+    let tensor = Tensor::from_vec(per_channel, (1, in_channels, 1, 1), device)?;
+    Ok(vec![("transformer.patch_embed.proj.weight", tensor)])
 }
 
 /// A training timestep, uniform over `min..total` (`min` below `total`). At `min` = 0 it is the draw the recipe
