@@ -4,7 +4,7 @@
 
 use candle_core::{Device, Tensor};
 use handtwin::world_model::tokenizer::T5Tokenizer;
-use handtwin::world_model::train::data::Clip;
+use handtwin::world_model::train::data::{Clip, ClipLatents};
 use handtwin::world_model::train::recipe::{
     PROMPT_DROPOUT, StageSettings, draw_timestep, encode_clips, train_decoder, train_denoiser,
     train_vae,
@@ -88,6 +88,28 @@ fn settings(steps: usize, batch: usize, learning_rate: f64) -> StageSettings {
         min_timestep: 0,
         hand_lr_scale: 1.0,
     }
+}
+
+/// The error of a DWM-stage run that must be refused.
+fn dwm_refusal(
+    run: &RunDir,
+    latents: &[ClipLatents],
+    black: &Tensor,
+    settings: &StageSettings,
+) -> String {
+    train_denoiser(
+        run,
+        Stage::Dwm,
+        latents,
+        black,
+        &tokenizer_dir(),
+        settings,
+        &Device::Cpu,
+        &mut |_| {},
+    )
+    .err()
+    .unwrap()
+    .to_string()
 }
 
 fn tokenizer_dir() -> PathBuf {
@@ -223,54 +245,18 @@ fn dwm_fine_tune_learns_and_resumes_exactly() {
     // A timestep range with nothing in it is refused before anything is read or written.
     let mut empty_range = settings(1, 1, 1e-3);
     empty_range.min_timestep = 1000;
-    let error = train_denoiser(
-        &run,
-        Stage::Dwm,
-        &latents,
-        &black,
-        &tokenizer_dir(),
-        &empty_range,
-        &Device::Cpu,
-        &mut quiet,
-    )
-    .err()
-    .unwrap()
-    .to_string();
+    let error = dwm_refusal(&run, &latents, &black, &empty_range);
     assert!(
         error.contains("min_timestep") && error.contains("1000"),
         "{error}"
     );
     let mut no_hand_rate = settings(1, 1, 1e-3);
     no_hand_rate.hand_lr_scale = 0.0;
-    let error = train_denoiser(
-        &run,
-        Stage::Dwm,
-        &latents,
-        &black,
-        &tokenizer_dir(),
-        &no_hand_rate,
-        &Device::Cpu,
-        &mut quiet,
-    )
-    .err()
-    .unwrap()
-    .to_string();
+    let error = dwm_refusal(&run, &latents, &black, &no_hand_rate);
     assert!(error.contains("hand_lr_scale"), "{error}");
 
     // The DWM stage needs the inpainting stage first.
-    let error = train_denoiser(
-        &run,
-        Stage::Dwm,
-        &latents,
-        &black,
-        &tokenizer_dir(),
-        &settings(1, 1, 1e-3),
-        &Device::Cpu,
-        &mut quiet,
-    )
-    .err()
-    .unwrap()
-    .to_string();
+    let error = dwm_refusal(&run, &latents, &black, &settings(1, 1, 1e-3));
     assert!(error.contains("inpaint"), "{error}");
     assert!(
         train_denoiser(
@@ -410,19 +396,7 @@ fn dwm_fine_tune_learns_and_resumes_exactly() {
     copy_dir(&dir.path().join("model"), &wide_dir.path().join("model"));
     let mut wider = from_model.clone();
     wider.heads = tiny::DEFAULT_HEADS + 1;
-    let error = train_denoiser(
-        &RunDir::new(wide_dir.path()),
-        Stage::Dwm,
-        &latents,
-        &black,
-        &tokenizer_dir(),
-        &wider,
-        &Device::Cpu,
-        &mut quiet,
-    )
-    .err()
-    .unwrap()
-    .to_string();
+    let error = dwm_refusal(&RunDir::new(wide_dir.path()), &latents, &black, &wider);
     assert!(
         error.contains("diffusion_pytorch_model.safetensors") && error.contains("--heads"),
         "{error}"
@@ -522,8 +496,6 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-/// Every parameter of every network must receive a gradient: candle's fused kernels (softmax, layer norm,
-/// RoPE) have no backward and would silently cut the graph.
 #[test]
 fn timesteps_come_from_the_chosen_range_and_old_runs_draw_as_before() {
     // At 0 the draw is the one the recipe always made (runs from before `--min-timestep` reproduce).
@@ -545,6 +517,8 @@ fn timesteps_come_from_the_chosen_range_and_old_runs_draw_as_before() {
     assert!((0..50).all(|_| draw_timestep(&mut rng, 999, 1000) == 999));
 }
 
+/// Every parameter of every network must receive a gradient: candle's fused kernels (softmax, layer norm,
+/// RoPE) have no backward and would silently cut the graph.
 #[test]
 fn gradients_reach_every_parameter() {
     use candle_nn::VarMap;
