@@ -370,3 +370,115 @@ fn varied_timing_moves_only_the_clock() {
     );
     assert!(first_frames.len() >= 4, "{first_frames:?}");
 }
+
+#[test]
+fn variants_share_the_room_and_differ_only_in_the_hands() {
+    let _gpu = GPU.lock().unwrap_or_else(|e| e.into_inner());
+    let one = SynthConfig {
+        timing: Timing::Varied,
+        ..small()
+    };
+    let three = SynthConfig { variants: 3, ..one };
+    // Scripted timing with several variants would make the same clip K times: refused.
+    let scripted = SynthConfig {
+        timing: Timing::Scripted,
+        ..three
+    };
+    assert!(scripted.check().is_err() && plan(5, 0, Split::Train, &scripted).is_err());
+    assert!(SynthConfig { variants: 0, ..one }.check().is_err());
+
+    // A room with a moving camera, so every frame of the static video is rendered anew.
+    let room = (0..20)
+        .find(|&r| !plan(5, r, Split::Train, &one).unwrap().fixed_camera)
+        .unwrap();
+    let plans: Vec<_> = (3 * room..3 * room + 3)
+        .map(|i| plan(5, i, Split::Train, &three).unwrap())
+        .collect();
+    // Variant 0 of a room is that room's clip in a one-variant run.
+    let single = plan(5, room, Split::Train, &one).unwrap();
+    assert_eq!(plans[0].seed, single.seed);
+    assert_eq!(plans[0].grasp_seconds, single.grasp_seconds);
+    assert_eq!(plans[0].action, single.action);
+    for (v, p) in plans.iter().enumerate() {
+        assert_eq!(p.variant, v);
+        assert_eq!(p.stem, format!("synth_s5_{:05}", 3 * room + v));
+        assert_eq!(
+            (
+                p.seed,
+                p.room_style,
+                &p.prompt,
+                &p.action.camera,
+                p.skin_color
+            ),
+            (
+                plans[0].seed,
+                plans[0].room_style,
+                &plans[0].prompt,
+                &plans[0].action.camera,
+                plans[0].skin_color
+            )
+        );
+    }
+    let grasps: std::collections::BTreeSet<_> =
+        plans.iter().map(|p| p.grasp_seconds.to_bits()).collect();
+    assert_eq!(grasps.len(), 3, "the variants share a clock");
+
+    // Rendered one after another, the variants' static videos are the same; their hand videos are not.
+    // "The same" allows a handful of bytes off by a few levels: lavapipe now and then rasterises a few edge
+    // pixels of a frame differently from one render to the next (seen at 96×64: 6 bytes of 18,432, at most 3
+    // levels), which no model can read a clock from.
+    let models = HandModels::bundled().unwrap();
+    let mut renderer = StreamRenderer::new(None).unwrap();
+    let streams: Vec<InteractionStreams> = plans
+        .iter()
+        .map(|p| render_clip(&mut renderer, &models, p).unwrap())
+        .collect();
+    let base = streams[0].static_video.as_bytes();
+    for (v, s) in streams.iter().enumerate().skip(1) {
+        let other = s.static_video.as_bytes();
+        assert_eq!(other.len(), base.len());
+        let differing = base.iter().zip(other).filter(|(a, b)| a != b).count();
+        let largest = base
+            .iter()
+            .zip(other)
+            .map(|(a, b)| a.abs_diff(*b))
+            .max()
+            .unwrap_or(0);
+        assert!(
+            differing * 1000 <= base.len() && largest <= 8,
+            "variant {v}'s static video differs from variant 0's in {differing} bytes (up to {largest})"
+        );
+        assert!(s.hand_video != streams[0].hand_video);
+    }
+}
+
+#[test]
+fn refuses_variants_it_cannot_make_before_writing_anything() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("clips");
+    for (args, expected) in [
+        (
+            &["--clips", "2", "--variants", "2"][..],
+            "need varied timing",
+        ),
+        (
+            &["--clips", "2", "--variants", "0", "--timing", "varied"][..],
+            "at least 1",
+        ),
+        (
+            &["--clips", "4", "--variants", "3", "--timing", "varied"][..],
+            "not a multiple of --variants 3",
+        ),
+    ] {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_handtwin"))
+            .args(["synth", "--out"])
+            .arg(&out)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(!output.status.success(), "{args:?} was accepted");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+        assert!(!out.exists(), "{args:?} created the output folder");
+    }
+}

@@ -38,6 +38,11 @@ pub struct SynthArgs {
     /// the clip, so only the hands tell when the target moves. Either way the rest of a clip is the same.
     #[arg(long, value_enum, default_value = "scripted")]
     pub timing: TimingArg,
+    /// Clips per room: K clips in a row share the room, camera path, prompt and the hands' path, and differ only
+    /// in when the hand grasps and how long the motion lasts (needs --timing varied). Their static videos and
+    /// prompts are identical, so a model can tell them apart only by the hand video.
+    #[arg(long, default_value_t = 1)]
+    pub variants: usize,
     /// Write into a non-empty --out folder (files of the same stems are replaced; nothing else is removed).
     #[arg(long)]
     pub force: bool,
@@ -71,6 +76,33 @@ pub fn run(args: SynthArgs) -> anyhow::Result<()> {
     if !(0.0..=1.0).contains(&args.fixed_camera_fraction) {
         bail!("--fixed-camera-fraction must be between 0 and 1");
     }
+    let split = match args.split {
+        SplitArg::Train => Split::Train,
+        SplitArg::Heldout => Split::Heldout,
+    };
+    let config = SynthConfig {
+        width: args.width,
+        height: args.height,
+        frame_count: args.frames,
+        fps: args.fps,
+        fixed_camera_fraction: args.fixed_camera_fraction,
+        timing: match args.timing {
+            TimingArg::Scripted => Timing::Scripted,
+            TimingArg::Varied => Timing::Varied,
+        },
+        variants: args.variants,
+        ..SynthConfig::default()
+    };
+    config
+        .check()
+        .map_err(|e| anyhow::anyhow!("--variants {}: {e}", args.variants))?;
+    if !args.clips.is_multiple_of(args.variants) {
+        bail!(
+            "--clips {} is not a multiple of --variants {}: the last room would have fewer variants",
+            args.clips,
+            args.variants
+        );
+    }
     if args.out.is_file() {
         bail!("{} is a file; --out needs a folder", args.out.display());
     }
@@ -90,22 +122,6 @@ pub fn run(args: SynthArgs) -> anyhow::Result<()> {
     }
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create the output folder {}", args.out.display()))?;
-    let split = match args.split {
-        SplitArg::Train => Split::Train,
-        SplitArg::Heldout => Split::Heldout,
-    };
-    let config = SynthConfig {
-        width: args.width,
-        height: args.height,
-        frame_count: args.frames,
-        fps: args.fps,
-        fixed_camera_fraction: args.fixed_camera_fraction,
-        timing: match args.timing {
-            TimingArg::Scripted => Timing::Scripted,
-            TimingArg::Varied => Timing::Varied,
-        },
-        ..SynthConfig::default()
-    };
     let bar = ProgressBar::new(args.clips as u64);
     bar.set_style(
         ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} clips ({elapsed}, eta {eta})")
@@ -127,9 +143,10 @@ pub fn run(args: SynthArgs) -> anyhow::Result<()> {
     let seconds = start.elapsed().as_secs_f64();
     let count = manifest.clips.len();
     println!(
-        "{count} clips ({} split, {} timing) in {seconds:.1} s ({:.1} clips/min)",
+        "{count} clips ({} split, {} timing, {} per room) in {seconds:.1} s ({:.1} clips/min)",
         split.name(),
         config.timing.name(),
+        config.variants,
         count as f64 / seconds.max(1e-9) * 60.0
     );
     Ok(())

@@ -32,8 +32,10 @@ pub enum Behaviour {
 #[derive(Clone, Debug)]
 pub struct ClipPlan {
     pub index: usize,
-    /// The clip's own seed (from the run seed and the index).
+    /// The clip's own seed (from the run seed and the room's index, `index / variants`).
     pub seed: u64,
+    /// Which of its room's [`SynthConfig::variants`] clips this is (`index % variants`; 0 with one per room).
+    pub variant: usize,
     pub stem: String,
     pub room_style: usize,
     pub object_kind: ObjectKind,
@@ -184,7 +186,9 @@ pub fn plan_clip(
     split: Split,
     config: &SynthConfig,
 ) -> Result<ClipPlan, TrackError> {
-    let seed = clip_seed(run_seed, index);
+    let variants = config.variants.max(1);
+    let (room_index, variant) = (index / variants, index % variants);
+    let seed = clip_seed(run_seed, room_index);
     let mut rng = Rng::new(seed);
     let (room_style, kind) = loop {
         let style = rng.below(ROOM_STYLE_COUNT);
@@ -360,9 +364,17 @@ pub fn plan_clip(
         match config.timing {
             Timing::Scripted => scripted,
             Timing::Varied => {
+                // Variant v takes the clock's (v + 1)-th draw, so variant 0 is the clip of a one-variant run.
                 let mut clock = Rng::new(seed ^ TIMING_SALT);
-                let grasp = clock.range(0.15, 0.5);
-                (grasp, (grasp + clock.range(0.3, 0.55)).min(0.9))
+                let mut draw = || {
+                    let grasp = clock.range(0.15, 0.5);
+                    (grasp, (grasp + clock.range(0.3, 0.55)).min(0.9))
+                };
+                let mut timing = draw();
+                for _ in 0..variant {
+                    timing = draw();
+                }
+                timing
             }
         }
     };
@@ -523,6 +535,7 @@ pub fn plan_clip(
     Ok(ClipPlan {
         index,
         seed,
+        variant,
         stem: clip_stem(run_seed, index),
         room_style,
         object_kind: kind,

@@ -87,6 +87,32 @@ pub struct SynthConfig {
     /// Fraction of clips whose camera does not move (their static video is frame 0 repeated).
     pub fixed_camera_fraction: f64,
     pub timing: Timing,
+    /// Clips per room (at least 1). With K, clips `r·K .. r·K + K − 1` are one room, camera path, prompt and
+    /// hands' path acted K times on different clocks ([`Timing::Varied`] only): their static videos and prompts
+    /// are identical, so only the hand video tells the clips apart. Clip `r·K` is clip `r` of a run with K = 1.
+    pub variants: usize,
+}
+
+/// A [`SynthConfig`] that cannot make clips.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("variants must be at least 1")]
+    NoVariants,
+    #[error(
+        "{0} variants per room need varied timing: under scripted timing every variant would be the same clip"
+    )]
+    VariantsNeedVariedTiming(usize),
+}
+
+impl SynthConfig {
+    /// Checks the settings that [`plan_clip`] cannot honour.
+    pub fn check(&self) -> Result<(), ConfigError> {
+        match (self.variants, self.timing) {
+            (0, _) => Err(ConfigError::NoVariants),
+            (k, Timing::Scripted) if k > 1 => Err(ConfigError::VariantsNeedVariedTiming(k)),
+            _ => Ok(()),
+        }
+    }
 }
 
 impl Default for SynthConfig {
@@ -99,6 +125,7 @@ impl Default for SynthConfig {
             horizontal_fov_degrees: 90.0,
             fixed_camera_fraction: 0.25,
             timing: Timing::Scripted,
+            variants: 1,
         }
     }
 }

@@ -48,6 +48,8 @@ pub enum SynthError {
         index: usize,
         source: ManoInputError,
     },
+    #[error("synth settings: {0}")]
+    Config(#[from] super::ConfigError),
     #[error("the thread writing the clips panicked")]
     WriterPanicked,
     #[error("{}: {source}; check that the folder is writable", path.display())]
@@ -70,6 +72,9 @@ pub struct ManifestClip {
     pub stem: String,
     pub index: usize,
     pub seed: u64,
+    /// Which of its room's variants this clip is (0 in manifests written before variants existed).
+    #[serde(default)]
+    pub variant: usize,
     pub behaviour: Behaviour,
     pub object_kind: ObjectKind,
     pub target: String,
@@ -104,7 +109,14 @@ pub struct Manifest {
     /// How behaviours are timed (manifests written before the choice existed were `scripted`).
     #[serde(default)]
     pub timing: Timing,
+    /// Clips per room ([`SynthConfig::variants`]; 1 in manifests written before the choice existed).
+    #[serde(default = "one")]
+    pub variants: usize,
     pub clips: Vec<ManifestClip>,
+}
+
+fn one() -> usize {
+    1
 }
 
 impl Manifest {
@@ -122,6 +134,7 @@ impl Manifest {
             horizontal_fov_degrees: config.horizontal_fov_degrees,
             fixed_camera_fraction: config.fixed_camera_fraction,
             timing: config.timing,
+            variants: config.variants,
             clips: Vec::new(),
         }
     }
@@ -138,6 +151,7 @@ impl ManifestClip {
             stem: plan.stem.clone(),
             index: plan.index,
             seed: plan.seed,
+            variant: plan.variant,
             behaviour: plan.behaviour,
             object_kind: plan.object_kind,
             target: plan.target.description.clone(),
@@ -202,6 +216,7 @@ pub fn plan(
     split: Split,
     config: &SynthConfig,
 ) -> Result<ClipPlan, SynthError> {
+    config.check()?;
     plan_clip(seed, index, split, config).map_err(|source| SynthError::Track { index, source })
 }
 
@@ -255,6 +270,7 @@ pub fn generate(
     config: &SynthConfig,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<Manifest, SynthError> {
+    config.check()?;
     create_layout(dir)?;
     let models = HandModels::bundled()?;
     let mut renderer = StreamRenderer::new(None)?;
