@@ -2,6 +2,7 @@
 //! on sample folders made by `handtwin synth`. Interrupt at any time; running the same command again resumes
 //! from the last checkpoint of the stage.
 
+use crate::world_model::WorldModelError;
 use crate::world_model::tokenizer::T5Tokenizer;
 use crate::world_model::train::data::{ClipLatents, load_clips};
 use crate::world_model::train::recipe::{
@@ -94,6 +95,23 @@ pub struct TrainArgs {
     pub device: String,
 }
 
+/// The `handtwin train` flag that sets a [`StageSettings`] field of `stage`.
+fn flag_of(field: &str, stage: Stage) -> &str {
+    match field {
+        "changed_weight" => "--changed-weight",
+        "object_weight" => "--object-weight",
+        "hand_lr_scale" => "--hand-lr-scale",
+        "prompt_dropout" => "--prompt-dropout",
+        "min_timestep" => "--min-timestep",
+        "learning_rate" => match stage {
+            Stage::Vae => "--vae-lr",
+            Stage::Decoder => "--decoder-lr",
+            Stage::Inpaint | Stage::Dwm => "--lr",
+        },
+        other => other,
+    }
+}
+
 /// `--init-from`: the run's latents must be the model's, so its VAE is copied into the run's `model/vae/`; a run
 /// that already has a different VAE is refused rather than overwritten.
 fn adopt_vae(model: &std::path::Path, run_model: &std::path::Path) -> anyhow::Result<()> {
@@ -151,37 +169,48 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
             format!("unknown stage `{name}` (vae, decoder, inpaint, dwm or all)")
         })?],
     };
-    if let Some(weight) = args.object_weight
-        && !(weight.is_finite() && weight > 0.0)
-    {
-        bail!("--object-weight must be a positive number, not {weight}");
-    }
-    if !(args.changed_weight.is_finite() && args.changed_weight > 0.0) {
-        bail!(
-            "--changed-weight must be a positive number, not {}",
-            args.changed_weight
-        );
-    }
-    if !(0.0..=1.0).contains(&args.prompt_dropout) {
-        bail!(
-            "--prompt-dropout is a probability between 0 and 1, not {}",
-            args.prompt_dropout
-        );
-    }
-    if args.min_timestep >= 1000 {
-        bail!(
-            "--min-timestep {} leaves no timestep to train: the schedule's timesteps are 0 to 999",
-            args.min_timestep
-        );
-    }
-    if !(args.hand_lr_scale.is_finite() && args.hand_lr_scale > 0.0) {
-        bail!(
-            "--hand-lr-scale must be a positive number, not {}",
-            args.hand_lr_scale
-        );
-    }
     if args.init_from.is_some() && stages != [Stage::Dwm] {
         bail!("--init-from starts the DWM stage from a finished model; use it with --stage dwm");
+    }
+    let settings = |stage: Stage| StageSettings {
+        steps: match stage {
+            Stage::Vae => args.vae_steps,
+            Stage::Decoder => args.decoder_steps,
+            Stage::Inpaint => args.inpaint_steps,
+            Stage::Dwm => args.dwm_steps,
+        },
+        batch: if matches!(stage, Stage::Vae | Stage::Decoder) {
+            args.vae_batch
+        } else {
+            args.batch
+        },
+        learning_rate: match stage {
+            Stage::Vae => args.vae_lr,
+            Stage::Decoder => args.decoder_lr,
+            Stage::Inpaint | Stage::Dwm => args.lr,
+        },
+        warmup: 50,
+        checkpoint_every: args.checkpoint_every,
+        seed: args.seed,
+        max_steps_now: args.max_steps,
+        overfit_one_batch: args.overfit_one_batch,
+        changed_weight: args.changed_weight,
+        object_weight: args.object_weight,
+        init_from: args.init_from.clone(),
+        heads: args.heads,
+        prompt_dropout: args.prompt_dropout,
+        min_timestep: args.min_timestep,
+        hand_lr_scale: args.hand_lr_scale,
+    };
+    // Bad settings fail here, before minutes of reading clips, and name the flag.
+    for &stage in &stages {
+        match settings(stage).check() {
+            Ok(()) => {}
+            Err(WorldModelError::Input { what, reason }) => {
+                bail!("{} {reason}", flag_of(&what, stage))
+            }
+            Err(other) => return Err(other.into()),
+        }
     }
     let device = crate::worker::device(&args.device).map_err(anyhow::Error::msg)?;
     let tokenizer_dir = args.tokenizer.clone().unwrap_or_else(|| {
@@ -213,36 +242,6 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     loading.finish_and_clear();
     eprintln!("{} clips", clips.len());
 
-    let settings = |stage: Stage| StageSettings {
-        steps: match stage {
-            Stage::Vae => args.vae_steps,
-            Stage::Decoder => args.decoder_steps,
-            Stage::Inpaint => args.inpaint_steps,
-            Stage::Dwm => args.dwm_steps,
-        },
-        batch: if matches!(stage, Stage::Vae | Stage::Decoder) {
-            args.vae_batch
-        } else {
-            args.batch
-        },
-        learning_rate: match stage {
-            Stage::Vae => args.vae_lr,
-            Stage::Decoder => args.decoder_lr,
-            Stage::Inpaint | Stage::Dwm => args.lr,
-        },
-        warmup: 50,
-        checkpoint_every: args.checkpoint_every,
-        seed: args.seed,
-        max_steps_now: args.max_steps,
-        overfit_one_batch: args.overfit_one_batch,
-        changed_weight: args.changed_weight,
-        object_weight: args.object_weight,
-        init_from: args.init_from.clone(),
-        heads: args.heads,
-        prompt_dropout: args.prompt_dropout,
-        min_timestep: args.min_timestep,
-        hand_lr_scale: args.hand_lr_scale,
-    };
     let mut latents = None;
     for stage in stages {
         let settings = settings(stage);

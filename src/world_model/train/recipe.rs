@@ -68,6 +68,58 @@ pub struct StageSettings {
     pub overfit_one_batch: bool,
 }
 
+impl StageSettings {
+    /// Refuses settings no stage can train with, naming the field: a loss weight, dropout probability or
+    /// learning-rate multiplier out of range, or a timestep range with nothing in it. The training functions call
+    /// it first; `handtwin train` calls it before it spends minutes reading clips.
+    pub fn check(&self) -> Result<()> {
+        let positive = |what: &str, value: f64| {
+            if value.is_finite() && value > 0.0 {
+                Ok(())
+            } else {
+                Err(input_error(
+                    what,
+                    format!("must be a positive number, not {value}"),
+                ))
+            }
+        };
+        positive("changed_weight", self.changed_weight)?;
+        if let Some(weight) = self.object_weight {
+            positive("object_weight", weight)?;
+        }
+        positive("hand_lr_scale", self.hand_lr_scale)?;
+        // 0 is allowed: a step at rate 0 leaves the weights as they are, which the tests use.
+        if !(self.learning_rate.is_finite() && self.learning_rate >= 0.0) {
+            return Err(input_error(
+                "learning_rate",
+                format!("must be 0 or more, not {}", self.learning_rate),
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.prompt_dropout) {
+            return Err(input_error(
+                "prompt_dropout",
+                format!(
+                    "is a probability between 0 and 1, not {}",
+                    self.prompt_dropout
+                ),
+            ));
+        }
+        let scheduler = DdimConfig::from_json(&tiny::scheduler_config_json(), "tiny scheduler")?;
+        if self.min_timestep >= scheduler.num_train_timesteps {
+            return Err(input_error(
+                "min_timestep",
+                format!(
+                    "{} leaves no timestep to train: the schedule has {} (0 to {})",
+                    self.min_timestep,
+                    scheduler.num_train_timesteps,
+                    scheduler.num_train_timesteps - 1
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// VAE crops: (frames, height, width). 9 frames = the causal first frame and two 4-frame groups.
 pub const VAE_CROP: (usize, usize, usize) = (9, 32, 32);
 /// Weight of the KL term (per-element mean) in the VAE loss.
@@ -163,6 +215,7 @@ pub fn train_vae(
     device: &Device,
     report: &mut dyn FnMut(&StepLog),
 ) -> Result<bool> {
+    settings.check()?;
     if clips.is_empty() {
         return Err(input_error("training data", "no clips"));
     }
@@ -244,6 +297,7 @@ pub fn train_decoder(
     device: &Device,
     report: &mut dyn FnMut(&StepLog),
 ) -> Result<bool> {
+    settings.check()?;
     if clips.is_empty() {
         return Err(input_error("training data", "no clips"));
     }
@@ -525,6 +579,7 @@ pub fn train_denoiser(
     device: &Device,
     report: &mut dyn FnMut(&StepLog),
 ) -> Result<bool> {
+    settings.check()?;
     let in_channels = match stage {
         Stage::Inpaint => 33,
         Stage::Dwm => 49,
@@ -536,23 +591,6 @@ pub fn train_denoiser(
         return Err(input_error("training data", "no clips"));
     }
     let scheduler = DdimConfig::from_json(&tiny::scheduler_config_json(), "tiny scheduler")?;
-    if settings.min_timestep >= scheduler.num_train_timesteps {
-        return Err(input_error(
-            "min_timestep",
-            format!(
-                "{} leaves no timestep to train: the schedule has {} (0 to {})",
-                settings.min_timestep,
-                scheduler.num_train_timesteps,
-                scheduler.num_train_timesteps - 1
-            ),
-        ));
-    }
-    if !(settings.hand_lr_scale.is_finite() && settings.hand_lr_scale > 0.0) {
-        return Err(input_error(
-            "hand_lr_scale",
-            format!("must be a positive number, not {}", settings.hand_lr_scale),
-        ));
-    }
     let vae_config_path = run.model().join("vae").join("config.json");
     let vae_config =
         VaeConfig::from_file(&vae_config_path).map_err(|e| file_error(&vae_config_path, e))?;
