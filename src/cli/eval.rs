@@ -3,7 +3,7 @@
 
 use crate::eval::{Summary, baselines, comparison_sheet, markdown_table, regions, score};
 use crate::video::{DwmSample, Ffmpeg, Frames, list_stems};
-use crate::world_model::pipeline::DwmModel;
+use crate::world_model::pipeline::{DwmModel, Sampling};
 use anyhow::{Context as _, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::PathBuf;
@@ -117,9 +117,11 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
                     &sample.static_video,
                     hands,
                     prompt,
-                    steps,
-                    guidance,
-                    args.seed,
+                    Sampling {
+                        steps,
+                        guidance_scale: guidance,
+                        seed: args.seed,
+                    },
                     &mut |_, _| true,
                 )?
                 .context("generation stopped")

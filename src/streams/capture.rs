@@ -125,8 +125,11 @@ struct ReadbackTag {
     frame: usize,
 }
 
+/// Read-back pixels by (stream, frame index).
+pub(super) type Readbacks = HashMap<(Stream, usize), Vec<u8>>;
+
 #[derive(Resource, Default, Clone)]
-pub(super) struct ReadbackSink(pub(super) Arc<Mutex<HashMap<(Stream, usize), Vec<u8>>>>);
+pub(super) struct ReadbackSink(pub(super) Arc<Mutex<Readbacks>>);
 
 #[derive(Component)]
 struct StaticCamera;

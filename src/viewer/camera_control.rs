@@ -74,6 +74,7 @@ impl Plugin for CameraControlPlugin {
     }
 }
 
+#[allow(clippy::too_many_arguments)] // a Bevy system takes its resources as arguments
 fn control_camera(
     mut cameras: Query<&mut ViewerCamera>,
     mouse_buttons: Res<ButtonInput<MouseButton>>,

@@ -19,7 +19,7 @@ impl Plugin for PanelPlugin {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
+#[allow(clippy::too_many_arguments, clippy::type_complexity)] // a Bevy system: resources as (grouped) arguments
 pub(super) fn side_panel_system(
     mut contexts: EguiContexts,
     current: Res<CurrentScene>,

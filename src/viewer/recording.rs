@@ -53,6 +53,7 @@ impl Plugin for RecordingPlugin {
     }
 }
 
+#[allow(clippy::too_many_arguments)] // a Bevy system takes its resources as arguments
 fn toggle_recording(
     mut requests: MessageReader<ToggleRecording>,
     keys: Res<ButtonInput<KeyCode>>,

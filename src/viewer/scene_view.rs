@@ -351,6 +351,21 @@ fn open_splats(
     true
 }
 
+/// The meshes of a loaded scene with what the statistics need of them.
+type MeshesInScene<'w, 's> = Query<
+    'w,
+    's,
+    (
+        &'static Mesh3d,
+        Option<&'static MeshMaterial3d<StandardMaterial>>,
+        &'static GlobalTransform,
+        Option<&'static Aabb>,
+    ),
+>;
+/// The scene's own lights.
+type SceneLights<'w, 's> =
+    Query<'w, 's, (), Or<(With<DirectionalLight>, With<PointLight>, With<SpotLight>)>>;
+
 #[allow(clippy::too_many_arguments)]
 fn track_loading(
     mut commands: Commands,
@@ -359,13 +374,8 @@ fn track_loading(
     mut notifications: ResMut<Notifications>,
     roots: Query<&LoadedScene>,
     children: Query<&Children>,
-    meshes_in_scene: Query<(
-        &Mesh3d,
-        Option<&MeshMaterial3d<StandardMaterial>>,
-        &GlobalTransform,
-        Option<&Aabb>,
-    )>,
-    lights: Query<(), Or<(With<DirectionalLight>, With<PointLight>, With<SpotLight>)>>,
+    meshes_in_scene: MeshesInScene<'_, '_>,
+    lights: SceneLights<'_, '_>,
     mesh_assets: Res<Assets<Mesh>>,
     mut cameras: Query<(&mut super::camera_control::ViewerCamera, &Projection)>,
     default_lights: Query<Entity, With<DefaultLight>>,
@@ -466,13 +476,8 @@ fn track_loading(
 
 fn statistics(
     entities: &[Entity],
-    meshes_in_scene: &Query<(
-        &Mesh3d,
-        Option<&MeshMaterial3d<StandardMaterial>>,
-        &GlobalTransform,
-        Option<&Aabb>,
-    )>,
-    lights: &Query<(), Or<(With<DirectionalLight>, With<PointLight>, With<SpotLight>)>>,
+    meshes_in_scene: &MeshesInScene<'_, '_>,
+    lights: &SceneLights<'_, '_>,
     mesh_assets: &Assets<Mesh>,
 ) -> SceneStatistics {
     let mut statistics = SceneStatistics::default();

@@ -2,7 +2,7 @@
 
 use super::{Control, JobInput, Model, ModelLoader, ModelSpec, StepProgress};
 use crate::video::Frames;
-use crate::world_model::pipeline::DwmModel;
+use crate::world_model::pipeline::{DwmModel, Sampling};
 use candle_core::{DType, Device};
 
 /// Loads DWM models from a diffusers directory (+ the DWM LoRA folder).
@@ -55,9 +55,11 @@ impl Model for DwmModel {
             &input.static_video,
             &input.hand_video,
             &input.prompt,
-            settings.steps,
-            settings.guidance_scale,
-            settings.seed,
+            Sampling {
+                steps: settings.steps,
+                guidance_scale: settings.guidance_scale,
+                seed: settings.seed,
+            },
             &mut |step, total| progress(StepProgress { step, total }) == Control::Continue,
         )
         .map_err(|e| e.to_string())

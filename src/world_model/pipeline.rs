@@ -22,6 +22,15 @@ use std::path::Path;
 use std::sync::Arc;
 
 /// The tensors one sampling run starts from.
+/// How [`DwmModel::generate`] samples: DDIM steps, classifier-free guidance scale (1: none) and the seed of the
+/// initial noise.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Sampling {
+    pub steps: usize,
+    pub guidance_scale: f64,
+    pub seed: u64,
+}
+
 pub struct SamplingInputs<'a> {
     /// [1, 3, F, H, W] in [-1, 1].
     pub static_video: &'a Tensor,
@@ -454,9 +463,7 @@ impl DwmModel {
         static_video: &Frames,
         hand_video: &Frames,
         prompt: &str,
-        steps: usize,
-        guidance_scale: f64,
-        seed: u64,
+        sampling: Sampling,
         progress: &mut dyn FnMut(usize, usize) -> bool,
     ) -> Result<Option<Frames>> {
         let (input_width, input_height) = (static_video.width(), static_video.height());
@@ -498,6 +505,11 @@ impl DwmModel {
         let latent_frames = (self.model_frames - 1) / 4 + 1;
         let compression = self.vae.config().spatial_compression();
         let (h, w) = (height as usize / compression, width as usize / compression);
+        let Sampling {
+            steps,
+            guidance_scale,
+            seed,
+        } = sampling;
         let mut rng = NormalRng::new(seed);
         let initial_noise = rng
             .tensor(&[1, latent_frames, latent_channels, h, w], &self.device)?
