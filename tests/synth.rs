@@ -424,9 +424,9 @@ fn variants_share_the_room_and_differ_only_in_the_hands() {
     assert_eq!(grasps.len(), 3, "the variants share a clock");
 
     // Rendered one after another, the variants' static videos are the same; their hand videos are not.
-    // "The same" allows a handful of bytes off by a few levels: lavapipe now and then rasterises a few edge
-    // pixels of a frame differently from one render to the next (seen at 96×64: 6 bytes of 18,432, at most 3
-    // levels), which no model can read a clock from.
+    // "The same" allows a handful of bytes off by a few levels: a clip rendered after other clips can differ in a
+    // few silhouette pixels (ARCHITECTURE.md, "Renderer jitter"; seen at 96×64: up to 134 of 313,344 bytes, at
+    // most 7 levels), which no model can read a clock from.
     let models = HandModels::bundled().unwrap();
     let mut renderer = StreamRenderer::new(None).unwrap();
     let streams: Vec<InteractionStreams> = plans
