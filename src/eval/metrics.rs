@@ -112,6 +112,82 @@ pub fn subtract(a: &RegionMask, b: &RegionMask) -> RegionMask {
     }
 }
 
+/// Every pixel that is in `mask` in some frame, in every frame.
+pub fn union_over_frames(mask: &RegionMask) -> RegionMask {
+    let plane = mask.width * mask.height;
+    let mut any = vec![false; plane];
+    for frame in mask.values.chunks_exact(plane.max(1)) {
+        for (a, &v) in any.iter_mut().zip(frame) {
+            *a |= v;
+        }
+    }
+    RegionMask {
+        values: any.repeat(mask.frames),
+        ..mask.clone()
+    }
+}
+
+/// Per frame, the mean absolute difference (levels, averaged over the three channels) between `video` and
+/// `reference` over that frame's masked pixels: how far the video has moved away from the reference, frame by
+/// frame. `None` for a frame without masked pixels; `None` overall when the shapes differ.
+pub fn change_curve(
+    video: &Frames,
+    reference: &Frames,
+    mask: &RegionMask,
+) -> Option<Vec<Option<f64>>> {
+    if !same_shape(video, reference) || mask.values.len() != video.as_bytes().len() / 3 {
+        return None;
+    }
+    let plane = mask.width * mask.height;
+    let curve = (0..mask.frames)
+        .map(|f| {
+            let range = f * plane..(f + 1) * plane;
+            let (mut sum, mut count) = (0u64, 0u64);
+            for (pixel, &inside) in range.clone().zip(&mask.values[range]) {
+                if inside {
+                    let at = pixel * 3;
+                    for c in 0..3 {
+                        sum += u64::from(
+                            video.as_bytes()[at + c].abs_diff(reference.as_bytes()[at + c]),
+                        );
+                    }
+                    count += 3;
+                }
+            }
+            (count > 0).then(|| sum as f64 / count as f64)
+        })
+        .collect();
+    Some(curve)
+}
+
+/// Pearson correlation of two per-frame curves over the frames where both are defined. `None` with fewer than
+/// three such frames or when either curve is flat there (a video that never changes has no timing to compare).
+pub fn correlation(a: &[Option<f64>], b: &[Option<f64>]) -> Option<f64> {
+    let pairs: Vec<(f64, f64)> = a
+        .iter()
+        .zip(b)
+        .filter_map(|(x, y)| Some(((*x)?, (*y)?)))
+        .collect();
+    if pairs.len() < 3 {
+        return None;
+    }
+    let n = pairs.len() as f64;
+    let (mx, my) = pairs
+        .iter()
+        .fold((0.0, 0.0), |(sx, sy), (x, y)| (sx + x / n, sy + y / n));
+    let (mut sxy, mut sxx, mut syy) = (0.0, 0.0, 0.0);
+    for (x, y) in &pairs {
+        sxy += (x - mx) * (y - my);
+        sxx += (x - mx) * (x - mx);
+        syy += (y - my) * (y - my);
+    }
+    // Flat: no more variation than rounding leaves (levels are whole numbers; 1e-9 is far below one level).
+    if sxx <= 1e-9 * n || syy <= 1e-9 * n {
+        return None;
+    }
+    Some(sxy / (sxx * syy).sqrt())
+}
+
 /// PSNR (peak 255) over the masked pixels of the whole clip: one MSE over every masked pixel and channel.
 /// `None` when the mask is empty.
 pub fn psnr_masked(a: &Frames, b: &Frames, mask: &RegionMask) -> Option<f64> {
