@@ -2,17 +2,14 @@
 //! model no dynamics — the static video copied, and the static video with the hand-mesh pixels pasted in — are
 //! scored against the ground truth over the whole frame, over the interaction region (where the truth differs
 //! from the static video) and over the object region (the interaction region minus the pixels near a hand,
-//! where only modelled dynamics — a drawer that moved, a cup that was lifted — can help). PSNR and SSIM say how
-//! close the pixels are, not whether the object moves when the hand moves it, so each method also gets a motion
-//! timing score: over the pixels where the object moves at some point of the clip (away from the hands), the
-//! correlation across frames between how far the method's video and the truth have changed from the static video.
+//! where only modelled dynamics — a drawer that moved, a cup that was lifted — can help).
 
 pub mod metrics;
 
 use crate::video::Frames;
 use metrics::{
-    RegionMask, change_curve, correlation, dilate, hand_pixels, interaction_region, mean_over,
-    paste_hands, psnr_masked, ssim_map_clip, subtract, union_over_frames,
+    RegionMask, dilate, hand_pixels, interaction_region, mean_over, paste_hands, psnr_masked,
+    ssim_map_clip, subtract,
 };
 
 /// A pixel belongs to the interaction region when some channel differs from the static video by more than this
@@ -23,18 +20,11 @@ pub const HAND_THRESHOLD: u8 = 8;
 /// The object region leaves out pixels within this many pixels of a hand.
 pub const HAND_MARGIN: usize = 3;
 
-/// The three regions of one clip, and what the motion timing score compares against.
+/// The three regions of one clip.
 pub struct Regions {
     pub frame: RegionMask,
     pub interaction: RegionMask,
     pub object: RegionMask,
-    /// In every frame, the pixels that are in the object region in some frame, minus that frame's pixels near a
-    /// hand: where the object is, was or will be, so that its curve rises when (and only when) it moves.
-    pub motion: RegionMask,
-    /// The static video, which the change curves are measured from.
-    pub static_video: Frames,
-    /// The truth's change curve over `motion`.
-    pub truth_change: Vec<Option<f64>>,
 }
 
 pub fn regions(truth: &Frames, static_video: &Frames, hands: &Frames) -> Option<Regions> {
@@ -44,8 +34,6 @@ pub fn regions(truth: &Frames, static_video: &Frames, hands: &Frames) -> Option<
         return None;
     }
     let object = subtract(&interaction, &near_hands);
-    let motion = subtract(&union_over_frames(&object), &near_hands);
-    let truth_change = change_curve(truth, static_video, &motion)?;
     Some(Regions {
         frame: RegionMask::full(
             truth.frame_count(),
@@ -54,9 +42,6 @@ pub fn regions(truth: &Frames, static_video: &Frames, hands: &Frames) -> Option<
         ),
         interaction,
         object,
-        motion,
-        static_video: static_video.clone(),
-        truth_change,
     })
 }
 
@@ -66,9 +51,6 @@ pub struct Scores {
     pub frame: (Option<f64>, Option<f64>),
     pub interaction: (Option<f64>, Option<f64>),
     pub object: (Option<f64>, Option<f64>),
-    /// Correlation (−1 to 1) across frames of the candidate's and the truth's change from the static video over
-    /// [`Regions::motion`]; `None` where either never changes there (the static copy, a clip where nothing moved).
-    pub timing: Option<f64>,
 }
 
 pub fn score(candidate: &Frames, truth: &Frames, regions: &Regions) -> Scores {
@@ -83,8 +65,6 @@ pub fn score(candidate: &Frames, truth: &Frames, regions: &Regions) -> Scores {
         frame: both(&regions.frame),
         interaction: both(&regions.interaction),
         object: both(&regions.object),
-        timing: change_curve(candidate, &regions.static_video, &regions.motion)
-            .and_then(|curve| correlation(&curve, &regions.truth_change)),
     }
 }
 
@@ -101,14 +81,14 @@ pub fn baselines(static_video: &Frames, hands: &Frames) -> Vec<(&'static str, Fr
 #[derive(Clone, Debug, Default)]
 pub struct Summary {
     pub method: String,
-    values: [(f64, usize); 7],
+    values: [(f64, usize); 6],
 }
 
 impl Summary {
     pub fn new(method: &str) -> Self {
         Self {
             method: method.to_string(),
-            values: [(0.0, 0); 7],
+            values: [(0.0, 0); 6],
         }
     }
 
@@ -120,7 +100,6 @@ impl Summary {
             scores.interaction.1,
             scores.object.0,
             scores.object.1,
-            scores.timing,
         ];
         for (slot, value) in self.values.iter_mut().zip(all) {
             // An exact match (infinite PSNR) is counted as 100 dB so one clip cannot make the mean infinite.
@@ -131,8 +110,8 @@ impl Summary {
         }
     }
 
-    /// [PSNR frame, SSIM frame, PSNR interaction, SSIM interaction, PSNR object, SSIM object, motion timing].
-    pub fn means(&self) -> [Option<f64>; 7] {
+    /// [PSNR frame, SSIM frame, PSNR interaction, SSIM interaction, PSNR object, SSIM object].
+    pub fn means(&self) -> [Option<f64>; 6] {
         self.values.map(|(sum, n)| (n > 0).then(|| sum / n as f64))
     }
 }
@@ -140,7 +119,7 @@ impl Summary {
 /// The table as Markdown.
 pub fn markdown_table(summaries: &[Summary], clips: usize) -> String {
     let mut out = format!(
-        "| method ({clips} clips) | PSNR frame | SSIM frame | PSNR interaction | SSIM interaction | PSNR object | SSIM object | motion timing r |\n|---|---|---|---|---|---|---|---|\n"
+        "| method ({clips} clips) | PSNR frame | SSIM frame | PSNR interaction | SSIM interaction | PSNR object | SSIM object |\n|---|---|---|---|---|---|---|\n"
     );
     for summary in summaries {
         let cells: Vec<String> = summary
@@ -148,7 +127,6 @@ pub fn markdown_table(summaries: &[Summary], clips: usize) -> String {
             .iter()
             .enumerate()
             .map(|(i, v)| match v {
-                Some(v) if i == 6 => format!("{v:.3}"),
                 Some(v) if i % 2 == 0 => format!("{v:.2}"),
                 Some(v) => format!("{v:.4}"),
                 None => "–".to_string(),
@@ -205,62 +183,7 @@ pub fn comparison_sheet(
 
 #[cfg(test)]
 mod tests {
-    use super::{regions, score};
-    use crate::video::Frames;
     use crate::world_model::train::data;
-
-    /// A grey 48×32 clip of 12 frames with a dark box that slides right by 2 px a frame from frame `onset` on
-    /// (`None`: never), up to 12 px.
-    fn sliding_box(onset: Option<usize>) -> Frames {
-        let (w, h, f) = (48usize, 32usize, 12usize);
-        let mut data = vec![0u8; f * h * w * 3];
-        for i in 0..f {
-            let shift = onset.map_or(0, |o| (2 * i.saturating_sub(o)).min(12));
-            for y in 0..h {
-                for x in 0..w {
-                    let inside = (10..22).contains(&y) && (8 + shift..20 + shift).contains(&x);
-                    let v = if inside { 40 } else { 170 };
-                    data[((i * h + y) * w + x) * 3..][..3].copy_from_slice(&[v, v, v + 10]);
-                }
-            }
-        }
-        Frames::new(w as u32, h as u32, 8.0, data).unwrap()
-    }
-
-    /// The motion timing score: 1 for the truth (and for the truth with a constant colour offset, which it must
-    /// not punish), lower for the same motion at the wrong time, undefined for a video that never changes.
-    #[test]
-    fn motion_timing_rewards_the_right_moment() {
-        let static_video = sliding_box(None);
-        let truth = sliding_box(Some(3));
-        let hands = Frames::black(12, 48, 32, 8.0).unwrap();
-        let regions = regions(&truth, &static_video, &hands).unwrap();
-        assert!(regions.motion.count() > 0);
-        let right = score(&truth, &truth, &regions).timing.unwrap();
-        assert!((right - 1.0).abs() < 1e-9, "{right}");
-        let brighter = Frames::new(
-            48,
-            32,
-            8.0,
-            truth
-                .as_bytes()
-                .iter()
-                .map(|v| v.saturating_add(9))
-                .collect(),
-        )
-        .unwrap();
-        let offset = score(&brighter, &truth, &regions).timing.unwrap();
-        assert!(offset > 0.99, "{offset}");
-        let late = score(&sliding_box(Some(7)), &truth, &regions)
-            .timing
-            .unwrap();
-        assert!(late < 0.9, "{late}");
-        let later = score(&sliding_box(Some(9)), &truth, &regions)
-            .timing
-            .unwrap();
-        assert!(later < late, "{later} vs {late}");
-        assert_eq!(score(&static_video, &truth, &regions).timing, None);
-    }
 
     /// The training loss weights (`--changed-weight`, `--object-weight`) use their own copies of the region
     /// definitions (world_model may not depend on eval); they must stay the evaluation's.
