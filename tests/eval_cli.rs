@@ -1,5 +1,5 @@
 //! `handtwin eval` end to end with the bundled tiny DWM on two small hand-made samples: the table has every row
-//! (the model, the hand ablation, the two baselines, the blur control, the ceiling) with finite numbers, and the
+//! (the model, the hand and swapped-hands ablations, the two baselines, the blur control, the ceiling) with finite numbers, and the
 //! comparison sheet is written.
 
 use handtwin::video::{DwmSample, Ffmpeg, Frames, SampleWriteOptions};
@@ -56,12 +56,27 @@ fn eval_prints_every_row_and_writes_the_table_and_the_sheet() {
             .write(&data, &SampleWriteOptions::default(), &ffmpeg)
             .unwrap();
     }
+    // --swap-hands needs the synth manifest to know which clips share a room, and says so.
+    let output = Command::new(env!("CARGO_BIN_EXE_handtwin"))
+        .args(["eval", "--swap-hands", "--data"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("synth.json"), "{stderr}");
+    // The two samples share their static video and prompt: two variants of one room.
+    std::fs::write(
+        data.join("synth.json"),
+        r#"{"clips": [{"stem": "a", "seed": 7, "variant": 0}, {"stem": "b", "seed": 7, "variant": 1}]}"#,
+    )
+    .unwrap();
     let table = dir.path().join("table.md");
     let sheet = dir.path().join("sheet.png");
     let output = Command::new(env!("CARGO_BIN_EXE_handtwin"))
         .args(["eval", "--data"])
         .arg(&data)
-        .args(["--steps", "2", "--hand-ablation", "--table"])
+        .args(["--steps", "2", "--hand-ablation", "--swap-hands", "--table"])
         .arg(&table)
         .arg("--comparison")
         .arg(&sheet)
@@ -86,6 +101,7 @@ fn eval_prints_every_row_and_writes_the_table_and_the_sheet() {
         [
             "DWM tiny (tiny-dwm, 2 steps)",
             "DWM tiny (tiny-dwm, 2 steps) given a black hand video (ablation)",
+            "DWM tiny (tiny-dwm, 2 steps) given the hand video of another clip of the same room (ablation)",
             "static video copied",
             "static + hand-mesh pixels pasted",
             "static video through the model's VAE (its blur, no dynamics)",

@@ -45,6 +45,67 @@ pub struct EvalArgs {
     /// model and the no-action row is what it draws from the action it is given (triples the generation time).
     #[arg(long)]
     pub prompt_ablation: bool,
+    /// Also generate every clip with the hand video of another clip of the same room (`handtwin synth
+    /// --variants K`: same static video and prompt, the hands acting on another clock) and report it as a row.
+    /// A model whose objects follow the hands scores lower so in the object region; one that guesses the motion
+    /// from the scene and the prompt scores the same. Every clip needs a sibling in its folder's synth.json.
+    #[arg(long)]
+    pub swap_hands: bool,
+}
+
+/// For `--swap-hands`: each clip's sibling, the next variant of its room (cyclically) in its folder's synth.json
+/// (clips of one room share the manifest's `seed`; a manifest without variants has none).
+fn siblings(samples: &[(PathBuf, String)]) -> anyhow::Result<Vec<String>> {
+    let mut rooms: std::collections::HashMap<
+        PathBuf,
+        std::collections::HashMap<String, (u64, usize)>,
+    > = std::collections::HashMap::new();
+    let mut out = Vec::with_capacity(samples.len());
+    for (dir, stem) in samples {
+        if !rooms.contains_key(dir) {
+            let path = dir.join("synth.json");
+            let text = std::fs::read_to_string(&path).with_context(|| {
+                format!(
+                    "--swap-hands needs {}: the clips' rooms come from the synth manifest",
+                    path.display()
+                )
+            })?;
+            let manifest: serde_json::Value = serde_json::from_str(&text)
+                .with_context(|| format!("{} is not valid JSON", path.display()))?;
+            let clips = manifest["clips"]
+                .as_array()
+                .with_context(|| format!("{} has no clips list", path.display()))?;
+            let mut by_stem = std::collections::HashMap::new();
+            for clip in clips {
+                let (Some(stem), Some(seed)) = (clip["stem"].as_str(), clip["seed"].as_u64())
+                else {
+                    bail!("{}: a clip without a stem or seed", path.display());
+                };
+                let variant = clip["variant"].as_u64().unwrap_or(0) as usize;
+                by_stem.insert(stem.to_string(), (seed, variant));
+            }
+            rooms.insert(dir.clone(), by_stem);
+        }
+        let room = &rooms[dir];
+        let Some(&(seed, variant)) = room.get(stem) else {
+            bail!("{}/{stem} is not in its folder's synth.json", dir.display());
+        };
+        let mut family: Vec<(usize, &String)> = room
+            .iter()
+            .filter(|(_, (s, _))| *s == seed)
+            .map(|(name, (_, v))| (*v, name))
+            .collect();
+        family.sort();
+        if family.len() < 2 {
+            bail!(
+                "{}/{stem} has no other clip of its room: --swap-hands needs clips made with `handtwin synth --variants K` (K ≥ 2)",
+                dir.display()
+            );
+        }
+        let at = family.iter().position(|(v, _)| *v == variant).unwrap_or(0);
+        out.push(family[(at + 1) % family.len()].1.clone());
+    }
+    Ok(out)
 }
 
 pub fn run(args: EvalArgs) -> anyhow::Result<()> {
@@ -69,6 +130,11 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     if samples.is_empty() {
         bail!("no samples in {:?}", args.data);
     }
+    let swapped_with = if args.swap_hands {
+        Some(siblings(&samples)?)
+    } else {
+        None
+    };
     let model_name = model_dir
         .file_name()
         .map_or_else(|| "model".into(), |n| n.to_string_lossy().into_owned());
@@ -90,6 +156,9 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     let mut no_action_summary = Summary::new(&format!(
         "DWM tiny ({model_name}) given the empty prompt and a black hand video (ablation: no action)"
     ));
+    let mut swapped_summary = Summary::new(&format!(
+        "DWM tiny ({model_name}) given the hand video of another clip of the same room (ablation)"
+    ));
     let mut baseline_summaries: Vec<Summary> = Vec::new();
     let mut blur_summary =
         Summary::new("static video through the model's VAE (its blur, no dynamics)");
@@ -105,7 +174,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     let mut sheet_rows = Vec::new();
     let mut generation_seconds = 0.0;
     let mut evaluated = 0;
-    for (dir, stem) in &samples {
+    for (index, (dir, stem)) in samples.iter().enumerate() {
         let sample = DwmSample::read(dir, stem, &ffmpeg)?;
         let Some(truth) = sample.ground_truth.as_ref() else {
             bail!("{}: has no ground truth (videos/{stem}.mp4)", dir.display());
@@ -152,6 +221,22 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
                 no_action_summary.add(&score(&generate_with(&no_hands, "")?, truth, &regions));
             }
         }
+        if let Some(siblings) = &swapped_with {
+            let sibling = DwmSample::read(dir, &siblings[index], &ffmpeg)?;
+            let fits = |f: &Frames| (f.frame_count(), f.width(), f.height());
+            if fits(&sibling.hand_video) != fits(&sample.hand_video) {
+                bail!(
+                    "{}/{}: its hand video is not the size of {stem}'s",
+                    dir.display(),
+                    siblings[index]
+                );
+            }
+            swapped_summary.add(&score(
+                &generate_with(&sibling.hand_video, prompt)?,
+                truth,
+                &regions,
+            ));
+        }
         for (index, (name, frames)) in baselines(&sample.static_video, &sample.hand_video)
             .into_iter()
             .enumerate()
@@ -188,6 +273,9 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     if args.prompt_ablation {
         summaries.push(no_prompt_summary);
         summaries.push(no_action_summary);
+    }
+    if args.swap_hands {
+        summaries.push(swapped_summary);
     }
     summaries.extend(baseline_summaries);
     summaries.push(blur_summary);
