@@ -237,14 +237,14 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
                 &regions,
             ));
         }
-        for (index, (name, frames)) in baselines(&sample.static_video, &sample.hand_video)
+        for (slot, (name, frames)) in baselines(&sample.static_video, &sample.hand_video)
             .into_iter()
             .enumerate()
         {
-            if baseline_summaries.len() <= index {
+            if baseline_summaries.len() <= slot {
                 baseline_summaries.push(Summary::new(name));
             }
-            baseline_summaries[index].add(&score(&frames, truth, &regions));
+            baseline_summaries[slot].add(&score(&frames, truth, &regions));
         }
         // A baseline with the model's blur and no dynamics: the static video through the VAE and back.
         blur_summary.add(&score(
