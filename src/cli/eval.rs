@@ -2,7 +2,7 @@
 //! folders with ground truth, plus a comparison sheet (static | hands | generated | truth).
 
 use crate::eval::{Summary, baselines, comparison_sheet, markdown_table, regions, score};
-use crate::video::{DwmSample, Ffmpeg, Frames, list_stems};
+use crate::video::{DwmSample, Ffmpeg, Frames, SamplePaths, list_stems};
 use crate::world_model::pipeline::{DwmModel, Sampling};
 use anyhow::{Context as _, bail};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -222,9 +222,11 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
             }
         }
         if let Some(siblings) = &swapped_with {
-            let sibling = DwmSample::read(dir, &siblings[index], &ffmpeg)?;
+            // Only the sibling's hand video is needed.
+            let sibling_hands =
+                ffmpeg.read(&SamplePaths::new(dir, &siblings[index])?.hand_video)?;
             let fits = |f: &Frames| (f.frame_count(), f.width(), f.height());
-            if fits(&sibling.hand_video) != fits(&sample.hand_video) {
+            if fits(&sibling_hands) != fits(&sample.hand_video) {
                 bail!(
                     "{}/{}: its hand video is not the size of {stem}'s",
                     dir.display(),
@@ -232,7 +234,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
                 );
             }
             swapped_summary.add(&score(
-                &generate_with(&sibling.hand_video, prompt)?,
+                &generate_with(&sibling_hands, prompt)?,
                 truth,
                 &regions,
             ));
