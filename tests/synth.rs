@@ -9,6 +9,9 @@ use handtwin::video::Frames;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
+#[path = "common/cli.rs"]
+mod cli;
+
 /// Renderers are heavy; run one at a time.
 static GPU: Mutex<()> = Mutex::new(());
 
@@ -470,15 +473,7 @@ fn refuses_variants_it_cannot_make_before_writing_anything() {
             "not a multiple of --variants 3",
         ),
     ] {
-        let output = std::process::Command::new(env!("CARGO_BIN_EXE_handtwin"))
-            .args(["synth", "--out"])
-            .arg(&out)
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(!output.status.success(), "{args:?} was accepted");
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(stderr.contains(expected), "{args:?}: {stderr}");
-        assert!(!out.exists(), "{args:?} created the output folder");
+        let out_arg = out.to_str().unwrap();
+        cli::assert_refused_before_writing(&["synth", "--out", out_arg], args, expected, &out);
     }
 }

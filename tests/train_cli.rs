@@ -1,6 +1,7 @@
 //! `handtwin train` refuses bad settings before it reads a clip or creates its run folder, naming the flag.
 
-use std::process::Command;
+#[path = "common/cli.rs"]
+mod cli;
 
 #[test]
 fn bad_settings_fail_before_any_clip_is_read() {
@@ -31,17 +32,15 @@ fn bad_settings_fail_before_any_clip_is_read() {
         ),
         (&["--lr", "NaN"][..], "--lr must be 0 or more"),
     ] {
-        let output = Command::new(env!("CARGO_BIN_EXE_handtwin"))
-            .args(["train", "--stage", "dwm", "--data"])
-            .arg(&data)
-            .arg("--out")
-            .arg(&out)
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(!output.status.success(), "{args:?} was accepted");
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(stderr.contains(expected), "{args:?}: {stderr}");
-        assert!(!out.exists(), "{args:?} created the run folder");
+        let command = [
+            "train",
+            "--stage",
+            "dwm",
+            "--data",
+            data.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        cli::assert_refused_before_writing(&command, args, expected, &out);
     }
 }
