@@ -1,5 +1,5 @@
 //! `handtwin eval` end to end with the bundled tiny DWM on two small hand-made samples: the table has every row
-//! (the model, the hand and swapped-hands ablations, the two baselines, the blur control, the ceiling) with finite numbers, and the
+//! (the model, the hand and swapped-hands ablations, the two baselines, the blur control, the ceiling, the sibling-truth oracles) with finite numbers, and the
 //! comparison sheet is written.
 
 use handtwin::video::{DwmSample, Ffmpeg, Frames, SampleWriteOptions};
@@ -106,6 +106,8 @@ fn eval_prints_every_row_and_writes_the_table_and_the_sheet() {
             "static + hand-mesh pixels pasted",
             "static video through the model's VAE (its blur, no dynamics)",
             "(ceiling) the truth through the model's VAE and back",
+            "(oracle) the truth of another clip of the same room",
+            "(oracle) the truth of another clip of the same room through the model's VAE",
         ]
     );
     assert!(text.starts_with("| method (2 clips) |"), "{text}");

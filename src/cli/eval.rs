@@ -48,7 +48,10 @@ pub struct EvalArgs {
     /// Also generate every clip with the hand video of another clip of the same room (`handtwin synth
     /// --variants K`: same static video and prompt, the hands acting on another clock) and report it as a row.
     /// A model whose objects follow the hands scores lower so in the object region; one that guesses the motion
-    /// from the scene and the prompt scores the same. Every clip needs a sibling in its folder's synth.json.
+    /// from the scene and the prompt scores the same. Two oracle rows come with it: the sibling's ground truth
+    /// scored against this clip's, as it is and through the model's VAE; the gap between the ceiling row and
+    /// the second is the most that following the right clock can be worth at this VAE. Every clip needs a
+    /// sibling in its folder's synth.json.
     #[arg(long)]
     pub swap_hands: bool,
 }
@@ -163,6 +166,12 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     let mut blur_summary =
         Summary::new("static video through the model's VAE (its blur, no dynamics)");
     let mut ceiling_summary = Summary::new("(ceiling) the truth through the model's VAE and back");
+    // With --swap-hands: what following the other clock perfectly would score, raw and at this VAE's blur. The
+    // gap between the ceiling and the second is what the clock is worth to this model at best.
+    let mut sibling_truth_summary =
+        Summary::new("(oracle) the truth of another clip of the same room");
+    let mut sibling_round_trip_summary =
+        Summary::new("(oracle) the truth of another clip of the same room through the model's VAE");
     let bar = ProgressBar::new(samples.len() as u64);
     bar.set_style(
         ProgressStyle::with_template(
@@ -222,19 +231,31 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
             }
         }
         if let Some(siblings) = &swapped_with {
-            // Only the sibling's hand video is needed.
-            let sibling_hands =
-                ffmpeg.read(&SamplePaths::new(dir, &siblings[index])?.hand_video)?;
+            // The sibling's hand video, and its ground truth for the oracle rows.
+            let sibling_paths = SamplePaths::new(dir, &siblings[index])?;
+            let sibling_hands = ffmpeg.read(&sibling_paths.hand_video)?;
+            let sibling_truth = ffmpeg.read(&sibling_paths.ground_truth)?;
             let fits = |f: &Frames| (f.frame_count(), f.width(), f.height());
-            if fits(&sibling_hands) != fits(&sample.hand_video) {
-                bail!(
-                    "{}/{}: its hand video is not the size of {stem}'s",
-                    dir.display(),
-                    siblings[index]
-                );
+            for (what, video) in [
+                ("hand video", &sibling_hands),
+                ("ground truth", &sibling_truth),
+            ] {
+                if fits(video) != fits(&sample.hand_video) {
+                    bail!(
+                        "{}/{}: its {what} is not the size of {stem}'s",
+                        dir.display(),
+                        siblings[index]
+                    );
+                }
             }
             swapped_summary.add(&score(
                 &generate_with(&sibling_hands, prompt)?,
+                truth,
+                &regions,
+            ));
+            sibling_truth_summary.add(&score(&sibling_truth, truth, &regions));
+            sibling_round_trip_summary.add(&score(
+                &model.reconstruct(&sibling_truth)?,
                 truth,
                 &regions,
             ));
@@ -282,6 +303,10 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     summaries.extend(baseline_summaries);
     summaries.push(blur_summary);
     summaries.push(ceiling_summary);
+    if args.swap_hands {
+        summaries.push(sibling_truth_summary);
+        summaries.push(sibling_round_trip_summary);
+    }
     bar.finish_and_clear();
     let table = markdown_table(&summaries, evaluated);
     let settings = format!(
