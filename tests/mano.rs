@@ -71,7 +71,7 @@ fn mano_matches_smplx_for_every_input_kind() {
                 {
                     *m = Mat3::from_cols_slice(&numbers(rows)).transpose();
                 }
-                FingerPose::Matrices(matrices)
+                FingerPose::Matrices(Box::new(matrices))
             }
             other => panic!("unknown kind {other}"),
         };

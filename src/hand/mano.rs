@@ -62,8 +62,9 @@ pub enum FingerPose {
         coefficients: Vec<f32>,
         flat_hand_mean: bool,
     },
-    /// One rotation matrix per joint (what HaMeR predicts).
-    Matrices([Mat3; FINGER_JOINT_COUNT]),
+    /// One rotation matrix per joint (what HaMeR predicts). Boxed: 540 bytes inline would make every
+    /// `FingerPose` (and every `ManoInput`) that large.
+    Matrices(Box<[Mat3; FINGER_JOINT_COUNT]>),
 }
 
 /// Everything MANO takes: the root rotation, the finger pose, the shape and a translation (metres).
@@ -532,7 +533,7 @@ impl ManoModel {
                 let flat = self.pca_to_axis_angle(coefficients, *flat_hand_mean)?;
                 from_flat(&flat, &mut rotations);
             }
-            FingerPose::Matrices(matrices) => rotations[1..].copy_from_slice(matrices),
+            FingerPose::Matrices(matrices) => rotations[1..].copy_from_slice(&matrices[..]),
         }
         if !rotations.iter().all(|r| r.is_finite()) {
             return Err(ManoInputError::NotFinite);

@@ -218,7 +218,7 @@ fn finger_pose(numbers: &[f32], flat_hand_mean: bool) -> Result<FingerPose, Stri
             for (m, chunk) in matrices.iter_mut().zip(numbers.chunks_exact(9)) {
                 *m = rotation(chunk)?;
             }
-            Ok(FingerPose::Matrices(matrices))
+            Ok(FingerPose::Matrices(Box::new(matrices)))
         }
         n => Err(format!(
             "has {n} numbers; expected 45 (15 joints × axis-angle) or 135 (15 rotation matrices)"

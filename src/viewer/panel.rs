@@ -158,10 +158,12 @@ pub(super) fn side_panel_system(
         &mut window_ui,
         &mut timeline,
         &settings,
-        &mut show_dialog,
+        super::timeline::TimelineRequests {
+            open: &mut show_dialog,
+            record: &mut record,
+            save: &mut save,
+        },
         &recorder,
-        &mut record,
-        &mut save,
         viewport,
         &hand_keys,
     ) {

@@ -506,18 +506,25 @@ fn apply_ego_view(
     }
 }
 
+/// What the timeline's buttons ask of other systems: the file dialog, the recorder, the path's save dialog.
+/// (Each writer keeps its own world borrow: Bevy gives every system parameter its own lifetime.)
+pub(super) struct TimelineRequests<'a, 'o, 'r, 's> {
+    pub open: &'a mut MessageWriter<'o, super::file_open::ShowOpenDialog>,
+    pub record: &'a mut MessageWriter<'r, super::recording::ToggleRecording>,
+    pub save: &'a mut MessageWriter<'s, super::recording::SavePath>,
+}
+
 /// The bottom panel (drawn by the panel system, inside the window's root `Ui`).
 pub(super) fn timeline_ui(
     root: &mut egui::Ui,
     timeline: &mut Timeline,
     settings: &StreamSettings,
-    open: &mut MessageWriter<super::file_open::ShowOpenDialog>,
+    requests: TimelineRequests,
     recorder: &super::recording::Recorder,
-    record: &mut MessageWriter<super::recording::ToggleRecording>,
-    save: &mut MessageWriter<super::recording::SavePath>,
     viewport: Option<glam::Affine3A>,
     hand_keys: &[(crate::hand::Side, f64)],
 ) -> Option<String> {
+    let TimelineRequests { open, record, save } = requests;
     let mut problem = None;
     let edit_buttons =
         |ui: &mut egui::Ui,
