@@ -111,6 +111,29 @@ fn siblings(samples: &[(PathBuf, String)]) -> anyhow::Result<Vec<String>> {
     Ok(out)
 }
 
+/// Under `--swap-hands` every ground truth is used twice: for its own clip (the ceiling row) and as another
+/// clip's sibling (the oracle rows). The first use reads it and sends it through the VAE and keeps the pair here;
+/// the second takes it out. Siblings are a cycle within each room, so at most about one room's clips wait here.
+#[derive(Default)]
+struct RoundTrips {
+    waiting: std::collections::HashMap<(PathBuf, String), (Frames, Frames)>,
+}
+
+impl RoundTrips {
+    fn take(&mut self, key: &(PathBuf, String)) -> Option<(Frames, Frames)> {
+        self.waiting.remove(key)
+    }
+
+    fn keep(&mut self, key: (PathBuf, String), truth: Frames, round_trip: Frames) {
+        self.waiting.insert(key, (truth, round_trip));
+    }
+}
+
+/// Frames, width and height: what two videos of one clip must share.
+fn frame_size(frames: &Frames) -> (usize, u32, u32) {
+    (frames.frame_count(), frames.width(), frames.height())
+}
+
 pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     let super::ModelChoice {
         dir: model_dir,
@@ -180,6 +203,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         .unwrap_or_else(|_| ProgressStyle::default_bar())
         .progress_chars("=> "),
     );
+    let mut round_trips = RoundTrips::default();
     let mut sheet_rows = Vec::new();
     let mut generation_seconds = 0.0;
     let mut evaluated = 0;
@@ -230,35 +254,59 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
                 no_action_summary.add(&score(&generate_with(&no_hands, "")?, truth, &regions));
             }
         }
+        // With --swap-hands: the model given the hand video of the next clip of the same room.
         if let Some(siblings) = &swapped_with {
-            // The sibling's hand video, and its ground truth for the oracle rows.
-            let sibling_paths = SamplePaths::new(dir, &siblings[index])?;
-            let sibling_hands = ffmpeg.read(&sibling_paths.hand_video)?;
-            let sibling_truth = ffmpeg.read(&sibling_paths.ground_truth)?;
-            let fits = |f: &Frames| (f.frame_count(), f.width(), f.height());
-            for (what, video) in [
-                ("hand video", &sibling_hands),
-                ("ground truth", &sibling_truth),
-            ] {
-                if fits(video) != fits(&sample.hand_video) {
-                    bail!(
-                        "{}/{}: its {what} is not the size of {stem}'s",
-                        dir.display(),
-                        siblings[index]
-                    );
-                }
+            let sibling_hands =
+                ffmpeg.read(&SamplePaths::new(dir, &siblings[index])?.hand_video)?;
+            if frame_size(&sibling_hands) != frame_size(&sample.hand_video) {
+                bail!(
+                    "{}/{}: its hand video is not the size of {stem}'s",
+                    dir.display(),
+                    siblings[index]
+                );
             }
             swapped_summary.add(&score(
                 &generate_with(&sibling_hands, prompt)?,
                 truth,
                 &regions,
             ));
+        }
+        // The ceiling row's round trip. Under --swap-hands this truth is also another clip's sibling: the pair is
+        // kept for that use (or was kept from it), so that no truth is read or sent through the VAE twice.
+        let key = (dir.clone(), stem.clone());
+        let truth_round_trip = match round_trips.take(&key) {
+            Some((_, round_trip)) => round_trip,
+            None => {
+                let round_trip = model.reconstruct(truth)?;
+                if swapped_with.is_some() {
+                    round_trips.keep(key, truth.clone(), round_trip.clone());
+                }
+                round_trip
+            }
+        };
+        ceiling_summary.add(&score(&truth_round_trip, truth, &regions));
+        if let Some(siblings) = &swapped_with {
+            // The oracle rows: the sibling's ground truth, as it is and through the VAE.
+            let sibling_key = (dir.clone(), siblings[index].clone());
+            let (sibling_truth, sibling_round_trip) = match round_trips.take(&sibling_key) {
+                Some(pair) => pair,
+                None => {
+                    let path = SamplePaths::new(dir, &siblings[index])?.ground_truth;
+                    let sibling_truth = ffmpeg.read(&path)?;
+                    if frame_size(&sibling_truth) != frame_size(truth) {
+                        bail!(
+                            "{}/{}: its ground truth is not the size of {stem}'s",
+                            dir.display(),
+                            siblings[index]
+                        );
+                    }
+                    let round_trip = model.reconstruct(&sibling_truth)?;
+                    round_trips.keep(sibling_key, sibling_truth.clone(), round_trip.clone());
+                    (sibling_truth, round_trip)
+                }
+            };
             sibling_truth_summary.add(&score(&sibling_truth, truth, &regions));
-            sibling_round_trip_summary.add(&score(
-                &model.reconstruct(&sibling_truth)?,
-                truth,
-                &regions,
-            ));
+            sibling_round_trip_summary.add(&score(&sibling_round_trip, truth, &regions));
         }
         for (slot, (name, frames)) in baselines(&sample.static_video, &sample.hand_video)
             .into_iter()
@@ -275,8 +323,6 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
             truth,
             &regions,
         ));
-        let truth_round_trip = model.reconstruct(truth)?;
-        ceiling_summary.add(&score(&truth_round_trip, truth, &regions));
         if sheet_rows.len() < args.comparison_clips {
             sheet_rows.push([
                 sample.static_video.clone(),
