@@ -15,6 +15,10 @@ use handtwin::world_model::vae::{AutoencoderKLCogVideoX, VaeConfig};
 use std::time::Instant;
 
 fn main() -> anyhow::Result<()> {
+    // As the handtwin binary does; HANDTWIN_SYSTEM_MALLOC=1 measures glibc's defaults instead.
+    if std::env::var_os("HANDTWIN_SYSTEM_MALLOC").is_none() {
+        handtwin::alloc::reuse_freed_memory();
+    }
     let args: Vec<usize> = std::env::args()
         .skip(1)
         .filter_map(|a| a.parse().ok())

@@ -5,6 +5,7 @@
 //! scene loading need the `render` feature (on by default).
 
 pub mod action;
+pub mod alloc;
 pub mod atomic;
 pub mod cli;
 pub mod eval;

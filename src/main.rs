@@ -13,6 +13,10 @@ fn main() -> std::process::ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
+    // Before any other thread starts: candle's per-op buffers are reused instead of mapped and zeroed anew.
+    if !handtwin::alloc::reuse_freed_memory() {
+        tracing::debug!("allocator left at its defaults (not glibc, or it refused the settings)");
+    }
     let result = match cli.command {
         Some(command) => handtwin::cli::run(command),
         None => open_viewer(cli),
