@@ -6,6 +6,7 @@ use crate::video::{DwmSample, Ffmpeg, Frames, SamplePaths, list_stems};
 use crate::world_model::pipeline::{DwmModel, Sampling};
 use anyhow::{Context as _, bail};
 use indicatif::{ProgressBar, ProgressStyle};
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -111,24 +112,6 @@ fn siblings(samples: &[(PathBuf, String)]) -> anyhow::Result<Vec<String>> {
     Ok(out)
 }
 
-/// Under `--swap-hands` every ground truth is used twice: for its own clip (the ceiling row) and as another
-/// clip's sibling (the oracle rows). The first use reads it and sends it through the VAE and keeps the pair here;
-/// the second takes it out. Siblings are a cycle within each room, so at most about one room's clips wait here.
-#[derive(Default)]
-struct RoundTrips {
-    waiting: std::collections::HashMap<(PathBuf, String), (Frames, Frames)>,
-}
-
-impl RoundTrips {
-    fn take(&mut self, key: &(PathBuf, String)) -> Option<(Frames, Frames)> {
-        self.waiting.remove(key)
-    }
-
-    fn keep(&mut self, key: (PathBuf, String), truth: Frames, round_trip: Frames) {
-        self.waiting.insert(key, (truth, round_trip));
-    }
-}
-
 /// Frames, width and height: what two videos of one clip must share.
 fn frame_size(frames: &Frames) -> (usize, u32, u32) {
     (frames.frame_count(), frames.width(), frames.height())
@@ -203,7 +186,10 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         .unwrap_or_else(|_| ProgressStyle::default_bar())
         .progress_chars("=> "),
     );
-    let mut round_trips = RoundTrips::default();
+    // Under --swap-hands every ground truth is used twice: for its own clip (the ceiling row) and as another
+    // clip's sibling (the oracle rows). The first use sends it through the VAE and keeps (truth, round trip) here;
+    // the second takes the pair out. Siblings are a cycle within each room, so about one room's clips wait here.
+    let mut round_trips: HashMap<(PathBuf, String), (Frames, Frames)> = HashMap::new();
     let mut sheet_rows = Vec::new();
     let mut generation_seconds = 0.0;
     let mut evaluated = 0;
@@ -272,14 +258,15 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
             ));
         }
         // The ceiling row's round trip. Under --swap-hands this truth is also another clip's sibling: the pair is
-        // kept for that use (or was kept from it), so that no truth is read or sent through the VAE twice.
+        // kept for that use (or was kept from it), so no truth goes through the VAE twice. (A clip that served as
+        // a sibling before its own turn still has its file read twice: once then, once with its sample.)
         let key = (dir.clone(), stem.clone());
-        let truth_round_trip = match round_trips.take(&key) {
+        let truth_round_trip = match round_trips.remove(&key) {
             Some((_, round_trip)) => round_trip,
             None => {
                 let round_trip = model.reconstruct(truth)?;
                 if swapped_with.is_some() {
-                    round_trips.keep(key, truth.clone(), round_trip.clone());
+                    round_trips.insert(key, (truth.clone(), round_trip.clone()));
                 }
                 round_trip
             }
@@ -288,21 +275,27 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         if let Some(siblings) = &swapped_with {
             // The oracle rows: the sibling's ground truth, as it is and through the VAE.
             let sibling_key = (dir.clone(), siblings[index].clone());
-            let (sibling_truth, sibling_round_trip) = match round_trips.take(&sibling_key) {
-                Some(pair) => pair,
+            let (sibling_truth, kept_round_trip) = match round_trips.remove(&sibling_key) {
+                Some((sibling_truth, round_trip)) => (sibling_truth, Some(round_trip)),
                 None => {
                     let path = SamplePaths::new(dir, &siblings[index])?.ground_truth;
-                    let sibling_truth = ffmpeg.read(&path)?;
-                    if frame_size(&sibling_truth) != frame_size(truth) {
-                        bail!(
-                            "{}/{}: its ground truth is not the size of {stem}'s",
-                            dir.display(),
-                            siblings[index]
-                        );
-                    }
+                    (ffmpeg.read(&path)?, None)
+                }
+            };
+            // Checked whichever way it came: a kept truth was read for another clip.
+            if frame_size(&sibling_truth) != frame_size(truth) {
+                bail!(
+                    "{}/{}: its ground truth is not the size of {stem}'s",
+                    dir.display(),
+                    siblings[index]
+                );
+            }
+            let sibling_round_trip = match kept_round_trip {
+                Some(round_trip) => round_trip,
+                None => {
                     let round_trip = model.reconstruct(&sibling_truth)?;
-                    round_trips.keep(sibling_key, sibling_truth.clone(), round_trip.clone());
-                    (sibling_truth, round_trip)
+                    round_trips.insert(sibling_key, (sibling_truth.clone(), round_trip.clone()));
+                    round_trip
                 }
             };
             sibling_truth_summary.add(&score(&sibling_truth, truth, &regions));
