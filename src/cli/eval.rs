@@ -1,7 +1,9 @@
 //! `handtwin eval`: the held-out table — the model against two baselines that model no dynamics — over DWM sample
 //! folders with ground truth, plus a comparison sheet (static | hands | generated | truth).
 
-use crate::eval::{Summary, baselines, comparison_sheet, markdown_table, regions, score};
+use crate::eval::{
+    HandResponse, Summary, baselines, comparison_sheet, markdown_table, regions, score, swap_region,
+};
 use crate::video::{DwmSample, Ffmpeg, Frames, SamplePaths, list_stems};
 use crate::world_model::pipeline::{DwmModel, Sampling};
 use anyhow::{Context as _, bail};
@@ -51,7 +53,9 @@ pub struct EvalArgs {
     /// A model whose objects follow the hands scores lower so in the object region; one that guesses the motion
     /// from the scene and the prompt scores the same. Two oracle rows come with it: the sibling's ground truth
     /// scored against this clip's, as it is and through the model's VAE; the gap between the ceiling row and
-    /// the second is the most that following the right clock can be worth at this VAE. Every clip needs a
+    /// the second is the most that following the right clock can be worth at this VAE. A line under the table
+    /// measures the response directly: how far the output moves with the sibling's hands against how far the
+    /// truth moves, and the share of that change it reproduces (`eval::HandResponse`). Every clip needs a
     /// sibling in its folder's synth.json.
     #[arg(long)]
     pub swap_hands: bool,
@@ -178,6 +182,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         Summary::new("(oracle) the truth of another clip of the same room");
     let mut sibling_round_trip_summary =
         Summary::new("(oracle) the truth of another clip of the same room through the model's VAE");
+    let mut hand_response = HandResponse::default();
     let bar = ProgressBar::new(samples.len() as u64);
     bar.set_style(
         ProgressStyle::with_template(
@@ -241,22 +246,23 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
             }
         }
         // With --swap-hands: the model given the hand video of the next clip of the same room.
-        if let Some(siblings) = &swapped_with {
-            let sibling_hands =
-                ffmpeg.read(&SamplePaths::new(dir, &siblings[index])?.hand_video)?;
-            if frame_size(&sibling_hands) != frame_size(&sample.hand_video) {
-                bail!(
-                    "{}/{}: its hand video is not the size of {stem}'s",
-                    dir.display(),
-                    siblings[index]
-                );
+        let swapped = match &swapped_with {
+            Some(siblings) => {
+                let sibling_hands =
+                    ffmpeg.read(&SamplePaths::new(dir, &siblings[index])?.hand_video)?;
+                if frame_size(&sibling_hands) != frame_size(&sample.hand_video) {
+                    bail!(
+                        "{}/{}: its hand video is not the size of {stem}'s",
+                        dir.display(),
+                        siblings[index]
+                    );
+                }
+                let output = generate_with(&sibling_hands, prompt)?;
+                swapped_summary.add(&score(&output, truth, &regions));
+                Some((sibling_hands, output))
             }
-            swapped_summary.add(&score(
-                &generate_with(&sibling_hands, prompt)?,
-                truth,
-                &regions,
-            ));
-        }
+            None => None,
+        };
         // The ceiling row's round trip. Under --swap-hands this truth is also another clip's sibling: the pair is
         // kept for that use (or was kept from it), so no truth goes through the VAE twice. (A clip that served as
         // a sibling before its own turn still has its file read twice: once then, once with its sample.)
@@ -300,6 +306,34 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
             };
             sibling_truth_summary.add(&score(&sibling_truth, truth, &regions));
             sibling_round_trip_summary.add(&score(&sibling_round_trip, truth, &regions));
+            // How far the output moved with the sibling's hands against how far the truth moves between the clips.
+            if let Some((sibling_hands, swapped_output)) = &swapped {
+                let region = swap_region(
+                    &sample.static_video,
+                    truth,
+                    &sample.hand_video,
+                    &sibling_truth,
+                    sibling_hands,
+                )
+                .with_context(|| {
+                    format!(
+                        "{}/{stem}: its videos and its sibling's differ in size",
+                        dir.display()
+                    )
+                })?;
+                if !hand_response.add(
+                    &generated,
+                    swapped_output,
+                    &truth_round_trip,
+                    &sibling_round_trip,
+                    &region,
+                ) {
+                    bail!(
+                        "{}/{stem}: the generated video is not the size of its ground truth",
+                        dir.display()
+                    );
+                }
+            }
         }
         for (slot, (name, frames)) in baselines(&sample.static_video, &sample.hand_video)
             .into_iter()
@@ -354,10 +388,16 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         args.seed,
         generation_seconds / evaluated.max(1) as f64
     );
+    let response = if args.swap_hands {
+        format!("{}\n", hand_response.describe())
+    } else {
+        String::new()
+    };
     println!("{table}");
+    print!("{response}");
     println!("{settings}");
     if let Some(path) = &args.table {
-        std::fs::write(path, format!("{table}\n{settings}\n"))
+        std::fs::write(path, format!("{table}\n{response}{settings}\n"))
             .with_context(|| format!("writing {}", path.display()))?;
     }
     if let Some(path) = &args.comparison {

@@ -112,6 +112,19 @@ pub fn subtract(a: &RegionMask, b: &RegionMask) -> RegionMask {
     }
 }
 
+/// `a` or `b`.
+pub fn union(a: &RegionMask, b: &RegionMask) -> RegionMask {
+    RegionMask {
+        values: a
+            .values
+            .iter()
+            .zip(&b.values)
+            .map(|(&x, &y)| x || y)
+            .collect(),
+        ..a.clone()
+    }
+}
+
 /// PSNR (peak 255) over the masked pixels of the whole clip: one MSE over every masked pixel and channel.
 /// `None` when the mask is empty.
 pub fn psnr_masked(a: &Frames, b: &Frames, mask: &RegionMask) -> Option<f64> {

@@ -9,7 +9,7 @@ pub mod metrics;
 use crate::video::Frames;
 use metrics::{
     RegionMask, dilate, hand_pixels, interaction_region, mean_over, paste_hands, psnr_masked,
-    ssim_map_clip, subtract,
+    ssim_map_clip, subtract, union,
 };
 
 /// A pixel belongs to the interaction region when some channel differs from the static video by more than this
@@ -65,6 +65,126 @@ pub fn score(candidate: &Frames, truth: &Frames, regions: &Regions) -> Scores {
         frame: both(&regions.frame),
         interaction: both(&regions.interaction),
         object: both(&regions.object),
+    }
+}
+
+/// For `eval --swap-hands`: the pixels where either of two clips of one room (same static video, hands on
+/// different clocks) changed the scene away from either clip's hands — where a sibling's hands should change a
+/// model's output only through the objects. `None` when the videos differ in size.
+pub fn swap_region(
+    static_video: &Frames,
+    truth: &Frames,
+    hands: &Frames,
+    sibling_truth: &Frames,
+    sibling_hands: &Frames,
+) -> Option<RegionMask> {
+    let changed = union(
+        &interaction_region(truth, static_video, INTERACTION_THRESHOLD)?,
+        &interaction_region(sibling_truth, static_video, INTERACTION_THRESHOLD)?,
+    );
+    let near_hands = dilate(
+        &union(
+            &hand_pixels(hands, HAND_THRESHOLD),
+            &hand_pixels(sibling_hands, HAND_THRESHOLD),
+        ),
+        HAND_MARGIN,
+    );
+    (near_hands.values.len() == changed.values.len()
+        && hands.as_bytes().len() == sibling_hands.as_bytes().len())
+    .then(|| subtract(&changed, &near_hands))
+}
+
+/// How far a model's output moves when only the hand video changes, against how far the truth moves: the direct
+/// test of whether the objects follow the hands. Per clip (`add`): the model's outputs with its own hands and
+/// with a sibling clip's, and the two clips' ground truths through the model's VAE (the same blur on both sides),
+/// over `swap_region`. With d_model = own − sibling output and d_truth = own − sibling truth, pooled over every
+/// masked pixel and channel of every clip:
+/// - `ratio` = |d_model| / |d_truth|: 0 when the output ignores the hands, 1 when it moves as much as the truth;
+/// - `cosine` of d_model and d_truth: whether it moves the right way (1) or just differently (0);
+/// - `explained` = 1 − |d_model − d_truth|² / |d_truth|²: the share of the truth's change the model reproduces; 0
+///   for a model that ignores the hands, 1 for one that follows them as far as its VAE allows, negative for one
+///   that moves the wrong way.
+#[derive(Clone, Debug, Default)]
+pub struct HandResponse {
+    model_sq: f64,
+    truth_sq: f64,
+    miss_sq: f64,
+    dot: f64,
+    pub clips: usize,
+}
+
+impl HandResponse {
+    /// Adds one clip; `false` (and nothing added) when the videos and mask differ in size.
+    pub fn add(
+        &mut self,
+        own: &Frames,
+        sibling: &Frames,
+        truth: &Frames,
+        sibling_truth: &Frames,
+        mask: &RegionMask,
+    ) -> bool {
+        let len = own.as_bytes().len();
+        if [sibling, truth, sibling_truth]
+            .iter()
+            .any(|f| f.as_bytes().len() != len)
+            || mask.values.len() * 3 != len
+        {
+            return false;
+        }
+        let pixels = own
+            .as_bytes()
+            .chunks_exact(3)
+            .zip(sibling.as_bytes().chunks_exact(3))
+            .zip(truth.as_bytes().chunks_exact(3))
+            .zip(sibling_truth.as_bytes().chunks_exact(3))
+            .zip(&mask.values);
+        for ((((a, b), t), s), &on) in pixels {
+            if !on {
+                continue;
+            }
+            for c in 0..3 {
+                let dm = f64::from(a[c]) - f64::from(b[c]);
+                let dt = f64::from(t[c]) - f64::from(s[c]);
+                self.model_sq += dm * dm;
+                self.truth_sq += dt * dt;
+                self.miss_sq += (dm - dt) * (dm - dt);
+                self.dot += dm * dt;
+            }
+        }
+        self.clips += 1;
+        true
+    }
+
+    /// `None` until the truths have differed somewhere.
+    pub fn ratio(&self) -> Option<f64> {
+        (self.truth_sq > 0.0).then(|| (self.model_sq / self.truth_sq).sqrt())
+    }
+
+    /// `None` until both the outputs and the truths have differed somewhere.
+    pub fn cosine(&self) -> Option<f64> {
+        (self.truth_sq > 0.0 && self.model_sq > 0.0)
+            .then(|| self.dot / (self.model_sq * self.truth_sq).sqrt())
+    }
+
+    pub fn explained(&self) -> Option<f64> {
+        (self.truth_sq > 0.0).then(|| 1.0 - self.miss_sq / self.truth_sq)
+    }
+
+    /// One line for the table file.
+    pub fn describe(&self) -> String {
+        let cell = |v: Option<f64>, digits: usize| {
+            v.map_or_else(|| "–".to_string(), |v| format!("{v:.digits$}"))
+        };
+        format!(
+            "hand response ({} clips; a sibling's hands instead of the clip's own, where either clip's objects \
+             changed away from both clips' hands; truths through the model's VAE): the output moves {}× as far \
+             as the truth (0 ignores the hands, 1 moves as much), cosine {} with the truth's change, explains {} \
+             of it (0 ignores the hands, 1 follows them as far as the VAE allows)",
+            self.clips,
+            cell(self.ratio(), 3),
+            cell(self.cosine(), 3),
+            cell(self.explained(), 3),
+        )
     }
 }
 
@@ -184,6 +304,95 @@ pub fn comparison_sheet(
 #[cfg(test)]
 mod tests {
     use crate::world_model::train::data;
+
+    use super::*;
+
+    fn flat(values: &[u8]) -> Frames {
+        let bytes: Vec<u8> = values.iter().flat_map(|&v| [v, v, v]).collect();
+        Frames::new(values.len() as u32, 1, 8.0, bytes).unwrap()
+    }
+
+    #[test]
+    fn hand_response_tells_ignoring_from_following_and_from_the_wrong_way() {
+        let truth = flat(&[10, 200, 10, 50]);
+        let sibling_truth = flat(&[10, 10, 200, 50]);
+        let mask = RegionMask::full(1, 4, 1);
+        // The same output whatever the hands: ratio 0, explains nothing, no cosine.
+        let mut ignoring = HandResponse::default();
+        assert!(ignoring.add(&truth, &truth, &truth, &sibling_truth, &mask));
+        assert_eq!(ignoring.ratio(), Some(0.0));
+        assert_eq!(ignoring.explained(), Some(0.0));
+        assert_eq!(ignoring.cosine(), None);
+        // Outputs that are the truths: all 1.
+        let mut following = HandResponse::default();
+        assert!(following.add(&truth, &sibling_truth, &truth, &sibling_truth, &mask));
+        assert_eq!(following.ratio(), Some(1.0));
+        assert_eq!(following.explained(), Some(1.0));
+        assert!((following.cosine().unwrap() - 1.0).abs() < 1e-12);
+        // Half the change, the right way: ratio 0.5, cosine 1, explains 1 − 0.25 = 0.75.
+        let half_way = flat(&[10, 105, 105, 50]);
+        let mut half = HandResponse::default();
+        assert!(half.add(&truth, &half_way, &truth, &sibling_truth, &mask));
+        assert!((half.ratio().unwrap() - 0.5).abs() < 1e-12);
+        assert!((half.explained().unwrap() - 0.75).abs() < 1e-12);
+        // The change swapped (the object moves at the other clip's time): cosine −1, explains 1 − 4 = −3.
+        let mut wrong = HandResponse::default();
+        assert!(wrong.add(&sibling_truth, &truth, &truth, &sibling_truth, &mask));
+        assert!((wrong.cosine().unwrap() + 1.0).abs() < 1e-12);
+        assert!((wrong.explained().unwrap() + 3.0).abs() < 1e-12);
+        // Outside the mask nothing counts; a clip of another size is refused.
+        let mut none = HandResponse::default();
+        assert!(none.add(
+            &truth,
+            &truth,
+            &truth,
+            &sibling_truth,
+            &RegionMask {
+                values: vec![false; 4],
+                ..mask.clone()
+            }
+        ));
+        assert_eq!(none.ratio(), None);
+        assert!(!none.add(&flat(&[1, 2]), &truth, &truth, &sibling_truth, &mask));
+        assert_eq!(none.clips, 1);
+    }
+
+    #[test]
+    fn swap_region_is_either_clips_change_away_from_either_clips_hands() {
+        let still = flat(&[0; 12]);
+        // Clip A: its object changed at pixel 2, its hand at pixel 10; clip B: object at pixel 6, hand at 0.
+        let mut a = [0u8; 12];
+        a[2] = 100;
+        a[10] = 100;
+        let mut b = [0u8; 12];
+        b[6] = 100;
+        b[0] = 100;
+        let mut hands_a = [0u8; 12];
+        hands_a[10] = 200;
+        let mut hands_b = [0u8; 12];
+        hands_b[0] = 200;
+        let region = swap_region(
+            &still,
+            &flat(&a),
+            &flat(&hands_a),
+            &flat(&b),
+            &flat(&hands_b),
+        )
+        .unwrap();
+        let on: Vec<usize> = (0..12).filter(|&i| region.values[i]).collect();
+        // Pixel 2 is within 3 of B's hand at 0, pixel 10 is A's hand: only B's object at 6 is left.
+        assert_eq!(on, vec![6]);
+        assert!(
+            swap_region(
+                &still,
+                &flat(&a),
+                &flat(&hands_a),
+                &flat(&[0; 4]),
+                &flat(&hands_b)
+            )
+            .is_none()
+        );
+    }
 
     /// The training loss weights (`--changed-weight`, `--object-weight`) use their own copies of the region
     /// definitions (world_model may not depend on eval); they must stay the evaluation's.
