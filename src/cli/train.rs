@@ -84,8 +84,8 @@ pub struct TrainArgs {
     #[arg(long)]
     pub overfit_one_batch: bool,
     /// Attention heads of the denoiser (inpainting and DWM stages); its width is heads × 32. The bundled
-    /// model has 6 (width 192; its recipe passes `--heads 6`); the default, 3, is the earlier width-96 design. Keep it
-    /// the same for every stage and resume of a run.
+    /// model has 6 (width 192; its recipe passes `--heads 6`); the default, 3, is the earlier width-96
+    /// design. Keep it the same for every stage and resume of a run.
     #[arg(long, default_value_t = tiny::DEFAULT_HEADS)]
     pub heads: usize,
     /// The SentencePiece tokenizer folder (spiece.model, tokenizer_config.json).
