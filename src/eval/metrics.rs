@@ -32,7 +32,8 @@ impl RegionMask {
     }
 }
 
-fn same_shape(a: &Frames, b: &Frames) -> bool {
+/// Same frame count, width and height.
+pub fn same_shape(a: &Frames, b: &Frames) -> bool {
     (a.frame_count(), a.width(), a.height()) == (b.frame_count(), b.width(), b.height())
 }
 

@@ -9,7 +9,7 @@ pub mod metrics;
 use crate::video::Frames;
 use metrics::{
     RegionMask, dilate, hand_pixels, interaction_region, mean_over, paste_hands, psnr_masked,
-    ssim_map_clip, subtract, union,
+    same_shape, ssim_map_clip, subtract, union,
 };
 
 /// A pixel belongs to the interaction region when some channel differs from the static video by more than this
@@ -89,9 +89,8 @@ pub fn swap_region(
         ),
         HAND_MARGIN,
     );
-    (near_hands.values.len() == changed.values.len()
-        && hands.as_bytes().len() == sibling_hands.as_bytes().len())
-    .then(|| subtract(&changed, &near_hands))
+    (same_shape(hands, truth) && same_shape(sibling_hands, truth))
+        .then(|| subtract(&changed, &near_hands))
 }
 
 /// How far a model's output moves when only the hand video changes, against how far the truth moves: the direct
@@ -123,11 +122,17 @@ impl HandResponse {
         sibling_truth: &Frames,
         mask: &RegionMask,
     ) -> bool {
-        let len = own.as_bytes().len();
-        if [sibling, truth, sibling_truth]
+        let mask_shape = (mask.frames, mask.width, mask.height);
+        let own_shape = (
+            own.frame_count(),
+            own.width() as usize,
+            own.height() as usize,
+        );
+        if ![sibling, truth, sibling_truth]
             .iter()
-            .any(|f| f.as_bytes().len() != len)
-            || mask.values.len() * 3 != len
+            .all(|f| same_shape(f, own))
+            || mask_shape != own_shape
+            || mask.values.len() * 3 != own.as_bytes().len()
         {
             return false;
         }
@@ -354,6 +359,8 @@ mod tests {
         ));
         assert_eq!(none.ratio(), None);
         assert!(!none.add(&flat(&[1, 2]), &truth, &truth, &sibling_truth, &mask));
+        let transposed = Frames::new(1, 4, 8.0, truth.as_bytes().to_vec()).unwrap();
+        assert!(!none.add(&transposed, &truth, &truth, &sibling_truth, &mask));
         assert_eq!(none.clips, 1);
     }
 
@@ -392,6 +399,9 @@ mod tests {
             )
             .is_none()
         );
+        // Hands of the same byte length but another shape are refused too.
+        let tall = Frames::new(1, 12, 8.0, flat(&hands_b).as_bytes().to_vec()).unwrap();
+        assert!(swap_region(&still, &flat(&a), &flat(&hands_a), &flat(&b), &tall).is_none());
     }
 
     /// The training loss weights (`--changed-weight`, `--object-weight`) use their own copies of the region
