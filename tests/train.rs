@@ -4,10 +4,10 @@
 
 use candle_core::{Device, Tensor};
 use handtwin::world_model::tokenizer::T5Tokenizer;
-use handtwin::world_model::train::data::{Clip, ClipLatents};
+use handtwin::world_model::train::data::{Clip, ClipLatents, room_seeds};
 use handtwin::world_model::train::recipe::{
-    PROMPT_DROPOUT, StageSettings, draw_timestep, encode_clips, train_decoder, train_denoiser,
-    train_vae,
+    PROMPT_DROPOUT, StageSettings, draw_timestep, encode_clips, rooms_with_siblings, train_decoder,
+    train_denoiser, train_vae,
 };
 use handtwin::world_model::train::{RunDir, Stage, TrainRng, load_tensors, read_loss_log, tiny};
 use std::path::{Path, PathBuf};
@@ -63,6 +63,7 @@ fn clip(index: usize) -> Clip {
     Clip {
         stem: format!("clip{index}"),
         source: PathBuf::from("memory"),
+        room: None,
         prompt: "Push the box to the right.".into(),
         truth: tensor(truth),
         static_video: tensor(static_video),
@@ -87,6 +88,7 @@ fn settings(steps: usize, batch: usize, learning_rate: f64) -> StageSettings {
         prompt_dropout: PROMPT_DROPOUT,
         min_timestep: 0,
         hand_lr_scale: 1.0,
+        sibling_weight: 0.0,
     }
 }
 
@@ -125,6 +127,44 @@ fn params(path: &Path) -> Vec<(String, Vec<f32>)> {
         .collect();
     out.sort_by(|a, b| a.0.cmp(&b.0));
     out
+}
+
+/// A folder's synth.json gives each clip's room; a folder without one has none, and a manifest that cannot be
+/// parsed is an error naming it.
+#[test]
+fn rooms_come_from_the_synth_manifest() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(room_seeds(dir.path()).unwrap().is_empty());
+    let path = dir.path().join("synth.json");
+    std::fs::write(&path, "{\"format\": \"handtwin.synth\", \"clips\": [").unwrap();
+    let error = room_seeds(dir.path()).unwrap_err().to_string();
+    assert!(
+        error.contains("synth.json") && error.contains("manifest"),
+        "{error}"
+    );
+    let mut manifest = handtwin::synth::render::Manifest::new(
+        1,
+        handtwin::synth::Split::Train,
+        &handtwin::synth::SynthConfig::default(),
+    );
+    for (index, seed) in [(0, 11), (1, 11), (2, 12)] {
+        let mut plan = handtwin::synth::plan_clip(
+            1,
+            index,
+            handtwin::synth::Split::Train,
+            &handtwin::synth::SynthConfig::default(),
+        )
+        .unwrap();
+        plan.seed = seed;
+        manifest
+            .clips
+            .push(handtwin::synth::render::ManifestClip::from_plan(&plan));
+    }
+    std::fs::write(&path, manifest.to_json()).unwrap();
+    let rooms = room_seeds(dir.path()).unwrap();
+    assert_eq!(rooms.len(), 3);
+    assert_eq!(rooms[&manifest.clips[0].stem], 11);
+    assert_eq!(rooms[&manifest.clips[2].stem], 12);
 }
 
 #[test]
@@ -344,6 +384,80 @@ fn dwm_fine_tune_learns_and_resumes_exactly() {
     };
     assert_eq!(first_loss(&latents, 1.0), first_loss(&reworded, 1.0));
     assert_ne!(first_loss(&latents, 0.0), first_loss(&reworded, 0.0));
+
+    // The sibling term. Without rooms, or with an odd batch, it is refused.
+    let mut paired = settings(1, 2, 1e-3);
+    paired.sibling_weight = 4.0;
+    let error = dwm_refusal(&run, &latents, &black, &paired);
+    assert!(
+        error.contains("sibling_weight") && error.contains("--variants"),
+        "{error}"
+    );
+    let mut odd = paired.clone();
+    odd.batch = 3;
+    let error = dwm_refusal(&run, &latents, &black, &odd);
+    assert!(
+        error.contains("sibling_weight") && error.contains("even"),
+        "{error}"
+    );
+    // Rooms: only those with more than one clip, in the order of their first clip.
+    let in_rooms = |rooms: &[Option<(usize, u64)>], from: &[ClipLatents]| -> Vec<ClipLatents> {
+        rooms
+            .iter()
+            .enumerate()
+            .map(|(i, &room)| {
+                let mut clip = from[i % from.len()].clone();
+                clip.room = room;
+                clip
+            })
+            .collect()
+    };
+    let grouped = in_rooms(
+        &[
+            Some((0, 9)),
+            Some((0, 5)),
+            Some((1, 9)),
+            Some((0, 9)),
+            None,
+            Some((0, 5)),
+        ],
+        &latents,
+    );
+    assert_eq!(rooms_with_siblings(&grouped), vec![vec![0, 3], vec![1, 5]]);
+    // The two clips of a pair share timestep, noise and prompt: for two copies of one clip the term is exactly
+    // 0 whatever its weight, and for two different clips it is not.
+    let first_sibling_loss = |clips: &[ClipLatents], weight: f64| {
+        let scratch = tempfile::tempdir().unwrap();
+        for sub in ["model", "checkpoints"] {
+            copy_dir(&dir.path().join(sub), &scratch.path().join(sub));
+        }
+        let scratch_run = RunDir::new(scratch.path());
+        let mut one = settings(1, 2, 1e-3);
+        one.sibling_weight = weight;
+        train_denoiser(
+            &scratch_run,
+            Stage::Dwm,
+            clips,
+            &black,
+            &tokenizer_dir(),
+            &one,
+            &Device::Cpu,
+            &mut |_: &handtwin::world_model::train::StepLog| {},
+        )
+        .unwrap();
+        read_loss_log(&scratch_run.log(Stage::Dwm)).unwrap()[0].1
+    };
+    let twins = in_rooms(&[Some((0, 1)), Some((0, 1))], &latents[..1]);
+    assert_eq!(
+        first_sibling_loss(&twins, 1e-6),
+        first_sibling_loss(&twins, 100.0)
+    );
+    let siblings = in_rooms(&[Some((0, 1)), Some((0, 1))], &latents);
+    let (light, heavy) = (
+        first_sibling_loss(&siblings, 1e-6),
+        first_sibling_loss(&siblings, 100.0),
+    );
+    assert!(heavy > light, "sibling term {light} -> {heavy}");
 
     // Fine-tuning a finished model (`--init-from`): a new DWM run with no checkpoint and no inpainting stage
     // starts from the model's weights (at learning rate 0 they come out of a step unchanged), with the object

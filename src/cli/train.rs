@@ -68,6 +68,13 @@ pub struct TrainArgs {
     /// multiple of --lr; 1, the default, trains them like every other weight.
     #[arg(long, default_value_t = 1.0)]
     pub hand_lr_scale: f64,
+    /// DWM stage only: weight of the sibling term. Above 0, each batch is --batch / 2 pairs of clips of one
+    /// room (`handtwin synth --variants N`: same room and action, another timing) with the same timestep and
+    /// noise, and the loss adds this weight times the error in how the prediction changes from one clip of the
+    /// pair to the other. Only the hands differ within a pair, so only reading them lowers it. 0, the default,
+    /// trains as DWM does.
+    #[arg(long, default_value_t = 0.0)]
+    pub sibling_weight: f64,
     /// DWM stage only: start from this finished model (e.g. models/tiny-dwm) instead of the run's inpainting
     /// checkpoint, to fine-tune it further. Its VAE is copied into the run (a run that already has another VAE
     /// is refused). Needs --stage dwm and the model's --heads.
@@ -102,6 +109,7 @@ fn flag_of(field: &str, stage: Stage) -> &str {
         "changed_weight" => "--changed-weight",
         "object_weight" => "--object-weight",
         "hand_lr_scale" => "--hand-lr-scale",
+        "sibling_weight" => "--sibling-weight",
         "prompt_dropout" => "--prompt-dropout",
         "min_timestep" => "--min-timestep",
         "learning_rate" => match stage {
@@ -202,6 +210,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         prompt_dropout: args.prompt_dropout,
         min_timestep: args.min_timestep,
         hand_lr_scale: args.hand_lr_scale,
+        sibling_weight: args.sibling_weight,
     };
     // Bad settings fail here, before minutes of reading clips, and name the flag.
     for &stage in &stages {

@@ -12,6 +12,10 @@ use std::path::PathBuf;
 pub struct Clip {
     pub stem: String,
     pub source: PathBuf,
+    /// The clip's room, when its folder's `synth.json` says: (index of the folder in the list read, the
+    /// manifest's room seed). Clips of one room (`handtwin synth --variants N`) share the room, camera path and
+    /// action and differ only in its timing; `--sibling-weight` trains on such pairs. `None` without a manifest.
+    pub room: Option<(usize, u64)>,
     pub prompt: String,
     pub truth: Tensor,
     pub static_video: Tensor,
@@ -57,7 +61,9 @@ pub fn load_clips(
 ) -> Result<Vec<Clip>> {
     let ffmpeg = Ffmpeg::from_env();
     let mut listed = Vec::new();
+    let mut rooms = Vec::with_capacity(dirs.len());
     for dir in dirs {
+        rooms.push(room_seeds(dir)?);
         let stems = list_stems(dir).map_err(|e| file_error(dir, e))?;
         if stems.is_empty() {
             return Err(file_error(
@@ -65,11 +71,12 @@ pub fn load_clips(
                 "holds no DWM samples (videos_static/<stem>.mp4 + videos_hands/<stem>.mp4); make some with `handtwin synth`",
             ));
         }
-        listed.extend(stems.into_iter().map(|stem| (dir.clone(), stem)));
+        let dir_index = rooms.len() - 1;
+        listed.extend(stems.into_iter().map(|stem| (dir_index, dir.clone(), stem)));
     }
     let total = listed.len();
     let mut clips = Vec::with_capacity(total);
-    for (index, (dir, stem)) in listed.into_iter().enumerate() {
+    for (index, (dir_index, dir, stem)) in listed.into_iter().enumerate() {
         let sample = DwmSample::read(&dir, &stem, &ffmpeg).map_err(|e| file_error(&dir, e))?;
         let where_ = dir.join("videos").join(format!("{stem}.mp4"));
         let Some(truth) = sample.ground_truth.as_ref() else {
@@ -94,9 +101,11 @@ pub fn load_clips(
                 ));
             }
         }
+        let room = rooms[dir_index].get(&stem).map(|&seed| (dir_index, seed));
         clips.push(Clip {
             stem,
             source: dir.clone(),
+            room,
             prompt: sample.prompt.clone().unwrap_or_default(),
             truth: video_tensor(truth, device)?,
             static_video: video_tensor(&sample.static_video, device)?,
@@ -107,6 +116,23 @@ pub fn load_clips(
     Ok(clips)
 }
 
+/// The room seed of each clip in `dir`'s `synth.json`, by stem; empty when the folder has no manifest (DWM
+/// samples from elsewhere). A manifest that cannot be read or parsed is an error naming it.
+pub fn room_seeds(dir: &std::path::Path) -> Result<std::collections::HashMap<String, u64>> {
+    let path = dir.join("synth.json");
+    if !path.is_file() {
+        return Ok(std::collections::HashMap::new());
+    }
+    let text = std::fs::read_to_string(&path).map_err(|e| file_error(&path, e))?;
+    let manifest: crate::synth::render::Manifest = serde_json::from_str(&text)
+        .map_err(|e| file_error(&path, format!("is not a handtwin synth manifest: {e}")))?;
+    Ok(manifest
+        .clips
+        .into_iter()
+        .map(|clip| (clip.stem, clip.seed))
+        .collect())
+}
+
 /// The VAE posteriors of one clip, each [F_latent, C, h, w] (the transformer's per-frame layout): mean and
 /// log-variance of the interaction, static and hand videos.
 #[derive(Clone)]
@@ -114,6 +140,8 @@ pub struct ClipLatents {
     pub truth: (Tensor, Tensor),
     pub static_video: (Tensor, Tensor),
     pub hands: (Tensor, Tensor),
+    /// The clip's room (see [`Clip::room`]).
+    pub room: Option<(usize, u64)>,
     /// Token ids of the prompt, `TEXT_LENGTH` long.
     pub prompt_ids: Vec<u32>,
     /// [F', 1, h, w] on the latent grid: 1 where some pixel the latent covers differs between the interaction and

@@ -63,6 +63,13 @@ pub struct StageSettings {
     /// The DWM stage's learning-rate multiplier for the 16 hand input channels of the patch embedding (the ones
     /// that start at zero); 1 trains them at the rate of everything else. Ignored by the other stages.
     pub hand_lr_scale: f64,
+    /// The DWM stage's weight on the sibling term; 0 (the default) trains as DWM does. Above 0 each batch is
+    /// `batch / 2` pairs of clips from one room (`handtwin synth --variants N`: same room, camera path and
+    /// action, another timing), each pair with the same timestep and noise, and the loss adds this weight
+    /// times the (region-weighted) mean of ((p_a − p_b) − (v_a − v_b))²: the error in how the prediction
+    /// changes between the two clips. Only the hand latents differ between them, so only reading the hands can
+    /// lower that term — the plain loss spends nearly all its gradient on what every variant shares.
+    pub sibling_weight: f64,
     /// Every step draws the batch, noise and timesteps of step 0: the overfitting check of a new recipe (the
     /// loss must fall towards zero), and what the tests use to see that training learns.
     pub overfit_one_batch: bool,
@@ -88,6 +95,21 @@ impl StageSettings {
             positive("object_weight", weight)?;
         }
         positive("hand_lr_scale", self.hand_lr_scale)?;
+        if !(self.sibling_weight.is_finite() && self.sibling_weight >= 0.0) {
+            return Err(input_error(
+                "sibling_weight",
+                format!("must be 0 or more, not {}", self.sibling_weight),
+            ));
+        }
+        if self.sibling_weight > 0.0 && (self.batch < 2 || !self.batch.is_multiple_of(2)) {
+            return Err(input_error(
+                "sibling_weight",
+                format!(
+                    "trains on pairs of clips, so the batch must be even, not {}",
+                    self.batch
+                ),
+            ));
+        }
         // 0 is allowed: a step at rate 0 leaves the weights as they are, which the tests use.
         if !(self.learning_rate.is_finite() && self.learning_rate >= 0.0) {
             return Err(input_error(
@@ -446,6 +468,7 @@ pub fn encode_clips(
             truth,
             static_video,
             hands,
+            room: clip.room,
             prompt_ids,
             changed,
             object,
@@ -616,9 +639,45 @@ pub fn train_denoiser(
         mut text_encoder,
         ..
     } = denoiser;
+    let pairs = stage == Stage::Dwm && settings.sibling_weight > 0.0;
+    let rooms = if pairs {
+        let rooms = rooms_with_siblings(latents);
+        if rooms.is_empty() {
+            return Err(input_error(
+                "sibling_weight",
+                "needs clips that share a room (make them with `handtwin synth --variants 2` or more; rooms come \
+                 from each folder's synth.json)",
+            ));
+        }
+        rooms
+    } else {
+        Vec::new()
+    };
     let object_weight = settings.object_weight.unwrap_or(settings.changed_weight);
     let weighted_loss =
         stage == Stage::Dwm && (settings.changed_weight != 1.0 || object_weight != 1.0);
+    let shape = [frames, channels, height, width];
+    // One DWM training sample of `clip` at timestep `t`, from the four normal draws (posterior samples of the
+    // interaction, static and hand latents; the diffusion noise): (x_t, v target, conditions).
+    let dwm_sample =
+        |clip: &ClipLatents, t: usize, noise: &[Tensor]| -> Result<(Tensor, Tensor, Tensor)> {
+            let a = alphas[t];
+            let x0 = (sample_posterior(&clip.truth, &noise[0])? * sf)?;
+            let static_latent = (sample_posterior(&clip.static_video, &noise[1])? * sf)?;
+            let hand_latent = (sample_posterior(&clip.hands, &noise[2])? * sf)?;
+            let mask = Tensor::full(sf as f32, (frames, 1, height, width), device)?;
+            let condition = Tensor::cat(&[mask, static_latent, hand_latent], 1)?;
+            let eps = &noise[3];
+            let x_t = ((&x0 * a.sqrt())? + (eps * (1.0 - a).sqrt())?)?;
+            let v = ((eps * a.sqrt())? - (&x0 * (1.0 - a).sqrt())?)?;
+            Ok((x_t, v, condition))
+        };
+    // 1 elsewhere, changed_weight where pixels changed, object_weight where they changed away from the hands (the
+    // object region lies inside the changed region on the latent grid too).
+    let loss_weights = |clip: &ClipLatents| -> Result<Tensor> {
+        let changed = ((&clip.changed * (settings.changed_weight - 1.0))? + 1.0)?;
+        Ok((changed + (&clip.object * (object_weight - settings.changed_weight))?)?)
+    };
     let loss_at = |_step: usize, rng: &mut TrainRng| -> Result<Tensor> {
         let mut noisy = Vec::new();
         let mut targets = Vec::new();
@@ -626,60 +685,85 @@ pub fn train_denoiser(
         let mut ids = Vec::new();
         let mut timesteps = Vec::new();
         let mut weights = Vec::new();
-        let shape = [frames, channels, height, width];
-        for _ in 0..settings.batch {
-            let clip = &latents[rng.below(latents.len())];
-            let t = draw_timestep(rng, settings.min_timestep, alphas.len());
-            let a = alphas[t];
-            let (x0, condition) = match stage {
-                Stage::Inpaint => {
-                    let source = if rng.below(2) == 0 {
-                        &clip.truth
-                    } else {
-                        &clip.static_video
-                    };
-                    let x0 = (sample_posterior(source, &rng.normal(&shape, device)?)? * sf)?;
-                    let known = (sample_posterior(source, &rng.normal(&shape, device)?)? * sf)?;
-                    let mask = Tensor::from_vec(
-                        random_mask(rng, frames, height, width),
-                        (frames, 1, height, width),
-                        device,
-                    )?;
-                    let keep = (1.0 - &mask)?;
-                    let masked =
-                        (known.broadcast_mul(&keep)? + (black * sf)?.broadcast_mul(&mask)?)?;
-                    (x0, Tensor::cat(&[(keep * sf)?, masked], 1)?)
-                }
-                _ => {
-                    let x0 = (sample_posterior(&clip.truth, &rng.normal(&shape, device)?)? * sf)?;
-                    let static_latent =
-                        (sample_posterior(&clip.static_video, &rng.normal(&shape, device)?)? * sf)?;
-                    let hand_latent =
-                        (sample_posterior(&clip.hands, &rng.normal(&shape, device)?)? * sf)?;
-                    let mask = Tensor::full(sf as f32, (frames, 1, height, width), device)?;
-                    (x0, Tensor::cat(&[mask, static_latent, hand_latent], 1)?)
-                }
-            };
-            if weighted_loss {
-                // 1 elsewhere, changed_weight where pixels changed, object_weight where they changed away from
-                // the hands (the object region lies inside the changed region on the latent grid too).
-                let changed = ((&clip.changed * (settings.changed_weight - 1.0))? + 1.0)?;
-                weights
-                    .push((changed + (&clip.object * (object_weight - settings.changed_weight))?)?);
-            }
-            let eps = rng.normal(&shape, device)?;
-            let x_t = ((&x0 * a.sqrt())? + (&eps * (1.0 - a).sqrt())?)?;
-            let v = ((&eps * a.sqrt())? - (&x0 * (1.0 - a).sqrt())?)?;
-            noisy.push(x_t);
-            targets.push(v);
-            conditions.push(condition);
-            let dropped = rng.uniform() < settings.prompt_dropout;
+        let push_ids = |ids: &mut Vec<u32>, clip: &ClipLatents, dropped: bool| {
             ids.extend_from_slice(if dropped {
                 &empty_ids
             } else {
                 &clip.prompt_ids
             });
-            timesteps.push(t as i64);
+        };
+        if pairs {
+            // Pairs of clips of one room, each pair with one timestep, one set of noise and one prompt choice,
+            // so that the two samples differ only by their videos.
+            for _ in 0..settings.batch / 2 {
+                let room = &rooms[rng.below(rooms.len())];
+                let first = rng.below(room.len());
+                let second = (first + 1 + rng.below(room.len() - 1)) % room.len();
+                let t = draw_timestep(rng, settings.min_timestep, alphas.len());
+                let noise = (0..4)
+                    .map(|_| rng.normal(&shape, device))
+                    .collect::<Result<Vec<_>>>()?;
+                let dropped = rng.uniform() < settings.prompt_dropout;
+                for member in [first, second] {
+                    let clip = &latents[room[member]];
+                    let (x_t, v, condition) = dwm_sample(clip, t, &noise)?;
+                    if weighted_loss {
+                        weights.push(loss_weights(clip)?);
+                    }
+                    noisy.push(x_t);
+                    targets.push(v);
+                    conditions.push(condition);
+                    push_ids(&mut ids, clip, dropped);
+                    timesteps.push(t as i64);
+                }
+            }
+        } else {
+            // The draws in this order reproduce the runs made before the sibling term existed.
+            for _ in 0..settings.batch {
+                let clip = &latents[rng.below(latents.len())];
+                let t = draw_timestep(rng, settings.min_timestep, alphas.len());
+                let (x_t, v, condition) = match stage {
+                    Stage::Inpaint => {
+                        let a = alphas[t];
+                        let source = if rng.below(2) == 0 {
+                            &clip.truth
+                        } else {
+                            &clip.static_video
+                        };
+                        let x0 = (sample_posterior(source, &rng.normal(&shape, device)?)? * sf)?;
+                        let known = (sample_posterior(source, &rng.normal(&shape, device)?)? * sf)?;
+                        let mask = Tensor::from_vec(
+                            random_mask(rng, frames, height, width),
+                            (frames, 1, height, width),
+                            device,
+                        )?;
+                        let keep = (1.0 - &mask)?;
+                        let masked =
+                            (known.broadcast_mul(&keep)? + (black * sf)?.broadcast_mul(&mask)?)?;
+                        let condition = Tensor::cat(&[(keep * sf)?, masked], 1)?;
+                        let eps = rng.normal(&shape, device)?;
+                        let x_t = ((&x0 * a.sqrt())? + (&eps * (1.0 - a).sqrt())?)?;
+                        let v = ((&eps * a.sqrt())? - (&x0 * (1.0 - a).sqrt())?)?;
+                        (x_t, v, condition)
+                    }
+                    _ => {
+                        let mut noise = (0..3)
+                            .map(|_| rng.normal(&shape, device))
+                            .collect::<Result<Vec<_>>>()?;
+                        if weighted_loss {
+                            weights.push(loss_weights(clip)?);
+                        }
+                        noise.push(rng.normal(&shape, device)?);
+                        dwm_sample(clip, t, &noise)?
+                    }
+                };
+                noisy.push(x_t);
+                targets.push(v);
+                conditions.push(condition);
+                let dropped = rng.uniform() < settings.prompt_dropout;
+                push_ids(&mut ids, clip, dropped);
+                timesteps.push(t as i64);
+            }
         }
         let batch = settings.batch;
         let input = Tensor::cat(
@@ -691,14 +775,29 @@ pub fn train_denoiser(
         let text = text_encoder.forward(&ids)?;
         let timesteps = Tensor::from_vec(timesteps, batch, device)?;
         let prediction = transformer.forward(&input, &text, &timesteps, Some(&rope))?;
-        let squared = (prediction - target)?.sqr()?;
-        if weights.is_empty() {
-            return Ok(squared.mean_all()?);
+        let error = (prediction - target)?;
+        let weights = if weights.is_empty() {
+            None
+        } else {
+            Some(Tensor::stack(&weights, 0)?)
+        };
+        let loss = weighted_mean(&error.sqr()?, weights.as_ref())?;
+        if !pairs {
+            return Ok(loss);
         }
-        // A weighted mean: Σ w·e² / Σ w over the same elements, so the loss keeps its scale.
-        let weights = Tensor::stack(&weights, 0)?;
-        let weighted = squared.broadcast_mul(&weights)?.mean_all()?;
-        Ok((weighted / weights.mean_all()?.to_scalar::<f32>()? as f64)?)
+        // The sibling term: (p_a − p_b) − (v_a − v_b) = e_a − e_b, weighted where either clip's region is.
+        let (b, rest) = (batch / 2, &error.dims()[1..]);
+        let paired = error.reshape([&[b, 2][..], rest].concat())?;
+        let difference = (paired.narrow(1, 0, 1)? - paired.narrow(1, 1, 1)?)?.squeeze(1)?;
+        let pair_weights = match &weights {
+            Some(w) => {
+                let w = w.reshape([&[b, 2][..], &w.dims()[1..]].concat())?;
+                Some(w.max(1)?)
+            }
+            None => None,
+        };
+        let sibling = weighted_mean(&difference.sqr()?, pair_weights.as_ref())?;
+        Ok((loss + (sibling * settings.sibling_weight)?)?)
     };
     let lr_scales = match stage {
         Stage::Dwm => hand_lr_scales(settings.hand_lr_scale, in_channels, channels, device)?,
@@ -711,6 +810,39 @@ pub fn train_denoiser(
         export_model(run, &vars, settings.heads, tokenizer_dir)?;
     }
     Ok(complete)
+}
+
+/// Σ w·e² / Σ w over the same elements (`weights` broadcast over `squared`), so a weighted loss keeps its scale;
+/// the plain mean without weights.
+fn weighted_mean(squared: &Tensor, weights: Option<&Tensor>) -> Result<Tensor> {
+    match weights {
+        None => Ok(squared.mean_all()?),
+        Some(weights) => {
+            let weighted = squared.broadcast_mul(weights)?.mean_all()?;
+            Ok((weighted / weights.mean_all()?.to_scalar::<f32>()? as f64)?)
+        }
+    }
+}
+
+/// The clips of each room that has more than one (indices into `latents`), rooms in the order of their first
+/// clip, so that a seed draws the same pairs.
+pub fn rooms_with_siblings(latents: &[ClipLatents]) -> Vec<Vec<usize>> {
+    let mut order: Vec<(usize, u64)> = Vec::new();
+    let mut members: HashMap<(usize, u64), Vec<usize>> = HashMap::new();
+    for (index, clip) in latents.iter().enumerate() {
+        if let Some(room) = clip.room {
+            let entry = members.entry(room).or_default();
+            if entry.is_empty() {
+                order.push(room);
+            }
+            entry.push(index);
+        }
+    }
+    order
+        .into_iter()
+        .filter_map(|room| members.remove(&room))
+        .filter(|clips| clips.len() > 1)
+        .collect()
 }
 
 /// The DWM stage's hand input channels (the last `hand_channels` of the patch embedding) trained at `scale` times the rate;
