@@ -361,26 +361,30 @@ fn dwm_fine_tune_learns_and_resumes_exactly() {
         assert_ne!(clip.prompt_ids, other);
         clip.prompt_ids = other.clone();
     }
-    let first_loss = |clips: &[handtwin::world_model::train::data::ClipLatents], dropout: f64| {
+    // The loss of one DWM step from the inpainting checkpoint, in a scratch copy of the run.
+    let first_loss_with = |clips: &[ClipLatents], one: &StageSettings| {
         let scratch = tempfile::tempdir().unwrap();
         for sub in ["model", "checkpoints"] {
             copy_dir(&dir.path().join(sub), &scratch.path().join(sub));
         }
         let scratch_run = RunDir::new(scratch.path());
-        let mut one = settings(1, 2, 1e-3);
-        one.prompt_dropout = dropout;
         train_denoiser(
             &scratch_run,
             Stage::Dwm,
             clips,
             &black,
             &tokenizer_dir(),
-            &one,
+            one,
             &Device::Cpu,
             &mut |_: &handtwin::world_model::train::StepLog| {},
         )
         .unwrap();
         read_loss_log(&scratch_run.log(Stage::Dwm)).unwrap()[0].1
+    };
+    let first_loss = |clips: &[ClipLatents], dropout: f64| {
+        let mut one = settings(1, 2, 1e-3);
+        one.prompt_dropout = dropout;
+        first_loss_with(clips, &one)
     };
     assert_eq!(first_loss(&latents, 1.0), first_loss(&reworded, 1.0));
     assert_ne!(first_loss(&latents, 0.0), first_loss(&reworded, 0.0));
@@ -427,25 +431,9 @@ fn dwm_fine_tune_learns_and_resumes_exactly() {
     // The two clips of a pair share timestep, noise and prompt: for two copies of one clip the term is exactly
     // 0 whatever its weight, and for two different clips it is not.
     let first_sibling_loss = |clips: &[ClipLatents], weight: f64| {
-        let scratch = tempfile::tempdir().unwrap();
-        for sub in ["model", "checkpoints"] {
-            copy_dir(&dir.path().join(sub), &scratch.path().join(sub));
-        }
-        let scratch_run = RunDir::new(scratch.path());
         let mut one = settings(1, 2, 1e-3);
         one.sibling_weight = weight;
-        train_denoiser(
-            &scratch_run,
-            Stage::Dwm,
-            clips,
-            &black,
-            &tokenizer_dir(),
-            &one,
-            &Device::Cpu,
-            &mut |_: &handtwin::world_model::train::StepLog| {},
-        )
-        .unwrap();
-        read_loss_log(&scratch_run.log(Stage::Dwm)).unwrap()[0].1
+        first_loss_with(clips, &one)
     };
     let twins = in_rooms(&[Some((0, 1)), Some((0, 1))], &latents[..1]);
     assert_eq!(
