@@ -87,6 +87,13 @@ fn eval_prints_every_row_and_writes_the_table_and_the_sheet() {
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
+    // The bundled model was trained only from t = 900 up (its handtwin.json says so): two steps get a warning.
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("trained only at timesteps from 900 up")
+            && stderr.contains("use at most 1"),
+        "{stderr}"
+    );
     let text = std::fs::read_to_string(&table).unwrap();
     // The table, a blank line, then the sampler settings it was made with.
     let (table_text, settings) = text.split_once("\n\n").unwrap();

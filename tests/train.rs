@@ -3,6 +3,7 @@
 //! the tiny model's size; no synth data is needed.
 
 use candle_core::{Device, Tensor};
+use handtwin::world_model::model_dir::SamplingDefaults;
 use handtwin::world_model::tokenizer::T5Tokenizer;
 use handtwin::world_model::train::data::{Clip, ClipLatents, room_seeds};
 use handtwin::world_model::train::recipe::{
@@ -346,7 +347,12 @@ fn dwm_fine_tune_learns_and_resumes_exactly() {
             .join("transformer/diffusion_pytorch_model.safetensors")
             .is_file()
     );
-    assert!(overfit.model().join("handtwin.json").is_file());
+    assert_eq!(
+        SamplingDefaults::for_model(&overfit.model())
+            .unwrap()
+            .min_training_timestep,
+        None
+    );
 
     // Prompt dropout: at 1 every sample is trained with the empty prompt, so the first step's loss does not
     // depend on the clips' prompts; at 0 it does.
@@ -361,8 +367,9 @@ fn dwm_fine_tune_learns_and_resumes_exactly() {
         assert_ne!(clip.prompt_ids, other);
         clip.prompt_ids = other.clone();
     }
-    // The loss of one DWM step from the inpainting checkpoint, in a scratch copy of the run.
-    let first_loss_with = |clips: &[ClipLatents], one: &StageSettings| {
+    // One DWM step from the inpainting checkpoint, in a scratch copy of the run: its loss, and the lowest training
+    // timestep its exported handtwin.json records.
+    let scratch_step = |clips: &[ClipLatents], one: &StageSettings| {
         let scratch = tempfile::tempdir().unwrap();
         for sub in ["model", "checkpoints"] {
             copy_dir(&dir.path().join(sub), &scratch.path().join(sub));
@@ -379,8 +386,17 @@ fn dwm_fine_tune_learns_and_resumes_exactly() {
             &mut |_: &handtwin::world_model::train::StepLog| {},
         )
         .unwrap();
-        read_loss_log(&scratch_run.log(Stage::Dwm)).unwrap()[0].1
+        let defaults = SamplingDefaults::for_model(&scratch_run.model()).unwrap();
+        (
+            read_loss_log(&scratch_run.log(Stage::Dwm)).unwrap()[0].1,
+            defaults.min_training_timestep,
+        )
     };
+    let first_loss_with = |clips: &[ClipLatents], one: &StageSettings| scratch_step(clips, one).0;
+    // A run trained only from t = 900 up says so, so that sampling with more steps than that covers is warned about.
+    let mut late = settings(1, 2, 1e-3);
+    late.min_timestep = 900;
+    assert_eq!(scratch_step(&latents, &late).1, Some(900));
     let first_loss = |clips: &[ClipLatents], dropout: f64| {
         let mut one = settings(1, 2, 1e-3);
         one.prompt_dropout = dropout;

@@ -101,6 +101,9 @@ pub(crate) fn choose_model(
     if steps == 0 {
         anyhow::bail!("--steps must be at least 1");
     }
+    if let Some(warning) = defaults.untrained_steps_warning(&dir, steps) {
+        tracing::warn!("{warning}");
+    }
     Ok(ModelChoice {
         dir,
         steps,

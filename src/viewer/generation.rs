@@ -19,29 +19,53 @@ pub struct GenerationChoices {
     pub device: String,
     pub settings: GenerationSettings,
     pub prompt: String,
+    /// The most sampling steps the chosen model was trained for (`handtwin.json`'s `min_training_timestep` on its
+    /// scheduler), with that timestep; `None` when it has no limit. The panel warns above it.
+    pub step_limit: Option<(usize, usize)>,
 }
 
 impl Default for GenerationChoices {
     /// The bundled tiny DWM with the sampling settings its folder recommends, so generation works out of the box.
     fn default() -> Self {
-        let model = crate::world_model::model_dir::bundled_model_dir();
-        let mut settings = GenerationSettings::default();
-        if let Some(dir) = &model {
-            match crate::world_model::model_dir::SamplingDefaults::for_model(dir) {
-                Ok(defaults) => {
-                    settings.steps = defaults.steps;
-                    settings.guidance_scale = defaults.guidance_scale;
-                }
-                Err(error) => tracing::warn!("{error}; using DWM's sampling settings"),
-            }
-        }
-        Self {
-            model,
+        let mut choices = Self {
+            model: None,
             lora: None,
             device: "cpu".into(),
-            settings,
+            settings: GenerationSettings::default(),
             prompt: String::new(),
+            step_limit: None,
+        };
+        if let Some(dir) = crate::world_model::model_dir::bundled_model_dir() {
+            choices.set_model(dir);
         }
+        choices
+    }
+}
+
+impl GenerationChoices {
+    /// Chooses the model folder and takes its recommended sampling settings (`handtwin.json`) and step limit.
+    pub fn set_model(&mut self, dir: PathBuf) {
+        use crate::world_model::model_dir::SamplingDefaults;
+        self.step_limit = None;
+        match SamplingDefaults::for_model(&dir) {
+            Ok(defaults) => {
+                self.settings.steps = defaults.steps;
+                self.settings.guidance_scale = defaults.guidance_scale;
+                match defaults.max_trained_steps(&dir) {
+                    Ok(limit) => {
+                        self.step_limit = limit.zip(defaults.min_training_timestep);
+                    }
+                    Err(error) => tracing::warn!("{error}; cannot check the sampling steps"),
+                }
+            }
+            Err(error) => {
+                let dwm = SamplingDefaults::DWM;
+                self.settings.steps = dwm.steps;
+                self.settings.guidance_scale = dwm.guidance_scale;
+                tracing::warn!("{error}; using DWM's sampling settings");
+            }
+        }
+        self.model = Some(dir);
     }
 }
 
@@ -258,7 +282,7 @@ fn finish_pick(mut generation: ResMut<Generation>, mut choices: ResMut<Generatio
         if is_lora {
             choices.lora = Some(folder)
         } else {
-            choices.model = Some(folder)
+            choices.set_model(folder)
         }
     }
 }
@@ -331,6 +355,18 @@ pub(super) fn generation_ui(
                 });
             ui.end_row();
         });
+    if let Some((limit, min_timestep)) = choices.step_limit
+        && choices.settings.steps > limit
+    {
+        ui.colored_label(
+            egui::Color32::from_rgb(235, 170, 60),
+            format!(
+                "⚠ this model was trained only at timesteps ≥ {min_timestep}: use at most {limit} {}; more \
+                 break its output",
+                if limit == 1 { "step" } else { "steps" }
+            ),
+        );
+    }
     match (&generation.job, &generation.progress) {
         (Some(job), progress) => {
             let text = match progress {

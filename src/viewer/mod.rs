@@ -98,14 +98,7 @@ pub fn run(options: ViewerOptions) -> anyhow::Result<()> {
     if options.model.is_some() || options.lora.is_some() || options.steps.is_some() {
         let mut choices = generation::GenerationChoices::default();
         if let Some(model) = options.model {
-            match crate::world_model::model_dir::SamplingDefaults::for_model(&model) {
-                Ok(defaults) => {
-                    choices.settings.steps = defaults.steps;
-                    choices.settings.guidance_scale = defaults.guidance_scale;
-                }
-                Err(error) => tracing::warn!("{error}; using DWM's sampling settings"),
-            }
-            choices.model = Some(model);
+            choices.set_model(model);
         }
         choices.lora = options.lora;
         if let Some(steps) = options.steps {

@@ -34,11 +34,15 @@ pub fn bundled_model_dir() -> Option<PathBuf> {
     dir.join("model_index.json").is_file().then_some(dir)
 }
 
-/// Sampling settings a model folder recommends (`handtwin.json`: `default_steps`, `default_guidance_scale`).
+/// Sampling settings a model folder recommends (`handtwin.json`: `default_steps`, `default_guidance_scale`, and
+/// optionally `min_training_timestep`).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct SamplingDefaults {
     pub steps: usize,
     pub guidance_scale: f64,
+    /// The lowest timestep the model's last training stage drew (`handtwin train --min-timestep`); `None` when it
+    /// trained them all, as DWM does. Sampling below it runs the model where it was not trained.
+    pub min_training_timestep: Option<usize>,
 }
 
 impl SamplingDefaults {
@@ -46,6 +50,7 @@ impl SamplingDefaults {
     pub const DWM: SamplingDefaults = SamplingDefaults {
         steps: 50,
         guidance_scale: 6.0,
+        min_training_timestep: None,
     };
 
     /// The folder's recommendation, or DWM's when it has no `handtwin.json`.
@@ -72,9 +77,67 @@ impl SamplingDefaults {
             .and_then(Value::as_f64)
             .filter(|g| g.is_finite() && *g >= 0.0)
             .ok_or_else(|| file_error(&path, "`default_guidance_scale` must be a number ≥ 0"))?;
+        let min_training_timestep = match value.get("min_training_timestep") {
+            None | Some(Value::Null) => None,
+            Some(v) => Some(v.as_u64().filter(|&t| t < 1000).ok_or_else(|| {
+                file_error(
+                    &path,
+                    "`min_training_timestep` must be a whole number from 0 to 999",
+                )
+            })? as usize),
+        };
         Ok(Self {
             steps: steps as usize,
             guidance_scale,
+            min_training_timestep,
+        })
+    }
+
+    /// The most sampling steps whose timesteps (on the folder's scheduler) all lie where the model was trained:
+    /// `None` when it trained every timestep (no limit). A model trained only at t ≥ 900, with CogVideoX's
+    /// trailing spacing, has a limit of 1: at two steps the second runs at t = 499.
+    pub fn max_trained_steps(&self, dir: &Path) -> Result<Option<usize>, ModelDirError> {
+        let Some(min) = self.min_training_timestep.filter(|&t| t > 0) else {
+            return Ok(None);
+        };
+        let path = dir.join("scheduler").join("scheduler_config.json");
+        let config =
+            super::scheduler::DdimConfig::from_file(&path).map_err(|e| file_error(&path, e))?;
+        let mut limit = 0;
+        for steps in 1..=config.num_train_timesteps {
+            let timesteps = super::scheduler::inference_timesteps(&config, steps)
+                .map_err(|e| file_error(&path, e))?;
+            if timesteps.iter().any(|&t| t < min as i64) {
+                break;
+            }
+            limit = steps;
+        }
+        Ok(Some(limit))
+    }
+
+    /// A warning for sampling `steps` steps with the model in `dir`, when some of them would run where it was not
+    /// trained; `None` when all are covered (or the folder says nothing about it).
+    pub fn untrained_steps_warning(&self, dir: &Path, steps: usize) -> Option<String> {
+        let limit = match self.max_trained_steps(dir) {
+            Ok(limit) => limit?,
+            Err(error) => return Some(format!("cannot check the sampling steps: {error}")),
+        };
+        (steps > limit).then(|| {
+            if limit == 0 {
+                return format!(
+                    "{}: this model was trained only at timesteps from {} up, which its scheduler's spacing never \
+                     samples alone; expect broken output",
+                    dir.display(),
+                    self.min_training_timestep.unwrap_or(0)
+                );
+            }
+            format!(
+                "{}: this model was trained only at timesteps from {} up, so {steps} sampling steps run it where it \
+                 was not trained and its output breaks down; use at most {limit} (its default is {})",
+                dir.display(),
+                self.min_training_timestep.unwrap_or(0),
+                self.steps
+            )
         })
     }
 }
@@ -305,4 +368,88 @@ pub fn estimate_memory(
         transformer_activations: batch * tokens * per_token,
         attention_chunk: batch * heads * query_chunk.min(tokens) * tokens * 4,
     })
+}
+
+#[cfg(test)]
+mod sampling_defaults_tests {
+    use super::SamplingDefaults;
+    use std::path::Path;
+
+    fn model_with(dir: &Path, handtwin_json: &str) {
+        std::fs::create_dir_all(dir.join("scheduler")).unwrap();
+        std::fs::write(
+            dir.join("scheduler").join("scheduler_config.json"),
+            crate::world_model::train::tiny::scheduler_config_json(),
+        )
+        .unwrap();
+        std::fs::write(dir.join("handtwin.json"), handtwin_json).unwrap();
+    }
+
+    #[test]
+    fn a_model_trained_from_t900_up_allows_one_step_on_trailing_spacing() {
+        let dir = tempfile::tempdir().unwrap();
+        model_with(
+            dir.path(),
+            &crate::world_model::train::tiny::sampling_defaults_json(1, 1.0, 900),
+        );
+        let defaults = SamplingDefaults::for_model(dir.path()).unwrap();
+        assert_eq!(defaults.min_training_timestep, Some(900));
+        assert_eq!(defaults.max_trained_steps(dir.path()).unwrap(), Some(1));
+        assert!(defaults.untrained_steps_warning(dir.path(), 1).is_none());
+        let warning = defaults.untrained_steps_warning(dir.path(), 2).unwrap();
+        assert!(
+            warning.contains("from 900 up") && warning.contains("at most 1"),
+            "{warning}"
+        );
+
+        // From t = 400 up, trailing spacing keeps every timestep of 1 and 2 steps (999, 499) but not of 3 (332).
+        model_with(
+            dir.path(),
+            &crate::world_model::train::tiny::sampling_defaults_json(1, 1.0, 400),
+        );
+        let defaults = SamplingDefaults::for_model(dir.path()).unwrap();
+        assert_eq!(defaults.max_trained_steps(dir.path()).unwrap(), Some(2));
+    }
+
+    #[test]
+    fn a_model_trained_on_all_timesteps_has_no_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let json = crate::world_model::train::tiny::sampling_defaults_json(1, 1.0, 0);
+        assert!(!json.contains("min_training_timestep"), "{json}");
+        model_with(dir.path(), &json);
+        let defaults = SamplingDefaults::for_model(dir.path()).unwrap();
+        assert_eq!(defaults.min_training_timestep, None);
+        assert_eq!(defaults.max_trained_steps(dir.path()).unwrap(), None);
+        assert!(defaults.untrained_steps_warning(dir.path(), 50).is_none());
+    }
+
+    #[test]
+    fn a_bad_min_training_timestep_is_refused_with_the_file_named() {
+        let dir = tempfile::tempdir().unwrap();
+        for bad in ["1000", "-1", "\"900\"", "9.5"] {
+            model_with(
+                dir.path(),
+                &format!(
+                    r#"{{"default_steps": 1, "default_guidance_scale": 1.0, "min_training_timestep": {bad}}}"#
+                ),
+            );
+            let error = SamplingDefaults::for_model(dir.path())
+                .unwrap_err()
+                .to_string();
+            assert!(
+                error.contains("handtwin.json") && error.contains("min_training_timestep"),
+                "{bad}: {error}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_bundled_model_says_it_was_trained_from_t900_up() {
+        let Some(dir) = super::bundled_model_dir() else {
+            panic!("models/tiny-dwm is part of the repository");
+        };
+        let defaults = SamplingDefaults::for_model(&dir).unwrap();
+        assert_eq!(defaults.steps, 1);
+        assert_eq!(defaults.max_trained_steps(&dir).unwrap(), Some(1));
+    }
 }

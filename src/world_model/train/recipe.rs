@@ -807,7 +807,13 @@ pub fn train_denoiser(
     // The DWM stage writes `model/` whenever it stops, at a `--max-steps` limit too, so a checkpoint along the
     // way can be evaluated (and shipped) as it is.
     if stage == Stage::Dwm {
-        export_model(run, &vars, settings.heads, tokenizer_dir)?;
+        export_model(
+            run,
+            &vars,
+            settings.heads,
+            settings.min_timestep,
+            tokenizer_dir,
+        )?;
     }
     Ok(complete)
 }
@@ -960,10 +966,13 @@ fn start_from_model(model: &Path, vars: &[(String, Var)]) -> Result<()> {
 }
 
 /// Writes the finished model in diffusers' layout (what `DwmModel::load` reads) under `model/`.
+/// `min_timestep` is the DWM stage's (`--min-timestep`); above 0 it goes into `handtwin.json` so that sampling with
+/// more steps than the model was trained for is warned about.
 fn export_model(
     run: &RunDir,
     vars: &[(String, Var)],
     heads: usize,
+    min_timestep: usize,
     tokenizer_dir: &Path,
 ) -> Result<()> {
     let model = run.model();
@@ -1002,7 +1011,7 @@ fn export_model(
     )?;
     write_text_atomic(
         &model.join("handtwin.json"),
-        &tiny::sampling_defaults_json(tiny::DEFAULT_STEPS, 1.0),
+        &tiny::sampling_defaults_json(tiny::DEFAULT_STEPS, 1.0, min_timestep),
     )?;
     tracing::info!("model written to {}", model.display());
     Ok(())

@@ -154,13 +154,17 @@ pub fn tokenizer_config_json() -> String {
 /// with the bundled model's at one; `handtwin eval` now names the steps in every model row.
 pub const DEFAULT_STEPS: usize = 1;
 
-/// Sampling defaults written into the model folder (`handtwin.json`) and used when the user gives none.
-pub fn sampling_defaults_json(steps: usize, guidance_scale: f64) -> String {
-    serde_json::json!({
+/// Sampling defaults written into the model folder (`handtwin.json`) and used when the user gives none, with
+/// `min_training_timestep` when the last training stage drew only timesteps from `min_timestep` up (above 0).
+pub fn sampling_defaults_json(steps: usize, guidance_scale: f64, min_timestep: usize) -> String {
+    let mut value = serde_json::json!({
         "default_steps": steps,
         "default_guidance_scale": guidance_scale
-    })
-    .to_string()
+    });
+    if min_timestep > 0 {
+        value["min_training_timestep"] = serde_json::json!(min_timestep);
+    }
+    value.to_string()
 }
 
 #[cfg(test)]
