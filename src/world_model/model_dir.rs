@@ -122,21 +122,18 @@ impl SamplingDefaults {
             Ok(limit) => limit?,
             Err(error) => return Some(format!("cannot check the sampling steps: {error}")),
         };
+        // A limit exists only for a model that names its lowest training timestep.
+        let min = self.min_training_timestep?;
+        let advice = if limit == 0 {
+            "no step count on its scheduler avoids that".to_string()
+        } else {
+            format!("use at most {limit} (its default is {})", self.steps)
+        };
         (steps > limit).then(|| {
-            if limit == 0 {
-                return format!(
-                    "{}: this model was trained only at timesteps from {} up, which its scheduler's spacing never \
-                     samples alone; expect broken output",
-                    dir.display(),
-                    self.min_training_timestep.unwrap_or(0)
-                );
-            }
             format!(
-                "{}: this model was trained only at timesteps from {} up, so {steps} sampling steps run it where it \
-                 was not trained and its output breaks down; use at most {limit} (its default is {})",
-                dir.display(),
-                self.min_training_timestep.unwrap_or(0),
-                self.steps
+                "{}: this model was trained only at timesteps from {min} up, so {steps} sampling steps run it where \
+                 it was not trained and its output breaks down; {advice}",
+                dir.display()
             )
         })
     }
