@@ -128,8 +128,14 @@ fn eval_prints_every_row_and_writes_the_table_and_the_sheet() {
         assert_eq!(numbers.len(), 6, "{row}");
         assert!(numbers.iter().all(|v| v.is_finite()), "{row}");
     }
+    // Under --swap-hands the sheet has eight columns (static | hands | generated | truth | truth through the VAE |
+    // the sibling's hands | generated with them | the sibling's truth) of 240 pixels with 4-pixel gaps, and one
+    // row per clip and frame (two clips, three frames; 96×64 cells scale to 240×160).
     let image = image::open(&sheet).unwrap();
-    assert!(image.width() > 0 && image.height() > 0);
+    assert_eq!(
+        (image.width(), image.height()),
+        (8 * 240 + 7 * 4, 6 * 160 + 5 * 4)
+    );
 }
 
 #[test]

@@ -33,7 +33,9 @@ pub struct EvalArgs {
     #[arg(long)]
     pub table: Option<PathBuf>,
     /// Write a comparison sheet (PNG) of the first clips: static | hands | generated | truth | truth through the
-    /// model's VAE (the best this model could give).
+    /// model's VAE (the best this model could give). With --swap-hands, three more columns: the sibling's hands |
+    /// generated with them | the sibling's truth — a model whose objects follow the hands changes its output
+    /// between the two generated columns as the truth changes between the two truth columns.
     #[arg(long)]
     pub comparison: Option<PathBuf>,
     /// Clips on the comparison sheet.
@@ -267,6 +269,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         // kept for that use (or was kept from it), so no truth goes through the VAE twice. (A clip that served as
         // a sibling before its own turn still has its file read twice: once then, once with its sample.)
         let key = (dir.clone(), stem.clone());
+        let mut sheet_sibling_truth = None;
         let truth_round_trip = match round_trips.remove(&key) {
             Some((_, round_trip)) => round_trip,
             None => {
@@ -304,6 +307,9 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
                     round_trip
                 }
             };
+            if sheet_rows.len() < args.comparison_clips {
+                sheet_sibling_truth = Some(sibling_truth.clone());
+            }
             sibling_truth_summary.add(&score(&sibling_truth, truth, &regions));
             sibling_round_trip_summary.add(&score(&sibling_round_trip, truth, &regions));
             // How far the output moved with the sibling's hands against how far the truth moves between the clips.
@@ -351,13 +357,19 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
             &regions,
         ));
         if sheet_rows.len() < args.comparison_clips {
-            sheet_rows.push([
+            let mut row = vec![
                 sample.static_video.clone(),
                 sample.hand_video.clone(),
                 generated,
                 truth.clone(),
                 truth_round_trip,
-            ]);
+            ];
+            if let (Some((sibling_hands, swapped_output)), Some(sibling_truth)) =
+                (swapped, sheet_sibling_truth)
+            {
+                row.extend([sibling_hands, swapped_output, sibling_truth]);
+            }
+            sheet_rows.push(row);
         }
         evaluated += 1;
         bar.inc(1);
