@@ -2,7 +2,8 @@
 //! folders with ground truth, plus a comparison sheet (static | hands | generated | truth).
 
 use crate::eval::{
-    HandResponse, Summary, baselines, comparison_sheet, markdown_table, regions, score, swap_region,
+    HandResponse, Summary, baselines, comparison_sheet, frames_differing_most, markdown_table,
+    regions, score, swap_region,
 };
 use crate::video::{DwmSample, Ffmpeg, Frames, SamplePaths, list_stems};
 use crate::world_model::pipeline::{DwmModel, Sampling};
@@ -35,7 +36,8 @@ pub struct EvalArgs {
     /// Write a comparison sheet (PNG) of the first clips: static | hands | generated | truth | truth through the
     /// model's VAE (the best this model could give). With --swap-hands, three more columns: the sibling's hands |
     /// generated with them | the sibling's truth — a model whose objects follow the hands changes its output
-    /// between the two generated columns as the truth changes between the two truth columns.
+    /// between the two generated columns as the truth changes between the two truth columns. The sheet then shows
+    /// the three frames where the truths of its clips and their siblings' differ most.
     #[arg(long)]
     pub comparison: Option<PathBuf>,
     /// Clips on the comparison sheet.
@@ -414,14 +416,24 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     }
     if let Some(path) = &args.comparison {
         let rows: Vec<Vec<&Frames>> = sheet_rows.iter().map(|row| row.iter().collect()).collect();
-        let frames = rows
-            .first()
-            .and_then(|row| row.first())
-            .map(|clip| {
-                let n = clip.frame_count();
-                vec![n / 4, n / 2, n - 1]
-            })
-            .unwrap_or_default();
+        // With the siblings' columns: the three frames where the rows' truths and their siblings' differ most
+        // (where the clocks disagree); otherwise a quarter, half way and the end.
+        let frames = if args.swap_hands {
+            let pairs: Vec<(&Frames, &Frames)> = sheet_rows
+                .iter()
+                .filter(|row| row.len() == 8)
+                .map(|row| (&row[3], &row[7]))
+                .collect();
+            frames_differing_most(&pairs, 3)
+        } else {
+            rows.first()
+                .and_then(|row| row.first())
+                .map(|clip| {
+                    let n = clip.frame_count();
+                    vec![n / 4, n / 2, n - 1]
+                })
+                .unwrap_or_default()
+        };
         let sheet = comparison_sheet(&rows, &frames, 240).context("nothing to draw")?;
         sheet
             .save(path)

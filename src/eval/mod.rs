@@ -306,11 +306,58 @@ pub fn comparison_sheet(
     Some(sheet)
 }
 
+/// The `count` frames (in order) where the videos of each pair differ most, summed over the pairs (the mean absolute
+/// difference of a frame's bytes): for a sheet of clips beside their siblings, the moments the two clocks disagree.
+/// Pairs of unequal sizes are skipped; fewer frames come back when the videos are shorter than `count`.
+pub fn frames_differing_most(pairs: &[(&Frames, &Frames)], count: usize) -> Vec<usize> {
+    let frames = pairs
+        .iter()
+        .map(|(a, _)| a.frame_count())
+        .min()
+        .unwrap_or(0);
+    let mut totals = vec![0.0f64; frames];
+    for (a, b) in pairs {
+        if a.frame_len() != b.frame_len() || a.frame_count() != b.frame_count() {
+            continue;
+        }
+        for (index, total) in totals.iter_mut().enumerate() {
+            if let (Some(x), Some(y)) = (a.frame(index), b.frame(index)) {
+                let sum: u64 = x.iter().zip(y).map(|(p, q)| p.abs_diff(*q) as u64).sum();
+                *total += sum as f64 / x.len().max(1) as f64;
+            }
+        }
+    }
+    let mut order: Vec<usize> = (0..frames).collect();
+    // Largest difference first; ties to the earlier frame.
+    order.sort_by(|&i, &j| totals[j].total_cmp(&totals[i]).then(i.cmp(&j)));
+    order.truncate(count);
+    order.sort_unstable();
+    order
+}
+
 #[cfg(test)]
 mod tests {
     use crate::world_model::train::data;
 
     use super::*;
+
+    #[test]
+    fn frames_differing_most_picks_where_the_pairs_disagree() {
+        let video = |values: &[u8]| {
+            let bytes: Vec<u8> = values.iter().flat_map(|&v| [v, v, v]).collect();
+            Frames::new(1, 1, 8.0, bytes).unwrap()
+        };
+        let a = video(&[0, 0, 90, 0, 30, 0]);
+        let b = video(&[0, 0, 0, 0, 0, 0]);
+        let c = video(&[0, 60, 0, 0, 0, 0]);
+        assert_eq!(frames_differing_most(&[(&a, &b)], 2), vec![2, 4]);
+        // Summed over pairs: frame 1 (60) beats frame 4 (30).
+        assert_eq!(frames_differing_most(&[(&a, &b), (&c, &b)], 2), vec![1, 2]);
+        // No difference anywhere: the first frames; more asked than there are: all of them.
+        assert_eq!(frames_differing_most(&[(&b, &b)], 2), vec![0, 1]);
+        assert_eq!(frames_differing_most(&[(&a, &b)], 9).len(), 6);
+        assert!(frames_differing_most(&[], 3).is_empty());
+    }
 
     fn flat(values: &[u8]) -> Frames {
         let bytes: Vec<u8> = values.iter().flat_map(|&v| [v, v, v]).collect();
