@@ -44,3 +44,29 @@ fn bad_settings_fail_before_any_clip_is_read() {
         cli::assert_refused_before_writing(&command, args, expected, &out);
     }
 }
+
+/// The default tokenizer comes from the assets folder, so `$HANDTWIN_ASSETS` moves it with the scene assets (a
+/// packaged build); a folder without one is refused by name before the run folder is made.
+#[test]
+fn the_default_tokenizer_follows_the_assets_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let assets = dir.path().join("elsewhere");
+    std::fs::create_dir_all(&assets).unwrap();
+    let out = dir.path().join("run");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_handtwin"))
+        .env("HANDTWIN_ASSETS", &assets)
+        .args(["train", "--stage", "dwm", "--data"])
+        .arg(dir.path().join("no-such-clips"))
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let expected = format!(
+        "reading the tokenizer in {}",
+        assets.join("tokenizer").display()
+    );
+    assert!(stderr.contains(&expected), "{stderr}");
+    assert!(!out.exists());
+}

@@ -95,7 +95,8 @@ pub struct TrainArgs {
     /// design. Keep it the same for every stage and resume of a run.
     #[arg(long, default_value_t = tiny::DEFAULT_HEADS)]
     pub heads: usize,
-    /// The SentencePiece tokenizer folder (spiece.model, tokenizer_config.json).
+    /// The SentencePiece tokenizer folder (spiece.model, tokenizer_config.json); default: the bundled one,
+    /// `tokenizer/` in the assets folder (`$HANDTWIN_ASSETS`, the source tree's `assets/`, or beside the executable).
     #[arg(long)]
     pub tokenizer: Option<PathBuf>,
     /// cpu, cuda or metal.
@@ -223,11 +224,12 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         }
     }
     let device = crate::worker::device(&args.device).map_err(anyhow::Error::msg)?;
-    let tokenizer_dir = args.tokenizer.clone().unwrap_or_else(|| {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("assets")
-            .join("tokenizer")
-    });
+    // The bundled tokenizer lives with the scene assets (`$HANDTWIN_ASSETS`, the source tree, or beside the
+    // executable).
+    let tokenizer_dir = args
+        .tokenizer
+        .clone()
+        .unwrap_or_else(|| crate::scene::assets_dir().join("tokenizer"));
     let tokenizer = T5Tokenizer::from_dir(&tokenizer_dir)
         .with_context(|| format!("reading the tokenizer in {}", tokenizer_dir.display()))?;
     let run = RunDir::new(&args.out);

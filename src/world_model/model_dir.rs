@@ -25,13 +25,18 @@ fn file_error(path: &Path, reason: impl ToString) -> ModelDirError {
     }
 }
 
-/// The bundled tiny DWM (`models/tiny-dwm` of this checkout), the default model of the viewer and of
-/// `handtwin generate`; `None` when the folder is missing (a packaged build without it).
+/// The bundled tiny DWM, the default model of the viewer and of `handtwin generate`: `models/tiny-dwm` of the
+/// source tree the binary was built from, else `models/tiny-dwm` beside the executable (a packaged or copied
+/// build, like the scene assets' fallback); `None` when neither holds it.
 pub fn bundled_model_dir() -> Option<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("models")
-        .join("tiny-dwm");
-    dir.join("model_index.json").is_file().then_some(dir)
+    let relative = Path::new("models").join("tiny-dwm");
+    let source_tree = Path::new(env!("CARGO_MANIFEST_DIR")).join(&relative);
+    let beside_executable = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(|dir| dir.join(&relative)));
+    std::iter::once(source_tree)
+        .chain(beside_executable)
+        .find(|dir| dir.join("model_index.json").is_file())
 }
 
 /// Sampling settings a model folder recommends (`handtwin.json`: `default_steps`, `default_guidance_scale`, and
