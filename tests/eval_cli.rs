@@ -73,6 +73,7 @@ fn eval_prints_every_row_and_writes_the_table_and_the_sheet() {
     .unwrap();
     let table = dir.path().join("table.md");
     let sheet = dir.path().join("sheet.png");
+    let per_clip = dir.path().join("clips.csv");
     let output = Command::new(env!("CARGO_BIN_EXE_handtwin"))
         .args(["eval", "--data"])
         .arg(&data)
@@ -80,6 +81,8 @@ fn eval_prints_every_row_and_writes_the_table_and_the_sheet() {
         .arg(&table)
         .arg("--comparison")
         .arg(&sheet)
+        .arg("--per-clip")
+        .arg(&per_clip)
         .output()
         .unwrap();
     assert!(
@@ -127,6 +130,20 @@ fn eval_prints_every_row_and_writes_the_table_and_the_sheet() {
             .collect();
         assert_eq!(numbers.len(), 6, "{row}");
         assert!(numbers.iter().all(|v| v.is_finite()), "{row}");
+    }
+    // One CSV row per clip: folder, stem, six scores, the sibling and its three response numbers (the truths of the
+    // two clips differ where the box moved, so all are there).
+    let csv = std::fs::read_to_string(&per_clip).unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines.len(), 3, "{csv}");
+    assert!(lines[0].starts_with("folder,stem,psnr_frame,"), "{csv}");
+    for (line, (stem, sibling)) in lines[1..].iter().zip([("a", "b"), ("b", "a")]) {
+        let fields: Vec<&str> = line.split(',').collect();
+        assert_eq!(fields.len(), 12, "{line}");
+        assert_eq!((fields[1], fields[8]), (stem, sibling), "{line}");
+        for field in fields[2..8].iter().chain(&fields[9..]) {
+            assert!(field.parse::<f64>().unwrap().is_finite(), "{line}");
+        }
     }
     // Under --swap-hands the sheet has eight columns (static | hands | generated | truth | truth through the VAE |
     // the sibling's hands | generated with them | the sibling's truth) of 240 pixels with 4-pixel gaps, and one

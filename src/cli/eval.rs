@@ -2,8 +2,8 @@
 //! folders with ground truth, plus a comparison sheet (static | hands | generated | truth).
 
 use crate::eval::{
-    HandResponse, Summary, baselines, comparison_sheet, frames_differing_most, markdown_table,
-    regions, score, swap_region,
+    HandResponse, Scores, Summary, baselines, comparison_sheet, frames_differing_most,
+    markdown_table, regions, score, swap_region,
 };
 use crate::video::{DwmSample, Ffmpeg, Frames, SamplePaths, list_stems};
 use crate::world_model::pipeline::{DwmModel, Sampling};
@@ -63,6 +63,25 @@ pub struct EvalArgs {
     /// sibling in its folder's synth.json.
     #[arg(long)]
     pub swap_hands: bool,
+    /// Write one CSV row per clip here: its folder and stem, the model's PSNR and SSIM per region, and with
+    /// --swap-hands the sibling and that clip's hand response (moves, cosine, explains; empty where the two
+    /// clips' truths do not differ in the swap region). For finding which clips a model follows the hands on.
+    #[arg(long)]
+    pub per_clip: Option<PathBuf>,
+}
+
+/// A CSV cell: the number, or nothing where there is none.
+fn csv_cell(value: Option<f64>) -> String {
+    value.map_or_else(String::new, |v| format!("{v:.4}"))
+}
+
+/// A CSV field, quoted when it holds a comma, a quote or a line break.
+fn csv_text(text: &str) -> String {
+    if text.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text.to_string()
+    }
 }
 
 /// For `--swap-hands`: each clip's sibling, the next variant of its room (cyclically) in its folder's synth.json
@@ -187,6 +206,11 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     let mut sibling_round_trip_summary =
         Summary::new("(oracle) the truth of another clip of the same room through the model's VAE");
     let mut hand_response = HandResponse::default();
+    let mut per_clip_rows = vec![
+        "folder,stem,psnr_frame,ssim_frame,psnr_interaction,ssim_interaction,psnr_object,ssim_object,sibling,\
+         response_moves,response_cosine,response_explains"
+            .to_string(),
+    ];
     let bar = ProgressBar::new(samples.len() as u64);
     bar.set_style(
         ProgressStyle::with_template(
@@ -229,7 +253,9 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         let Some(regions) = regions(truth, &sample.static_video, &sample.hand_video) else {
             bail!("{}/{stem}: the videos have different sizes", dir.display());
         };
-        model_summary.add(&score(&generated, truth, &regions));
+        let model_scores = score(&generated, truth, &regions);
+        model_summary.add(&model_scores);
+        let mut clip_response = None;
         if args.hand_ablation || args.prompt_ablation {
             let no_hands = Frames::black(
                 sample.hand_video.frame_count(),
@@ -329,7 +355,8 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
                         dir.display()
                     )
                 })?;
-                if !hand_response.add(
+                let mut response = HandResponse::default();
+                if !response.add(
                     &generated,
                     swapped_output,
                     &truth_round_trip,
@@ -341,6 +368,8 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
                         dir.display()
                     );
                 }
+                hand_response.merge(&response);
+                clip_response = Some(response);
             }
         }
         for (slot, (name, frames)) in baselines(&sample.static_video, &sample.hand_video)
@@ -372,6 +401,33 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
                 row.extend([sibling_hands, swapped_output, sibling_truth]);
             }
             sheet_rows.push(row);
+        }
+        if args.per_clip.is_some() {
+            let Scores {
+                frame,
+                interaction,
+                object,
+            } = model_scores;
+            let response = clip_response.as_ref();
+            per_clip_rows.push(
+                [
+                    csv_text(&dir.display().to_string()),
+                    csv_text(stem),
+                    csv_cell(frame.0),
+                    csv_cell(frame.1),
+                    csv_cell(interaction.0),
+                    csv_cell(interaction.1),
+                    csv_cell(object.0),
+                    csv_cell(object.1),
+                    swapped_with
+                        .as_ref()
+                        .map_or_else(String::new, |siblings| csv_text(&siblings[index])),
+                    csv_cell(response.and_then(HandResponse::ratio)),
+                    csv_cell(response.and_then(HandResponse::cosine)),
+                    csv_cell(response.and_then(HandResponse::explained)),
+                ]
+                .join(","),
+            );
         }
         evaluated += 1;
         bar.inc(1);
@@ -412,6 +468,10 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     println!("{settings}");
     if let Some(path) = &args.table {
         std::fs::write(path, format!("{table}\n{response}{settings}\n"))
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    if let Some(path) = &args.per_clip {
+        std::fs::write(path, per_clip_rows.join("\n") + "\n")
             .with_context(|| format!("writing {}", path.display()))?;
     }
     if let Some(path) = &args.comparison {

@@ -160,6 +160,15 @@ impl HandResponse {
         true
     }
 
+    /// Adds another set of clips (one clip's response into a whole table's).
+    pub fn merge(&mut self, other: &HandResponse) {
+        self.model_sq += other.model_sq;
+        self.truth_sq += other.truth_sq;
+        self.miss_sq += other.miss_sq;
+        self.dot += other.dot;
+        self.clips += other.clips;
+    }
+
     /// `None` until the truths have differed somewhere.
     pub fn ratio(&self) -> Option<f64> {
         (self.truth_sq > 0.0).then(|| (self.model_sq / self.truth_sq).sqrt())
