@@ -326,7 +326,7 @@ pub fn frames_differing_most(pairs: &[(&Frames, &Frames)], count: usize) -> Vec<
         .unwrap_or(0);
     let mut totals = vec![0.0f64; frames];
     for (a, b) in pairs {
-        if a.frame_len() != b.frame_len() || a.frame_count() != b.frame_count() {
+        if !same_shape(a, b) {
             continue;
         }
         for (index, total) in totals.iter_mut().enumerate() {

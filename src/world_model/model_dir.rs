@@ -30,13 +30,9 @@ fn file_error(path: &Path, reason: impl ToString) -> ModelDirError {
 /// build, like the scene assets' fallback); `None` when neither holds it.
 pub fn bundled_model_dir() -> Option<PathBuf> {
     let relative = Path::new("models").join("tiny-dwm");
-    let source_tree = Path::new(env!("CARGO_MANIFEST_DIR")).join(&relative);
-    let beside_executable = std::env::current_exe()
-        .ok()
-        .and_then(|exe| exe.parent().map(|dir| dir.join(&relative)));
-    std::iter::once(source_tree)
-        .chain(beside_executable)
-        .find(|dir| dir.join("model_index.json").is_file())
+    let holds_model = |dir: PathBuf| dir.join("model_index.json").is_file().then_some(dir);
+    holds_model(Path::new(env!("CARGO_MANIFEST_DIR")).join(&relative))
+        .or_else(|| holds_model(std::env::current_exe().ok()?.parent()?.join(&relative)))
 }
 
 /// Sampling settings a model folder recommends (`handtwin.json`: `default_steps`, `default_guidance_scale`, and
