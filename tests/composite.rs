@@ -6,9 +6,10 @@ use bevy::render::gpu_readback::{Readback, ReadbackComplete};
 use bevy::render::render_resource::{TextureFormat, TextureUsages};
 use handtwin::video::Frames;
 use handtwin::viewer::composite::{
-    CompositeMaterial, CompositeMode, CompositePlugin, CompositeSettings, frame_image,
+    CompositeMaterial, CompositeMode, CompositePlugin, CompositeSettings, frame_image, mask_image,
     spawn_composite,
 };
+use handtwin::world_model::composite::ResidualMask;
 use std::sync::{Arc, Mutex};
 
 const W: u32 = 64;
@@ -43,16 +44,34 @@ impl Compositor {
         let static_image = images.add(frame_image(static_clip, 0).unwrap());
         let generated_image = images.add(frame_image(generated, 0).unwrap());
         let hands = images.add(frame_image(&Frames::black(1, W, H, 8.0).unwrap(), 0).unwrap());
+        // The residual mask: on in the left half of the frame, off in the right half.
+        let mask = ResidualMask {
+            frames: 1,
+            width: W as usize,
+            height: H as usize,
+            values: (0..W * H)
+                .map(|i| if i % W < W / 2 { 1.0 } else { 0.0 })
+                .collect(),
+        };
+        let mask = images.add(mask_image(&mask, 0).unwrap());
         let mut target = Image::new_target_texture(W, H, TextureFormat::Rgba8Unorm, None);
         target.texture_descriptor.usage |= TextureUsages::COPY_SRC;
         let target = images.add(target);
         let material = CompositeMaterial {
-            settings: CompositeSettings::default(),
-            static_frame: static_image,
+            settings: CompositeSettings {
+                has_mask: 1,
+                fade: 1.0,
+                frame_offset: Vec2::ZERO,
+                frame_scale: Vec2::ONE,
+                ..CompositeSettings::default()
+            },
+            static_frame: static_image.clone(),
             hand_frame: hands.clone(),
             generated_frame: generated_image.clone(),
             truth_frame: hands,
             generated_b_frame: generated_image,
+            composite_frame: static_image,
+            mask_frame: mask,
         };
         let (camera, material) = world.resource_scope(|world, mut meshes: Mut<Assets<Mesh>>| {
             world.resource_scope(|world, mut materials: Mut<Assets<CompositeMaterial>>| {
@@ -172,4 +191,28 @@ fn wipe_is_exact_and_the_heat_map_of_identical_frames_is_zero() {
         heat.iter().all(|&v| v == 0),
         "heat map of identical frames is not zero"
     );
+}
+
+#[test]
+fn the_residual_over_the_scene_draws_generated_pixels_only_inside_the_mask() {
+    let static_clip = clip(1);
+    let generated = clip(2);
+    let mut compositor = Compositor::new(&static_clip, &generated);
+    // The target holds the static frame (standing in for the live render); the residual is blended over it.
+    let (s, g) = (static_clip.frame(0).unwrap(), generated.frame(0).unwrap());
+    assert_eq!(compositor.show(CompositeMode::Static, 0.5), s);
+    let over = compositor.show(CompositeMode::OverScene, 0.5);
+    for y in 0..H as usize {
+        for x in 0..W as usize {
+            let at = (y * W as usize + x) * 3;
+            let expected = if x < W as usize / 2 {
+                &g[at..at + 3]
+            } else {
+                &s[at..at + 3]
+            };
+            assert_eq!(&over[at..at + 3], expected, "pixel ({x}, {y})");
+        }
+    }
+    // The composite mode shows the composite frame (here the static one) exactly at its own size.
+    assert_eq!(compositor.show(CompositeMode::Composite, 0.5), s);
 }

@@ -110,6 +110,7 @@ fn eval_prints_every_row_and_writes_the_table_and_the_sheet() {
         methods,
         [
             "DWM tiny (tiny-dwm, 2 steps)",
+            "DWM tiny (tiny-dwm, 2 steps), residual composite over the static video",
             "DWM tiny (tiny-dwm, 2 steps) given a black hand video (ablation)",
             "DWM tiny (tiny-dwm, 2 steps) given the hand video of another clip of the same room (ablation)",
             "static video copied",
@@ -145,13 +146,13 @@ fn eval_prints_every_row_and_writes_the_table_and_the_sheet() {
             assert!(field.parse::<f64>().unwrap().is_finite(), "{line}");
         }
     }
-    // Under --swap-hands the sheet has eight columns (static | hands | generated | truth | truth through the VAE |
-    // the sibling's hands | generated with them | the sibling's truth) of 240 pixels with 4-pixel gaps, and one
-    // row per clip and frame (two clips, three frames; 96×64 cells scale to 240×160).
+    // Under --swap-hands the sheet has nine columns (static | hands | generated | truth | truth through the VAE |
+    // the sibling's hands | generated with them | the sibling's truth | the residual composite) of 240 pixels with
+    // 4-pixel gaps, and one row per clip and frame (two clips, three frames; 96×64 cells scale to 240×160).
     let image = image::open(&sheet).unwrap();
     assert_eq!(
         (image.width(), image.height()),
-        (8 * 240 + 7 * 4, 6 * 160 + 5 * 4)
+        (9 * 240 + 8 * 4, 6 * 160 + 5 * 4)
     );
 }
 

@@ -64,7 +64,7 @@ fn generate_writes_the_video_and_the_comparison() {
             comparison.width(),
             comparison.height()
         ),
-        (9, 3 * 96, 64)
+        (9, 5 * 96, 64)
     );
     // The same seed repeats the run.
     let again = format!("{out}/again.mp4");
@@ -75,6 +75,41 @@ fn generate_writes_the_video_and_the_comparison() {
     );
     let sample = DwmSample::read(dir.path(), "pan_right", &Ffmpeg::from_env()).unwrap();
     assert_eq!(sample.static_video.frame_count(), 9);
+
+    // --output both writes the composite and the raw output beside each other; the default is the composite.
+    let both = format!("{out}/both.mp4");
+    let output = handtwin(&[
+        "generate",
+        "--model",
+        &model,
+        "--lora",
+        &lora,
+        "--sample",
+        &sample_path(&out),
+        "--steps",
+        "3",
+        "--seed",
+        "7",
+        "--output",
+        "both",
+        "--out",
+        &both,
+    ]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let composite = read_video(&dir.path().join("both_composite.mp4")).unwrap();
+    let raw = read_video(&dir.path().join("both_generated.mp4")).unwrap();
+    assert_eq!(composite.as_bytes(), video.as_bytes());
+    assert_eq!((raw.frame_count(), raw.width(), raw.height()), (9, 96, 64));
+    assert_ne!(raw.as_bytes(), composite.as_bytes());
+    assert!(!dir.path().join("both.mp4").exists());
+}
+
+fn sample_path(out: &str) -> String {
+    format!("{out}/pan_right")
 }
 
 #[test]

@@ -6,6 +6,7 @@ use crate::eval::{
     markdown_table, regions, score, swap_region,
 };
 use crate::video::{DwmSample, Ffmpeg, Frames, SamplePaths, list_stems};
+use crate::world_model::composite::{CompositeSettings, composite};
 use crate::world_model::pipeline::{DwmModel, Sampling};
 use anyhow::{Context as _, bail};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -34,10 +35,11 @@ pub struct EvalArgs {
     #[arg(long)]
     pub table: Option<PathBuf>,
     /// Write a comparison sheet (PNG) of the first clips: static | hands | generated | truth | truth through the
-    /// model's VAE (the best this model could give). With --swap-hands, three more columns: the sibling's hands |
-    /// generated with them | the sibling's truth — a model whose objects follow the hands changes its output
-    /// between the two generated columns as the truth changes between the two truth columns. The sheet then shows
-    /// the three frames where the truths of its clips and their siblings' differ most.
+    /// model's VAE (the best this model could give) | the residual composite. With --swap-hands, three more
+    /// columns before the composite: the sibling's hands | generated with them | the sibling's truth — a model
+    /// whose objects follow the hands changes its output between the two generated columns as the truth changes
+    /// between the two truth columns. The sheet then shows the three frames where the truths of its clips and
+    /// their siblings' differ most.
     #[arg(long)]
     pub comparison: Option<PathBuf>,
     /// Clips on the comparison sheet.
@@ -183,6 +185,10 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         format!("{model_name}, {steps} step{plural}, guidance {guidance}")
     };
     let mut model_summary = Summary::new(&format!("DWM tiny ({model_name})"));
+    let mut composite_summary = Summary::new(&format!(
+        "DWM tiny ({model_name}), residual composite over the static video"
+    ));
+    let mut composite_hand_response = HandResponse::default();
     let mut ablation_summary = Summary::new(&format!(
         "DWM tiny ({model_name}) given a black hand video (ablation)"
     ));
@@ -232,6 +238,8 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
             bail!("{}: has no ground truth (videos/{stem}.mp4)", dir.display());
         };
         let prompt = sample.prompt.as_deref().unwrap_or("");
+        // The model's no-action output: the blur row's baseline and the reference of the residual composite.
+        let static_round_trip = model.reconstruct(&sample.static_video)?;
         let mut generate_with = |hands: &Frames, prompt: &str| -> anyhow::Result<Frames> {
             model
                 .generate(
@@ -255,6 +263,16 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         };
         let model_scores = score(&generated, truth, &regions);
         model_summary.add(&model_scores);
+        let settings = CompositeSettings::default();
+        let composited = composite(
+            &sample.static_video,
+            &sample.hand_video,
+            &generated,
+            &static_round_trip,
+            &settings,
+        )
+        .with_context(|| format!("{}/{stem}: the residual composite", dir.display()))?;
+        composite_summary.add(&score(&composited.frames, truth, &regions));
         let mut clip_response = None;
         if args.hand_ablation || args.prompt_ablation {
             let no_hands = Frames::black(
@@ -370,6 +388,21 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
                 }
                 hand_response.merge(&response);
                 clip_response = Some(response);
+                // The same measure on the composites: what a user sees move when only the hands change.
+                let swapped_composite = composite(
+                    &sample.static_video,
+                    sibling_hands,
+                    swapped_output,
+                    &static_round_trip,
+                    &settings,
+                )?;
+                composite_hand_response.add(
+                    &composited.frames,
+                    &swapped_composite.frames,
+                    &truth_round_trip,
+                    &sibling_round_trip,
+                    &region,
+                );
             }
         }
         for (slot, (name, frames)) in baselines(&sample.static_video, &sample.hand_video)
@@ -382,11 +415,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
             baseline_summaries[slot].add(&score(&frames, truth, &regions));
         }
         // A baseline with the model's blur and no dynamics: the static video through the VAE and back.
-        blur_summary.add(&score(
-            &model.reconstruct(&sample.static_video)?,
-            truth,
-            &regions,
-        ));
+        blur_summary.add(&score(&static_round_trip, truth, &regions));
         if sheet_rows.len() < args.comparison_clips {
             let mut row = vec![
                 sample.static_video.clone(),
@@ -400,6 +429,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
             {
                 row.extend([sibling_hands, swapped_output, sibling_truth]);
             }
+            row.push(composited.frames.clone());
             sheet_rows.push(row);
         }
         if args.per_clip.is_some() {
@@ -432,7 +462,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         evaluated += 1;
         bar.inc(1);
     }
-    let mut summaries = vec![model_summary];
+    let mut summaries = vec![model_summary, composite_summary];
     if args.hand_ablation {
         summaries.push(ablation_summary);
     }
@@ -459,7 +489,11 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         generation_seconds / evaluated.max(1) as f64
     );
     let response = if args.swap_hands {
-        format!("{}\n", hand_response.describe())
+        format!(
+            "{}\nOn the residual composites: {}\n",
+            hand_response.describe(),
+            composite_hand_response.describe()
+        )
     } else {
         String::new()
     };
@@ -481,7 +515,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         let frames = if args.swap_hands {
             let pairs: Vec<(&Frames, &Frames)> = sheet_rows
                 .iter()
-                .filter(|row| row.len() == 8)
+                .filter(|row| row.len() == 9)
                 .map(|row| (&row[3], &row[7]))
                 .collect();
             frames_differing_most(&pairs, 3)

@@ -1,6 +1,7 @@
 //! `handtwin generate`: DWM on a sample folder (or a static + hand video pair), through the same worker the viewer
-//! uses; writes the generated mp4 and, as DWM does, a comparison video (static | hands | generated | ground
-//! truth when the sample has one).
+//! uses; writes the residual composite (the static video with only what the model changed put in), the model's
+//! raw output, or both, and, as DWM does, a comparison video (static | hands | generated | composite | mask |
+//! ground truth when the sample has one).
 
 use crate::video::{
     DwmSample, Ffmpeg, Frames, Mp4Options, read_video_with, side_by_side, write_video_with,
@@ -48,9 +49,22 @@ pub struct GenerateArgs {
     /// f32, bf16 or f16 (bf16/f16 need a GPU).
     #[arg(long, default_value = "f32")]
     pub dtype: String,
-    /// The generated video (the comparison video is written beside it as <name>_comparison.mp4).
+    /// The video to write (the comparison video is written beside it as <name>_comparison.mp4; with
+    /// `--output both`, <name>_composite.mp4 and <name>_generated.mp4).
     #[arg(long)]
     pub out: PathBuf,
+    /// composite: the static video with only what the model changed put in (the residual composite: pixels the
+    /// model left alone stay the static video's, at full resolution); generated: the model's raw output; both.
+    #[arg(long, value_enum, default_value_t = OutputKind::Composite)]
+    pub output: OutputKind,
+}
+
+/// Which video `generate` writes.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OutputKind {
+    Composite,
+    Generated,
+    Both,
 }
 
 struct Inputs {
@@ -160,7 +174,7 @@ pub fn run_with(args: GenerateArgs, loader: impl ModelLoader) -> anyhow::Result<
     );
     bar.set_message("loading the model");
     let start = Instant::now();
-    let frames = loop {
+    let (frames, composited) = loop {
         let event = worker
             .events()
             .recv()
@@ -174,16 +188,20 @@ pub fn run_with(args: GenerateArgs, loader: impl ModelLoader) -> anyhow::Result<
                 bar.set_position(step as u64);
             }
             Event::Done {
-                frames, timings, ..
+                frames,
+                composite,
+                timings,
+                ..
             } => {
                 bar.finish_and_clear();
                 tracing::info!(
-                    "generated {} frames in {:.1} s (model load {:.1} s)",
+                    "generated {} frames in {:.1} s (model load {:.1} s, the static video's reconstruction {:.1} s)",
                     frames.frame_count(),
                     timings.generate.as_secs_f64(),
-                    timings.load.as_secs_f64()
+                    timings.load.as_secs_f64(),
+                    timings.reconstruct.as_secs_f64()
                 );
-                break frames;
+                break (frames, composite);
             }
             Event::Failed { message, .. } => {
                 bar.abandon();
@@ -193,23 +211,57 @@ pub fn run_with(args: GenerateArgs, loader: impl ModelLoader) -> anyhow::Result<
             Event::Queued { .. } | Event::Started { .. } => {}
         }
     };
-    write_video_with(&frames, &args.out, &Mp4Options::video(), &ffmpeg)?;
-    let mut clips = vec![&inputs.static_video, &inputs.hand_video, &frames];
-    if let Some(truth) = &inputs.ground_truth {
-        clips.push(truth);
-    }
-    let comparison = side_by_side(&clips)?;
+    let mask = composited.mask.to_frames(frames.fps())?;
     let stem = args.out.file_stem().map_or_else(
         || "generated".to_string(),
         |s| s.to_string_lossy().into_owned(),
     );
-    let comparison_path = args.out.with_file_name(format!("{stem}_comparison.mp4"));
+    let extension = args
+        .out
+        .extension()
+        .map_or_else(|| "mp4".to_string(), |e| e.to_string_lossy().into_owned());
+    let beside = |suffix: &str| {
+        args.out
+            .with_file_name(format!("{stem}_{suffix}.{extension}"))
+    };
+    let mut written = Vec::new();
+    let outputs: Vec<(PathBuf, &Frames)> = match args.output {
+        OutputKind::Composite => vec![(args.out.clone(), &composited.frames)],
+        OutputKind::Generated => vec![(args.out.clone(), &frames)],
+        OutputKind::Both => vec![
+            (beside("composite"), &composited.frames),
+            (beside("generated"), &frames),
+        ],
+    };
+    for (path, clip) in outputs {
+        write_video_with(clip, &path, &Mp4Options::video(), &ffmpeg)?;
+        written.push(path);
+    }
+    let mut clips = vec![
+        &inputs.static_video,
+        &inputs.hand_video,
+        &frames,
+        &composited.frames,
+        &mask,
+    ];
+    if let Some(truth) = &inputs.ground_truth {
+        clips.push(truth);
+    }
+    let comparison = side_by_side(&clips)?;
+    let comparison_path = args
+        .out
+        .with_file_name(format!("{stem}_comparison.{extension}"));
     write_video_with(&comparison, &comparison_path, &Mp4Options::video(), &ffmpeg)?;
+    written.push(comparison_path);
     tracing::info!(
-        "wrote {} and {} in {:.1} s",
-        args.out.display(),
-        comparison_path.display(),
-        start.elapsed().as_secs_f64()
+        "wrote {} in {:.1} s (the composite takes {:.1}% of its pixels from the model)",
+        written
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", "),
+        start.elapsed().as_secs_f64(),
+        100.0 * composited.mask.coverage()
     );
     Ok(())
 }

@@ -198,12 +198,15 @@ fn start_generation(
         hasher.finish()
     };
     results.generated_b = results.generated.take();
+    results.composite = None;
     if let Some(cached) = results.cache.get(&job_key).cloned() {
         notifications.info(
             "the same action and settings were generated before: showing the cached result".into(),
         );
-        results.generated = Some(cached);
-        results.mode = CompositeMode::Generated;
+        let (frames, composite) = cached;
+        results.generated = Some(frames);
+        results.composite = composite;
+        results.mode = default_mode(results.composite.is_some());
         results.showing = true;
         results.invalidate();
         return;
@@ -212,6 +215,16 @@ fn start_generation(
     generation.job = Some(job);
     generation.job_key = Some(job_key);
     generation.progress = None;
+}
+
+/// What a new generated clip is shown as: the residual composite (the sharp scene with only what the model
+/// changed), or the raw output when there is no composite.
+fn default_mode(has_composite: bool) -> CompositeMode {
+    if has_composite {
+        CompositeMode::Composite
+    } else {
+        CompositeMode::Generated
+    }
 }
 
 fn poll_worker(
@@ -237,19 +250,27 @@ fn poll_worker(
                 generation.progress = Some((step, total, elapsed, eta));
             }
             Event::Done {
-                frames, timings, ..
+                frames,
+                composite,
+                timings,
+                ..
             } => {
                 notifications.info(format!(
-                    "generated {} frames in {:.1} s (model load {:.1} s)",
+                    "generated {} frames in {:.1} s (model load {:.1} s, reconstruction of the static stream {:.1} s)",
                     frames.frame_count(),
                     timings.generate.as_secs_f64(),
-                    timings.load.as_secs_f64()
+                    timings.load.as_secs_f64(),
+                    timings.reconstruct.as_secs_f64()
                 ));
+                let composite = Some(*composite);
                 if let Some(key) = generation.job_key.take() {
-                    results.cache.insert(key, frames.clone());
+                    results
+                        .cache
+                        .insert(key, (frames.clone(), composite.clone()));
                 }
                 results.generated = Some(frames);
-                results.mode = CompositeMode::Generated;
+                results.composite = composite;
+                results.mode = default_mode(true);
                 results.showing = true;
                 results.invalidate();
                 generation.job = None;

@@ -3,7 +3,7 @@
 //! through the composite pass synced to the timeline, and export the DWM sample folder.
 
 use super::composite::{
-    CompositeMaterial, CompositeMode, CompositePlugin, CompositeSettings, frame_image,
+    CompositeMaterial, CompositeMode, CompositePlugin, CompositeSettings, frame_image, mask_image,
     spawn_composite,
 };
 use super::notifications::Notifications;
@@ -13,6 +13,7 @@ use crate::action::CameraFrame;
 use crate::scene::SceneSource;
 use crate::streams::{RenderedStreams, StreamRenderer, StreamRequest, StreamSettings};
 use crate::video::{DwmSample, Ffmpeg, Frames, SampleWriteOptions};
+use crate::world_model::composite::Composite;
 use bevy::prelude::*;
 use bevy::tasks::{AsyncComputeTaskPool, Task, block_on, poll_once};
 use crossbeam_channel::{Receiver, unbounded};
@@ -30,6 +31,8 @@ enum CaptureMessage {
 pub struct Results {
     pub streams: Option<RenderedStreams>,
     pub generated: Option<Frames>,
+    /// The residual composite of `generated` and its mask.
+    pub composite: Option<Composite>,
     pub generated_b: Option<Frames>,
     pub ground_truth: Option<Frames>,
     /// Show the composite over the viewport.
@@ -44,8 +47,8 @@ pub struct Results {
     revision: u64,
     /// What the captured streams were rendered from (see [`action_key`]).
     pub streams_key: Option<u64>,
-    /// Generated clips by action, settings and generation choices.
-    pub cache: std::collections::HashMap<u64, Frames>,
+    /// Generated clips (and their composites) by action, settings and generation choices.
+    pub cache: std::collections::HashMap<u64, (Frames, Option<Composite>)>,
     capture_key: Option<u64>,
     export: Option<Task<Option<rfd::FileHandle>>>,
 }
@@ -112,7 +115,7 @@ pub struct ExportSample;
 struct CompositeView {
     camera: Entity,
     material: Handle<CompositeMaterial>,
-    images: [Handle<Image>; 5],
+    images: [Handle<Image>; 7],
 }
 
 pub struct ResultsPlugin;
@@ -153,7 +156,7 @@ fn spawn_composite_view(
             .and_then(|f| frame_image(&f, 0))
             .unwrap_or_default()
     };
-    let handles = [(); 5].map(|_| images.add(blank()));
+    let handles = [(); 7].map(|_| images.add(blank()));
     let material = CompositeMaterial {
         settings: CompositeSettings {
             decode_srgb: 1,
@@ -164,6 +167,8 @@ fn spawn_composite_view(
         generated_frame: handles[2].clone(),
         truth_frame: handles[3].clone(),
         generated_b_frame: handles[4].clone(),
+        composite_frame: handles[5].clone(),
+        mask_frame: handles[6].clone(),
     };
     // Drawn after the 3D view (order 1) and before the UI (order 2 is egui's).
     let camera = Camera {
@@ -286,6 +291,7 @@ fn poll_capture(mut results: ResMut<Results>, mut notifications: ResMut<Notifica
                         results.streams = Some(streams);
                         results.streams_key = results.capture_key.take();
                         results.generated = None;
+                        results.composite = None;
                         results.generated_b = None;
                         results.showing = true;
                         results.mode = CompositeMode::Static;
@@ -298,7 +304,55 @@ fn poll_capture(mut results: ResMut<Results>, mut notifications: ResMut<Notifica
     }
 }
 
+/// How far the viewport camera may be from the path camera before the residual over the scene is gone: it is
+/// full within the first distance (metres) and angle (radians) and fades out by the second.
+const FADE_DISTANCE: (f32, f32) = (0.01, 0.15);
+const FADE_ANGLE: (f32, f32) = (0.02, 0.2);
+
+fn smoothstep(edge0: f32, edge1: f32, x: f32) -> f32 {
+    let t = ((x - edge0) / (edge1 - edge0)).clamp(0.0, 1.0);
+    t * t * (3.0 - 2.0 * t)
+}
+
+/// How much of the residual belongs in the viewport: 1 at the path camera of the current frame, fading to 0 as
+/// the viewport camera moves or turns away from it (a residual belongs to the camera it was generated for).
+pub fn residual_fade(viewport: &GlobalTransform, path_camera: &CameraFrame) -> f32 {
+    let (_, rotation, eye) = viewport.to_scale_rotation_translation();
+    let path_eye = Vec3::from(path_camera.world_from_camera.translation);
+    let path_rotation = Quat::from_mat3a(&path_camera.world_from_camera.matrix3).normalize();
+    let distance = eye.distance(path_eye);
+    let angle = rotation.normalize().angle_between(path_rotation);
+    (1.0 - smoothstep(FADE_DISTANCE.0, FADE_DISTANCE.1, distance))
+        * (1.0 - smoothstep(FADE_ANGLE.0, FADE_ANGLE.1, angle))
+}
+
+/// Where the viewport's pixels fall in the path camera's image, as frame uv = offset + scale · viewport uv, from
+/// the viewport camera's projection (any pinhole-like matrix: ndc = (P00·x + P02·z, P11·y + P12·z) / −z) and the
+/// frame's intrinsics.
+pub fn frame_mapping(clip_from_view: &Mat4, path_camera: &CameraFrame) -> (Vec2, Vec2) {
+    let k = &path_camera.intrinsics;
+    let (p00, p02, p11, p12) = (
+        clip_from_view.x_axis.x,
+        clip_from_view.z_axis.x,
+        clip_from_view.y_axis.y,
+        clip_from_view.z_axis.y,
+    );
+    if p00 == 0.0 || p11 == 0.0 {
+        return (Vec2::ZERO, Vec2::ONE);
+    }
+    let (w, h) = (k.width as f32, k.height as f32);
+    // A view ray (d.x, d.y, −1): ndc.x = P00·d.x − P02 with ndc.x = 2u − 1; the image point is cx + fx·d.x,
+    // and (rows down) cy − fy·d.y with ndc.y = 1 − 2v.
+    let scale = Vec2::new(2.0 * k.fx / (p00 * w), 2.0 * k.fy / (p11 * h));
+    let offset = Vec2::new(
+        (k.cx + k.fx * (p02 - 1.0) / p00) / w,
+        (k.cy - k.fy * (1.0 + p12) / p11) / h,
+    );
+    (offset, scale)
+}
+
 /// Uploads the current frame of every clip and points the composite camera at the 3D viewport.
+#[allow(clippy::too_many_arguments)] // a Bevy system takes its resources as arguments
 fn update_composite(
     mut results: ResMut<Results>,
     timeline: Res<Timeline>,
@@ -306,12 +360,10 @@ fn update_composite(
     mut images: ResMut<Assets<Image>>,
     mut materials: ResMut<Assets<CompositeMaterial>>,
     mut cameras: Query<&mut Camera, Without<super::camera_control::ViewerCamera>>,
-    viewport_cameras: Query<&Camera, With<super::camera_control::ViewerCamera>>,
+    viewport_cameras: Query<(&Camera, &GlobalTransform), With<super::camera_control::ViewerCamera>>,
 ) {
-    let viewport = viewport_cameras
-        .iter()
-        .next()
-        .and_then(|c| c.viewport.clone());
+    let viewport_camera = viewport_cameras.iter().next();
+    let viewport = viewport_camera.and_then(|(c, _)| c.viewport.clone());
     let active = results.showing && results.streams.is_some();
     if let Ok(mut camera) = cameras.get_mut(view.camera) {
         camera.is_active = active;
@@ -327,13 +379,15 @@ fn update_composite(
         .current
         .min(streams.static_video.frame_count().saturating_sub(1));
     let has_truth = results.ground_truth.is_some();
+    let has_mask = results.composite.is_some();
     if results.shown != Some((frame, results.revision)) {
-        let clips: [Option<&Frames>; 5] = [
+        let clips: [Option<&Frames>; 6] = [
             Some(&streams.static_video),
             Some(&streams.hand_video),
             results.generated.as_ref(),
             results.ground_truth.as_ref(),
             results.generated_b.as_ref(),
+            results.composite.as_ref().map(|c| &c.frames),
         ];
         for (handle, clip) in view.images.iter().zip(clips) {
             if let Some(image) =
@@ -342,12 +396,31 @@ fn update_composite(
                 images.insert(handle.id(), image).ok();
             }
         }
+        if let Some(image) = results
+            .composite
+            .as_ref()
+            .and_then(|c| mask_image(&c.mask, frame.min(c.mask.frames.saturating_sub(1))))
+        {
+            images.insert(view.images[6].id(), image).ok();
+        }
         let revision = results.revision;
         results.shown = Some((frame, revision));
     }
+    // The residual over the scene follows the viewport camera every frame (it moves without the timeline).
+    let (fade, (frame_offset, frame_scale)) = match (viewport_camera, timeline.current_frame()) {
+        (Some((camera, transform)), Some(path_camera)) => (
+            residual_fade(transform, path_camera),
+            frame_mapping(&camera.clip_from_view(), path_camera),
+        ),
+        _ => (0.0, (Vec2::ZERO, Vec2::ONE)),
+    };
     if let Some(mut material) = materials.get_mut(&view.material) {
         material.set_mode(results.mode, results.wipe, results.heat_gain);
         material.settings.has_truth = u32::from(has_truth);
+        material.settings.has_mask = u32::from(has_mask);
+        material.settings.fade = fade;
+        material.settings.frame_offset = frame_offset;
+        material.settings.frame_scale = frame_scale;
     }
 }
 
@@ -475,6 +548,7 @@ pub(super) fn results_ui(
             CompositeMode::Generated | CompositeMode::ResidualHeatMap | CompositeMode::Wipe => {
                 results.generated.is_some()
             }
+            CompositeMode::Composite | CompositeMode::OverScene => results.composite.is_some(),
             CompositeMode::CompareAb => {
                 results.generated.is_some() && results.generated_b.is_some()
             }
@@ -490,6 +564,17 @@ pub(super) fn results_ui(
         });
     if matches!(results.mode, CompositeMode::Wipe | CompositeMode::CompareAb) {
         ui.add(egui::Slider::new(&mut results.wipe, 0.0..=1.0).text("wipe"));
+    }
+    if let Some(composite) = &results.composite {
+        ui.label(format!(
+            "the composite takes {:.1}% of its pixels from the model",
+            100.0 * composite.mask.coverage()
+        ))
+        .on_hover_text(
+            "Only where the model changed the scene (its output minus its own no-action output, above its VAE's \
+             noise, near the hands) do generated pixels replace the static stream; everywhere else the scene stays \
+             sharp. \"residual over the scene\" draws them over the live render through the ego camera.",
+        );
     }
     if results.mode == CompositeMode::ResidualHeatMap {
         ui.add(

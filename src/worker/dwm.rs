@@ -64,4 +64,10 @@ impl Model for DwmModel {
         )
         .map_err(|e| e.to_string())
     }
+
+    fn reconstruct(&mut self, static_video: &Frames) -> Result<Option<Frames>, String> {
+        DwmModel::reconstruct(self, static_video)
+            .map(Some)
+            .map_err(|e| e.to_string())
+    }
 }

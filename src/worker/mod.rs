@@ -14,6 +14,7 @@ mod dwm;
 pub use dwm::{DwmLoader, device};
 
 use crate::video::Frames;
+use crate::world_model::composite::{Composite, CompositeSettings, composite};
 use crossbeam_channel::{Receiver, Sender, TryRecvError, unbounded};
 use std::collections::VecDeque;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -85,6 +86,13 @@ pub trait Model: Send {
         input: &JobInput,
         progress: &mut dyn FnMut(StepProgress) -> Control,
     ) -> Result<Option<Frames>, String>;
+
+    /// The model's no-action output for a static video: its VAE round trip at its own size, resized back, the
+    /// reference the residual composite subtracts (`world_model::composite`). `Ok(None)`: the model has none (a
+    /// test double); the composite then measures the residual against the static video itself.
+    fn reconstruct(&mut self, _static_video: &Frames) -> Result<Option<Frames>, String> {
+        Ok(None)
+    }
 }
 
 /// Loads models for the worker (the real pipeline, or a fake in tests).
@@ -107,6 +115,8 @@ pub enum CancelReason {
 pub struct Timings {
     pub load: Duration,
     pub generate: Duration,
+    /// The static video's reconstruction (zero when it came from the cache).
+    pub reconstruct: Duration,
 }
 
 #[derive(Clone, Debug)]
@@ -129,6 +139,13 @@ pub enum Event {
     Done {
         job: JobId,
         frames: Frames,
+        /// The model's reconstruction of the job's static video (`Model::reconstruct`), computed once per static
+        /// video and model; `None` when the model has none or it failed (a warning says why).
+        reconstruction: Option<Frames>,
+        /// The residual composite (`world_model::composite`, default settings): the static video with only what
+        /// the model changed put in, and its mask. Against the static video itself when there is no
+        /// reconstruction.
+        composite: Box<Composite>,
         timings: Timings,
     },
     Failed {
@@ -209,6 +226,7 @@ impl Worker {
                     commands: command_rx,
                     events: event_tx,
                     queue: VecDeque::new(),
+                    reconstruction: None,
                 };
                 match pool {
                     Ok(pool) => pool.install(|| state.serve()),
@@ -275,6 +293,8 @@ struct WorkerState<L: ModelLoader> {
     events: Sender<Event>,
     /// At most one waiting job (a newer submit supersedes it).
     queue: VecDeque<(JobId, ModelSpec, Box<JobInput>)>,
+    /// The last reconstruction: the model it came from, a hash of its static video, the frames.
+    reconstruction: Option<(ModelSpec, u64, Frames)>,
 }
 
 /// What handling a command asks of the running job.
@@ -428,15 +448,35 @@ impl<L: ModelLoader> WorkerState<L> {
         };
         match result {
             Ok(Ok(Some(frames))) if stop.is_none() => {
+                let generate = start.elapsed();
+                let reconstruct_start = Instant::now();
+                let reconstruction = self.reconstruction(spec, model.as_mut(), &input.static_video);
+                let reconstruct = reconstruct_start.elapsed();
                 self.model = Some((spec.clone(), model));
-                self.emit(Event::Done {
-                    job,
-                    frames,
-                    timings: Timings {
-                        load,
-                        generate: start.elapsed(),
-                    },
-                });
+                let reference = reconstruction.as_ref().unwrap_or(&input.static_video);
+                match composite(
+                    &input.static_video,
+                    &input.hand_video,
+                    &frames,
+                    reference,
+                    &CompositeSettings::default(),
+                ) {
+                    Ok(composite) => self.emit(Event::Done {
+                        job,
+                        frames,
+                        reconstruction,
+                        composite: Box::new(composite),
+                        timings: Timings {
+                            load,
+                            generate,
+                            reconstruct,
+                        },
+                    }),
+                    Err(error) => self.emit(Event::Failed {
+                        job,
+                        message: format!("the generated clip does not fit its inputs: {error}"),
+                    }),
+                }
             }
             Ok(Ok(_)) => {
                 self.model = Some((spec.clone(), model));
@@ -462,6 +502,54 @@ impl<L: ModelLoader> WorkerState<L> {
             self.shutdown();
         }
         shutdown
+    }
+}
+
+impl<L: ModelLoader> WorkerState<L> {
+    /// The model's reconstruction of a static video, from the one-entry cache when the same model already
+    /// reconstructed the same video (a user generating several actions on one camera path).
+    fn reconstruction(
+        &mut self,
+        spec: &ModelSpec,
+        model: &mut dyn Model,
+        static_video: &Frames,
+    ) -> Option<Frames> {
+        use std::hash::{Hash as _, Hasher as _};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        static_video.as_bytes().hash(&mut hasher);
+        (
+            static_video.width(),
+            static_video.height(),
+            static_video.fps().to_bits(),
+        )
+            .hash(&mut hasher);
+        let key = hasher.finish();
+        if let Some((cached_spec, cached_key, frames)) = &self.reconstruction
+            && cached_spec == spec
+            && *cached_key == key
+        {
+            return Some(frames.clone());
+        }
+        match catch_unwind(AssertUnwindSafe(|| model.reconstruct(static_video))) {
+            Ok(Ok(Some(frames))) => {
+                self.reconstruction = Some((spec.clone(), key, frames.clone()));
+                Some(frames)
+            }
+            Ok(Ok(None)) => None,
+            Ok(Err(message)) => {
+                tracing::warn!(
+                    "the static video's reconstruction failed ({message}); the composite measures the residual against the static video"
+                );
+                None
+            }
+            Err(panic) => {
+                tracing::warn!(
+                    "the static video's reconstruction crashed ({}); the composite measures the residual against the static video",
+                    panic_message(&panic)
+                );
+                None
+            }
+        }
     }
 }
 

@@ -4,6 +4,7 @@
 //! Every network is built through a `candle_nn::VarBuilder` with module names mirroring the reference
 //! state-dict keys, so the same code loads released weights and can be trained through a `VarMap`.
 pub mod checkpoint;
+pub mod composite;
 pub mod error;
 pub mod model_dir;
 pub mod parity;

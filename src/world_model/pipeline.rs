@@ -428,7 +428,8 @@ impl DwmModel {
     }
 
     /// The VAE round trip of a clip at the model's size (posterior mode, decoded), resized back: the best any
-    /// generation through this VAE could do, reported beside evaluations.
+    /// generation through this VAE could do, reported beside evaluations; of the static video, the model's
+    /// no-action output, which the residual composite subtracts (`world_model::composite`).
     pub fn reconstruct(&mut self, video: &Frames) -> Result<Frames> {
         let (width, height) = self.native_size;
         let resized = resize_frames(video, self.model_frames, width, height).map_err(|e| {
@@ -438,6 +439,9 @@ impl DwmModel {
             }
         })?;
         let tensor = self.to_tensor(&resized)?;
+        // Tiled exactly as `generate` tiles, so the round trip has the generation's seams and blur.
+        self.vae
+            .set_tiling((height >= 480).then(|| Tiling::from_config(self.vae.config())));
         let latents = self.vae.encode(&tensor)?.mode();
         let decoded = self.vae.decode(&latents)?;
         let decoded = ((decoded.to_dtype(DType::F32)? / 2.0)? + 0.5)?.clamp(0f32, 1f32)?;

@@ -1,0 +1,220 @@
+//! How the residual composite's defaults were chosen (`world_model::composite`): on sample folders with ground
+//! truth, generate each clip once with a model and reconstruct its static video through the model's VAE, then score
+//! a grid of mask settings and both composite forms against the truth (PSNR over the frame, the interaction region
+//! and the object region, as `handtwin eval` defines them), beside the static video copied, the model's raw output
+//! and the oracle composite that uses the true changed region as its mask. Prints one CSV row per setting.
+//!
+//! `cargo run --example composite_study -- [--model DIR] [--limit N] DATA_DIR...`
+//!
+//! Tune on one held-out seed and report `handtwin eval` on another: the grid is wide enough to overfit a few clips.
+
+use anyhow::{Context as _, bail};
+use handtwin::eval::metrics::{RegionMask, psnr_masked};
+use handtwin::eval::{Regions, regions};
+use handtwin::video::{DwmSample, Ffmpeg, Frames, list_stems};
+use handtwin::world_model::composite::{
+    CompositeForm, CompositeSettings, ResidualMask, apply_mask, composite,
+};
+use handtwin::world_model::model_dir::{SamplingDefaults, bundled_model_dir};
+use handtwin::world_model::pipeline::{DwmModel, Sampling};
+use std::path::PathBuf;
+
+struct Clip {
+    static_video: Frames,
+    hands: Frames,
+    truth: Frames,
+    generated: Frames,
+    reconstruction: Frames,
+    regions: Regions,
+}
+
+/// Mean PSNR per region over the clips (regions empty in a clip are skipped, as `eval::Summary` does).
+fn psnrs(
+    clips: &[Clip],
+    make: &dyn Fn(&Clip) -> anyhow::Result<Frames>,
+) -> anyhow::Result<[f64; 3]> {
+    let mut sums = [(0.0, 0usize); 3];
+    for clip in clips {
+        let frames = make(clip)?;
+        let masks: [&RegionMask; 3] = [
+            &clip.regions.frame,
+            &clip.regions.interaction,
+            &clip.regions.object,
+        ];
+        for (sum, mask) in sums.iter_mut().zip(masks) {
+            if let Some(value) = psnr_masked(&frames, &clip.truth, mask)
+                && value.is_finite()
+            {
+                sum.0 += value;
+                sum.1 += 1;
+            }
+        }
+    }
+    Ok(sums.map(|(sum, n)| sum / n.max(1) as f64))
+}
+
+/// The grid's values: the second, wide pass (`STUDY_GRID=wide`), or the first, narrow one around what it found.
+fn grid<T: Copy>(narrow: &[T], wide: &[T]) -> Vec<T> {
+    if std::env::var("STUDY_GRID").as_deref() == Ok("wide") {
+        wide.to_vec()
+    } else {
+        narrow.to_vec()
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    let mut args = std::env::args().skip(1);
+    let (mut model_dir, mut limit, mut data) = (None, usize::MAX, Vec::new());
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--model" => model_dir = args.next().map(PathBuf::from),
+            "--limit" => limit = args.next().context("--limit N")?.parse()?,
+            _ => data.push(PathBuf::from(arg)),
+        }
+    }
+    if data.is_empty() {
+        bail!("usage: composite_study [--model DIR] [--limit N] DATA_DIR...");
+    }
+    let model_dir = match model_dir {
+        Some(dir) => dir,
+        None => bundled_model_dir().context("the bundled model is missing")?,
+    };
+    let defaults = SamplingDefaults::for_model(&model_dir)?;
+    let mut model = DwmModel::load(
+        &model_dir,
+        None,
+        &candle_core::Device::Cpu,
+        candle_core::DType::F32,
+    )?;
+    let ffmpeg = Ffmpeg::from_env();
+    let mut clips = Vec::new();
+    for dir in &data {
+        for stem in list_stems(dir)? {
+            if clips.len() >= limit {
+                break;
+            }
+            let sample = DwmSample::read(dir, &stem, &ffmpeg)?;
+            let truth = sample
+                .ground_truth
+                .context("a sample without ground truth")?;
+            let generated = model
+                .generate(
+                    &sample.static_video,
+                    &sample.hand_video,
+                    sample.prompt.as_deref().unwrap_or(""),
+                    Sampling {
+                        steps: defaults.steps,
+                        guidance_scale: defaults.guidance_scale,
+                        seed: 42,
+                    },
+                    &mut |_, _| true,
+                )?
+                .context("generation stopped")?;
+            let reconstruction = model.reconstruct(&sample.static_video)?;
+            let regions = regions(&truth, &sample.static_video, &sample.hand_video)
+                .context("videos of different sizes")?;
+            eprintln!("{}/{stem}", dir.display());
+            clips.push(Clip {
+                static_video: sample.static_video,
+                hands: sample.hand_video,
+                truth,
+                generated,
+                reconstruction,
+                regions,
+            });
+        }
+    }
+    println!("method,form,low,high,noise,reach,grow,hand_grow,hold,frame,interaction,object");
+    let row = |name: &str, values: [f64; 3]| {
+        println!(
+            "{name},,,,,,,,,{:.3},{:.3},{:.3}",
+            values[0], values[1], values[2]
+        );
+    };
+    row("static", psnrs(&clips, &|c| Ok(c.static_video.clone()))?);
+    row("generated", psnrs(&clips, &|c| Ok(c.generated.clone()))?);
+    for (name, form) in [
+        ("oracle-blend", CompositeForm::Blend),
+        ("oracle-additive", CompositeForm::Additive),
+    ] {
+        row(
+            name,
+            psnrs(&clips, &|c| {
+                let mask = ResidualMask {
+                    frames: c.regions.interaction.frames,
+                    width: c.regions.interaction.width,
+                    height: c.regions.interaction.height,
+                    values: c
+                        .regions
+                        .interaction
+                        .values
+                        .iter()
+                        .map(|&v| if v { 1.0 } else { 0.0 })
+                        .collect(),
+                };
+                Ok(apply_mask(
+                    &c.static_video,
+                    &c.generated,
+                    &c.reconstruction,
+                    &mask,
+                    form,
+                )?)
+            })?,
+        );
+    }
+    // A form chosen by the oracle rows; the grid then looks for the mask.
+    let forms: Vec<CompositeForm> = match std::env::var("STUDY_FORMS").as_deref() {
+        Ok("both") => vec![CompositeForm::Blend, CompositeForm::Additive],
+        _ => vec![CompositeForm::Blend],
+    };
+    for form in forms {
+        for (low, high) in grid(
+            &[(0.01, 0.04), (0.02, 0.06)],
+            &[(0.02, 0.06), (0.03, 0.08), (0.05, 0.12)],
+        ) {
+            for noise_scale in grid(&[0.0], &[0.0, 0.5, 1.0]) {
+                for reach in grid(
+                    &[Some(0.05), Some(0.1)],
+                    &[Some(0.05), Some(0.1), Some(0.15)],
+                ) {
+                    for grow in grid(&[0.0, 0.02], &[0.0, 0.04, 0.08]) {
+                        for hand_grow in grid(&[0.02, 0.04], &[0.0, 0.02]) {
+                            for hold in grid(&[3, 5], &[1, 2, 3]) {
+                                let settings = CompositeSettings {
+                                    low,
+                                    high,
+                                    noise_scale,
+                                    hand_reach: reach,
+                                    grow,
+                                    hand_grow,
+                                    hold_frames: hold,
+                                    feather: 0.03,
+                                    form,
+                                    ..CompositeSettings::default()
+                                };
+                                let values = psnrs(&clips, &|c| {
+                                    Ok(composite(
+                                        &c.static_video,
+                                        &c.hands,
+                                        &c.generated,
+                                        &c.reconstruction,
+                                        &settings,
+                                    )?
+                                    .frames)
+                                })?;
+                                println!(
+                                    "composite,{form:?},{low},{high},{noise_scale},{},{grow},{hand_grow},{hold},{:.3},{:.3},{:.3}",
+                                    reach.map_or_else(|| "none".to_string(), |r| r.to_string()),
+                                    values[0],
+                                    values[1],
+                                    values[2]
+                                );
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
