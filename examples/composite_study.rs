@@ -124,10 +124,12 @@ fn main() -> anyhow::Result<()> {
             });
         }
     }
-    println!("method,form,low,high,noise,reach,grow,hand_grow,hold,frame,interaction,object");
+    println!(
+        "method,form,low,high,noise,reach,grow,hand_grow,hold,smooth,frame,interaction,object"
+    );
     let row = |name: &str, values: [f64; 3]| {
         println!(
-            "{name},,,,,,,,,{:.3},{:.3},{:.3}",
+            "{name},,,,,,,,,,{:.3},{:.3},{:.3}",
             values[0], values[1], values[2]
         );
     };
@@ -177,38 +179,41 @@ fn main() -> anyhow::Result<()> {
                     &[Some(0.05), Some(0.1)],
                     &[Some(0.05), Some(0.1), Some(0.15)],
                 ) {
-                    for grow in grid(&[0.0, 0.02], &[0.0, 0.04, 0.08]) {
+                    for grow in grid(&[0.0, 0.03], &[0.0, 0.04, 0.08]) {
                         for hand_grow in grid(&[0.02, 0.04], &[0.0, 0.02]) {
                             for hold in grid(&[3, 5], &[1, 2, 3]) {
-                                let settings = CompositeSettings {
-                                    low,
-                                    high,
-                                    noise_scale,
-                                    hand_reach: reach,
-                                    grow,
-                                    hand_grow,
-                                    hold_frames: hold,
-                                    feather: 0.03,
-                                    form,
-                                    ..CompositeSettings::default()
-                                };
-                                let values = psnrs(&clips, &|c| {
-                                    Ok(composite(
-                                        &c.static_video,
-                                        &c.hands,
-                                        &c.generated,
-                                        &c.reconstruction,
-                                        &settings,
-                                    )?
-                                    .frames)
-                                })?;
-                                println!(
-                                    "composite,{form:?},{low},{high},{noise_scale},{},{grow},{hand_grow},{hold},{:.3},{:.3},{:.3}",
-                                    reach.map_or_else(|| "none".to_string(), |r| r.to_string()),
-                                    values[0],
-                                    values[1],
-                                    values[2]
-                                );
+                                for smooth in grid(&[0.02, 0.04], &[0.0]) {
+                                    let settings = CompositeSettings {
+                                        smooth,
+                                        low,
+                                        high,
+                                        noise_scale,
+                                        hand_reach: reach,
+                                        grow,
+                                        hand_grow,
+                                        hold_frames: hold,
+                                        feather: 0.03,
+                                        form,
+                                        ..CompositeSettings::default()
+                                    };
+                                    let values = psnrs(&clips, &|c| {
+                                        Ok(composite(
+                                            &c.static_video,
+                                            &c.hands,
+                                            &c.generated,
+                                            &c.reconstruction,
+                                            &settings,
+                                        )?
+                                        .frames)
+                                    })?;
+                                    println!(
+                                        "composite,{form:?},{low},{high},{noise_scale},{},{grow},{hand_grow},{hold},{smooth},{:.3},{:.3},{:.3}",
+                                        reach.map_or_else(|| "none".to_string(), |r| r.to_string()),
+                                        values[0],
+                                        values[1],
+                                        values[2]
+                                    );
+                                }
                             }
                         }
                     }

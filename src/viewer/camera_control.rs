@@ -76,7 +76,7 @@ impl Plugin for CameraControlPlugin {
 
 #[allow(clippy::too_many_arguments)] // a Bevy system takes its resources as arguments
 fn control_camera(
-    mut cameras: Query<&mut ViewerCamera>,
+    mut cameras: Query<(&mut ViewerCamera, &Camera)>,
     mouse_buttons: Res<ButtonInput<MouseButton>>,
     keys: Res<ButtonInput<KeyCode>>,
     motion: Res<AccumulatedMouseMotion>,
@@ -85,6 +85,7 @@ fn control_camera(
     mut egui: EguiContexts,
     window: Query<&Window, With<bevy::window::PrimaryWindow>>,
     mut last_cursor: Local<Option<Vec2>>,
+    mut drag_from_view: Local<bool>,
 ) {
     // Raw mouse motion is missing on some displays (remote desktops, virtual X servers): fall back to how far
     // the cursor moved in the window.
@@ -96,16 +97,39 @@ fn control_camera(
         _ => Vec2::ZERO,
     };
     *last_cursor = cursor;
-    // Input that egui uses (typing in a field, dragging a slider) must not move the camera.
-    let (pointer_on_ui, keyboard_on_ui) = match egui.ctx_mut() {
+    // Input that egui uses (typing in a field, dragging a slider, scrolling the panel) must not move the camera.
+    let (over_egui, keyboard_on_ui) = match egui.ctx_mut() {
         Ok(ctx) => (
             ctx.is_pointer_over_egui() || ctx.egui_is_using_pointer(),
             ctx.egui_wants_keyboard_input(),
         ),
         Err(_) => (false, false),
     };
-    let Ok(mut camera) = cameras.single_mut() else {
+    let Ok((mut camera, render_camera)) = cameras.single_mut() else {
         return;
+    };
+    // The panels are drawn in egui's background layer, which `is_pointer_over_egui` does not count as egui, so
+    // the pointer belongs to the 3D view only inside the camera's viewport (the space the panels leave).
+    let scale = window.single().map_or(1.0, Window::scale_factor);
+    let in_view = match (cursor, &render_camera.viewport) {
+        (Some(cursor), Some(viewport)) => {
+            let min = viewport.physical_position.as_vec2() / scale;
+            let max = min + viewport.physical_size.as_vec2() / scale;
+            cursor.cmpge(min).all() && cursor.cmplt(max).all()
+        }
+        (Some(_), None) => true,
+        (None, _) => false,
+    };
+    // A drag that started in the view keeps the camera when it crosses a panel; one that started on a panel
+    // never moves it.
+    if pressing_now {
+        *drag_from_view = in_view && !over_egui;
+    }
+    let dragging = mouse_buttons.get_pressed().next().is_some();
+    let pointer_on_ui = if dragging {
+        !*drag_from_view
+    } else {
+        over_egui || !in_view
     };
     if !keyboard_on_ui && keys.just_pressed(KeyCode::Tab) {
         camera.mode = match camera.mode {

@@ -44,6 +44,9 @@ pub struct CompositeSettings {
     /// channel) above `low`: where the VAE cannot reproduce the scene (fine texture, edges), the model's output
     /// differs from the reconstruction without anything having changed.
     pub noise_scale: f32,
+    /// The signed residual is averaged over a box of this radius before its magnitude is taken: a moved object
+    /// changes a patch coherently, while the sampler's pixel noise changes sign from pixel to pixel and cancels.
+    pub smooth: f32,
     /// The mask is grown by this much in space…
     pub grow: f32,
     /// …and held for this many frames before and after…
@@ -53,17 +56,22 @@ pub struct CompositeSettings {
     pub form: CompositeForm,
 }
 
+/// The defaults were chosen with `examples/composite_study.rs` on 24 held-out synthetic clips (seed 3101) with the
+/// bundled model, as the knee of the trade-off between the whole frame (where every generated pixel is blurrier
+/// than the static one) and the object region (where only generated pixels can be right); `handtwin eval` then
+/// reported them on clips of another seed (docs/residual-composite.md).
 impl Default for CompositeSettings {
     fn default() -> Self {
         Self {
-            low: 0.03,
-            high: 0.08,
-            hand_reach: Some(0.25),
+            low: 0.01,
+            high: 0.04,
+            hand_reach: Some(0.05),
             hand_threshold: 8,
-            hand_grow: 0.0,
+            hand_grow: 0.02,
             noise_scale: 0.0,
-            grow: 0.04,
-            hold_frames: 1,
+            smooth: 0.04,
+            grow: 0.0,
+            hold_frames: 3,
             feather: 0.03,
             form: CompositeForm::Blend,
         }
@@ -174,6 +182,29 @@ fn box_filter_line(values: &mut [f32], start: usize, stride: usize, len: usize, 
     }
 }
 
+/// Box mean of a signed line (no clamping of small values: the sign matters).
+fn signed_box_filter_line(
+    values: &mut [f32],
+    start: usize,
+    stride: usize,
+    len: usize,
+    radius: usize,
+) {
+    if radius == 0 || len == 0 {
+        return;
+    }
+    let mut prefix = Vec::with_capacity(len + 1);
+    prefix.push(0f64);
+    for i in 0..len {
+        let last = prefix[i];
+        prefix.push(last + f64::from(values[start + i * stride]));
+    }
+    for i in 0..len {
+        let (a, b) = (i.saturating_sub(radius), (i + radius + 1).min(len));
+        values[start + i * stride] = ((prefix[b] - prefix[a]) / (b - a) as f64) as f32;
+    }
+}
+
 /// Applies a line filter along x and then y of every frame.
 fn filter_frames(
     mask: &mut ResidualMask,
@@ -235,19 +266,47 @@ pub fn residual_mask(
         ) / 255.0
     };
     let span = settings.high - settings.low;
-    let values: Vec<f32> = generated
+    let plane = width * height;
+    // The signed residual per channel, smoothed in space.
+    let channels: Vec<ResidualMask> = (0..3)
+        .map(|c| {
+            let mut residual = ResidualMask {
+                frames,
+                width,
+                height,
+                values: generated
+                    .as_bytes()
+                    .iter()
+                    .zip(reconstruction.as_bytes())
+                    .skip(c)
+                    .step_by(3)
+                    .map(|(&g, &r)| (f32::from(g) - f32::from(r)) / 255.0)
+                    .collect(),
+            };
+            filter_frames(
+                &mut residual,
+                pixels(settings.smooth, width),
+                signed_box_filter_line,
+            );
+            residual
+        })
+        .collect();
+    let values: Vec<f32> = static_video
         .as_bytes()
         .chunks_exact(3)
         .zip(reconstruction.as_bytes().chunks_exact(3))
-        .zip(static_video.as_bytes().chunks_exact(3))
-        .map(|((g, r), s)| {
+        .enumerate()
+        .map(|(i, (s, r))| {
             let floor = settings.low + settings.noise_scale * largest_difference(s, r);
-            let t = ((largest_difference(g, r) - floor) / span).clamp(0.0, 1.0);
+            let magnitude = channels
+                .iter()
+                .map(|channel| channel.values[i].abs())
+                .fold(0.0, f32::max);
+            let t = ((magnitude - floor) / span).clamp(0.0, 1.0);
             // Smoothstep: no hard edge where the residual crosses the noise floor.
             t * t * (3.0 - 2.0 * t)
         })
         .collect();
-    let plane = width * height;
     let mut mask = ResidualMask {
         frames,
         width,
