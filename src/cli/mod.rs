@@ -7,6 +7,7 @@ pub mod action;
 pub mod eval;
 pub mod generate;
 pub mod hand;
+pub mod metrics;
 pub mod model_info;
 #[cfg(feature = "render")]
 pub mod render;
@@ -56,6 +57,8 @@ pub enum Command {
     Hand(hand::HandArgs),
     /// Score a model against no-dynamics baselines on held-out sample folders (PSNR/SSIM by region).
     Eval(eval::EvalArgs),
+    /// PSNR, SSIM and LPIPS between two images or two videos of one size.
+    Metrics(metrics::MetricsArgs),
     /// Train the tiny DWM (VAE, inpainting pre-training, DWM fine-tune) on `handtwin synth` clips.
     Train(train::TrainArgs),
     /// Print what a model directory holds (configs, parameters, dtypes, LoRA) and the memory a run needs.
@@ -75,6 +78,7 @@ pub fn run(command: Command) -> anyhow::Result<()> {
         Command::Hand(args) => hand::run(args),
         Command::Train(args) => train::run(args),
         Command::Eval(args) => eval::run(args),
+        Command::Metrics(args) => metrics::run(args),
     }
 }
 

@@ -30,6 +30,23 @@ impl RegionMask {
     pub fn fraction(&self) -> f64 {
         self.count() as f64 / self.values.len().max(1) as f64
     }
+
+    /// The mask without the pixels less than `border` from an edge of the frame: what scikit-image's SSIM
+    /// averages over (`border` 3) when the mask is the full frame.
+    pub fn without_border(&self, border: usize) -> Self {
+        let (w, h) = (self.width, self.height);
+        let mut values = self.values.clone();
+        for (i, value) in values.iter_mut().enumerate() {
+            let (x, y) = (i % w.max(1), (i / w.max(1)) % h.max(1));
+            if x < border || y < border || x + border >= w || y + border >= h {
+                *value = false;
+            }
+        }
+        Self {
+            values,
+            ..self.clone()
+        }
+    }
 }
 
 /// Same frame count, width and height.
@@ -156,63 +173,219 @@ pub fn psnr_masked(a: &Frames, b: &Frames, mask: &RegionMask) -> Option<f64> {
     Some(10.0 * (255.0f64 * 255.0 / (sum as f64 / count as f64)).log10())
 }
 
-/// The SSIM map of one channel of one frame: scikit-image's `structural_similarity` defaults (7×7 uniform
-/// window, K1 0.01, K2 0.03, data range 255, sample covariance), with the window clipped at the borders.
-fn ssim_map(x: &[f32], y: &[f32], width: usize, height: usize) -> Vec<f32> {
-    const RADIUS: usize = 3;
-    let c1 = (0.01f64 * 255.0).powi(2);
-    let c2 = (0.03f64 * 255.0).powi(2);
-    let mut out = vec![0f32; width * height];
+/// The two SSIM conventions in use. They share the formula (K1 0.01, K2 0.03, data range 255 on u8 — the same
+/// as data range 1 on values divided by 255) and differ in window, variance, border handling and what the mean
+/// covers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SsimKind {
+    /// scikit-image's `structural_similarity(a, b, channel_axis=2, data_range=255)` on u8: 7×7 uniform window,
+    /// sample covariance (× 49/48), scipy's `reflect` border (the edge pixel repeated: `c b a | a b c`); its mean
+    /// leaves out the 3 pixels nearest each border ([`ssim_skimage`]).
+    ScikitImage,
+    /// torchmetrics' `StructuralSimilarityIndexMeasure(data_range=1.0)` (DWM's evaluation): 11×11 Gaussian window,
+    /// σ 1.5, population variances clamped at 0, PyTorch's `reflect` border (the edge pixel not repeated:
+    /// `c b | a b c`); since torchmetrics 1.6 its mean covers the whole map ([`ssim_torchmetrics`]), before 1.6 it
+    /// left out 5 pixels at each border ([`ssim_torchmetrics_cropped`]).
+    Torchmetrics,
+}
+
+impl SsimKind {
+    /// Half the window: the pixels whose window reaches past the image, and what scikit-image (and torchmetrics
+    /// before 1.6) crop before averaging.
+    pub fn border(self) -> usize {
+        match self {
+            SsimKind::ScikitImage => 3,
+            SsimKind::Torchmetrics => 5,
+        }
+    }
+
+    /// The 1-D window (the 2-D window is its outer product with itself).
+    fn taps(self) -> Vec<f64> {
+        match self {
+            SsimKind::ScikitImage => vec![1.0 / 7.0; 7],
+            SsimKind::Torchmetrics => {
+                // torchmetrics' `_gaussian`: exp(−d²/2σ²) at d = −5..5, normalised to sum 1.
+                let sigma = 1.5f64;
+                let raw: Vec<f64> = (-5..=5)
+                    .map(|d| (-(f64::from(d) / sigma).powi(2) / 2.0).exp())
+                    .collect();
+                let total: f64 = raw.iter().sum();
+                raw.iter().map(|v| v / total).collect()
+            }
+        }
+    }
+
+    /// Where index `i` (possibly outside 0..n) reads from under this kind's reflect rule, for any n ≥ 1 (the
+    /// libraries need n > radius; repeating the reflection is scipy's rule for larger pads).
+    fn reflect(self, i: isize, n: usize) -> usize {
+        let n = n as isize;
+        let (period, last) = match self {
+            SsimKind::ScikitImage => (2 * n, 2 * n - 1),
+            SsimKind::Torchmetrics if n > 1 => (2 * (n - 1), 2 * (n - 1)),
+            SsimKind::Torchmetrics => return 0,
+        };
+        let m = i.rem_euclid(period);
+        (if m >= n { last - m } else { m }) as usize
+    }
+}
+
+/// The SSIM map of one channel of one frame (values 0–255), `kind`'s window and borders, in f64.
+fn ssim_plane(kind: SsimKind, x: &[f64], y: &[f64], width: usize, height: usize) -> Vec<f64> {
+    let taps = kind.taps();
+    let radius = kind.border();
+    let (c1, c2) = ((0.01f64 * 255.0).powi(2), (0.03f64 * 255.0).powi(2));
+    // Five windowed means (x, y, x², y², xy), separably: along rows over the padded height, then down columns.
+    let padded_rows: Vec<usize> = (0..height + 2 * radius)
+        .map(|r| kind.reflect(r as isize - radius as isize, height))
+        .collect();
+    let columns: Vec<usize> = (0..width + 2 * radius)
+        .map(|c| kind.reflect(c as isize - radius as isize, width))
+        .collect();
+    let mut across = vec![[0f64; 5]; padded_rows.len() * width];
+    for (pr, &row) in padded_rows.iter().enumerate() {
+        for px in 0..width {
+            let mut sums = [0f64; 5];
+            for (t, &weight) in taps.iter().enumerate() {
+                let at = row * width + columns[px + t];
+                let (a, b) = (x[at], y[at]);
+                sums[0] += weight * a;
+                sums[1] += weight * b;
+                sums[2] += weight * a * a;
+                sums[3] += weight * b * b;
+                sums[4] += weight * a * b;
+            }
+            across[pr * width + px] = sums;
+        }
+    }
+    let mut out = vec![0f64; width * height];
     for py in 0..height {
         for px in 0..width {
-            let (y0, y1) = (py.saturating_sub(RADIUS), (py + RADIUS + 1).min(height));
-            let (x0, x1) = (px.saturating_sub(RADIUS), (px + RADIUS + 1).min(width));
-            let n = ((y1 - y0) * (x1 - x0)) as f64;
-            let (mut sx, mut sy, mut sxx, mut syy, mut sxy) = (0f64, 0f64, 0f64, 0f64, 0f64);
-            for yy in y0..y1 {
-                for xx in x0..x1 {
-                    let (a, b) = (x[yy * width + xx] as f64, y[yy * width + xx] as f64);
-                    sx += a;
-                    sy += b;
-                    sxx += a * a;
-                    syy += b * b;
-                    sxy += a * b;
+            let mut m = [0f64; 5];
+            for (t, &weight) in taps.iter().enumerate() {
+                let sums = &across[(py + t) * width + px];
+                for (slot, value) in m.iter_mut().zip(sums) {
+                    *slot += weight * value;
                 }
             }
-            let (mx, my) = (sx / n, sy / n);
-            let correction = n / (n - 1.0).max(1.0);
-            let vx = (sxx / n - mx * mx) * correction;
-            let vy = (syy / n - my * my) * correction;
-            let cov = (sxy / n - mx * my) * correction;
-            let s = ((2.0 * mx * my + c1) * (2.0 * cov + c2))
+            let [mx, my, mxx, myy, mxy] = m;
+            let (vx, vy, cov) = match kind {
+                SsimKind::ScikitImage => {
+                    let correction = 49.0 / 48.0;
+                    (
+                        (mxx - mx * mx) * correction,
+                        (myy - my * my) * correction,
+                        (mxy - mx * my) * correction,
+                    )
+                }
+                SsimKind::Torchmetrics => (
+                    (mxx - mx * mx).max(0.0),
+                    (myy - my * my).max(0.0),
+                    mxy - mx * my,
+                ),
+            };
+            out[py * width + px] = ((2.0 * mx * my + c1) * (2.0 * cov + c2))
                 / ((mx * mx + my * my + c1) * (vx + vy + c2));
-            out[py * width + px] = s as f32;
         }
     }
     out
 }
 
-/// The per-pixel SSIM of two clips, channels averaged (frame-major, row-major); compute once, then average it over
-/// any number of regions with [`mean_over`].
-pub fn ssim_map_clip(a: &Frames, b: &Frames) -> Option<Vec<f32>> {
+/// Per-pixel SSIM of two clips, channels averaged, frame-major, in f64; `None` when the shapes differ.
+fn ssim_map_f64(kind: SsimKind, a: &Frames, b: &Frames) -> Option<Vec<f64>> {
+    use rayon::prelude::*;
     if !same_shape(a, b) {
         return None;
     }
     let (w, h) = (a.width() as usize, a.height() as usize);
-    let plane = w * h;
-    let mut out = vec![0f32; a.frame_count() * plane];
-    for f in 0..a.frame_count() {
-        let (fa, fb) = (a.frame(f)?, b.frame(f)?);
-        for c in 0..3 {
-            let xa: Vec<f32> = fa.iter().skip(c).step_by(3).map(|&v| v as f32).collect();
-            let xb: Vec<f32> = fb.iter().skip(c).step_by(3).map(|&v| v as f32).collect();
-            let map = ssim_map(&xa, &xb, w, h);
-            for (slot, value) in out[f * plane..(f + 1) * plane].iter_mut().zip(map) {
-                *slot += value / 3.0;
+    let frames: Option<Vec<Vec<f64>>> = (0..a.frame_count())
+        .into_par_iter()
+        .map(|f| {
+            let (fa, fb) = (a.frame(f)?, b.frame(f)?);
+            let mut average = vec![0f64; w * h];
+            for c in 0..3 {
+                let channel = |frame: &[u8]| -> Vec<f64> {
+                    frame
+                        .iter()
+                        .skip(c)
+                        .step_by(3)
+                        .map(|&v| f64::from(v))
+                        .collect()
+                };
+                let map = ssim_plane(kind, &channel(fa), &channel(fb), w, h);
+                for (slot, value) in average.iter_mut().zip(map) {
+                    *slot += value / 3.0;
+                }
             }
+            Some(average)
+        })
+        .collect();
+    Some(frames?.concat())
+}
+
+/// The per-pixel SSIM of two clips as scikit-image computes it ([`SsimKind::ScikitImage`]; the 3 border pixels
+/// from the reflected image), channels averaged (frame-major, row-major); compute once, then average it over any
+/// number of regions with [`mean_over`].
+pub fn ssim_map_clip(a: &Frames, b: &Frames) -> Option<Vec<f32>> {
+    ssim_map_clip_of(SsimKind::ScikitImage, a, b)
+}
+
+/// The per-pixel SSIM of two clips of either kind (channels averaged, frame-major, row-major).
+pub fn ssim_map_clip_of(kind: SsimKind, a: &Frames, b: &Frames) -> Option<Vec<f32>> {
+    Some(
+        ssim_map_f64(kind, a, b)?
+            .into_iter()
+            .map(|v| v as f32)
+            .collect(),
+    )
+}
+
+/// The mean of a clip's f64 map over the pixels at least `border` from every edge; `None` when none is.
+fn interior_mean(map: &[f64], width: usize, height: usize, border: usize) -> Option<f64> {
+    if width <= 2 * border || height <= 2 * border {
+        return None;
+    }
+    let (mut sum, mut count) = (0f64, 0usize);
+    for frame in map.chunks_exact(width * height) {
+        for row in frame
+            .chunks_exact(width)
+            .skip(border)
+            .take(height - 2 * border)
+        {
+            sum += row[border..width - border].iter().sum::<f64>();
+            count += width - 2 * border;
         }
     }
-    Some(out)
+    (count > 0).then(|| sum / count as f64)
+}
+
+/// scikit-image's SSIM of two clips: per frame `structural_similarity(a, b, channel_axis=2, data_range=255)`
+/// (the mean over the map without its 3 border pixels, channels averaged), averaged over frames. `None` when the
+/// shapes differ or a side is shorter than the 7-pixel window (scikit-image refuses those).
+pub fn ssim_skimage(a: &Frames, b: &Frames) -> Option<f64> {
+    let (w, h) = (a.width() as usize, a.height() as usize);
+    if w < 7 || h < 7 {
+        return None;
+    }
+    interior_mean(&ssim_map_f64(SsimKind::ScikitImage, a, b)?, w, h, 3)
+}
+
+/// torchmetrics' SSIM of two clips as DWM's evaluation takes it (`StructuralSimilarityIndexMeasure(data_range=1.0)`
+/// on [0, 1] frames, torchmetrics ≥ 1.6): the mean over the whole map, borders from the reflected image, averaged
+/// over frames. `None` when the shapes differ or a side is 5 pixels or less (PyTorch cannot reflect-pad those).
+pub fn ssim_torchmetrics(a: &Frames, b: &Frames) -> Option<f64> {
+    let (w, h) = (a.width() as usize, a.height() as usize);
+    if w < 6 || h < 6 {
+        return None;
+    }
+    let map = ssim_map_f64(SsimKind::Torchmetrics, a, b)?;
+    interior_mean(&map, w, h, 0)
+}
+
+/// torchmetrics' SSIM as versions before 1.6 returned it: the same map, averaged without its 5 border pixels.
+/// `None` when the shapes differ or nothing is left after the crop.
+pub fn ssim_torchmetrics_cropped(a: &Frames, b: &Frames) -> Option<f64> {
+    let (w, h) = (a.width() as usize, a.height() as usize);
+    interior_mean(&ssim_map_f64(SsimKind::Torchmetrics, a, b)?, w, h, 5)
 }
 
 /// The mean of a per-pixel map over a mask; `None` when the mask is empty or does not fit.
@@ -230,7 +403,8 @@ pub fn mean_over(map: &[f32], mask: &RegionMask) -> Option<f64> {
     (count > 0).then(|| sum / count as f64)
 }
 
-/// Mean SSIM over the masked pixels (channels averaged). `None` when the mask is empty.
+/// Mean scikit-image SSIM over the masked pixels (channels averaged). `None` when the mask is empty. Over
+/// `RegionMask::full(..).without_border(3)` this is [`ssim_skimage`].
 pub fn ssim_masked(a: &Frames, b: &Frames, mask: &RegionMask) -> Option<f64> {
     mean_over(&ssim_map_clip(a, b)?, mask)
 }

@@ -4,12 +4,13 @@
 //! from the static video) and over the object region (the interaction region minus the pixels near a hand,
 //! where only modelled dynamics — a drawer that moved, a cup that was lifted — can help).
 
+pub mod lpips;
 pub mod metrics;
 
 use crate::video::Frames;
 use metrics::{
-    RegionMask, dilate, hand_pixels, interaction_region, mean_over, paste_hands, psnr_masked,
-    same_shape, ssim_map_clip, subtract, union,
+    RegionMask, SsimKind, dilate, hand_pixels, interaction_region, mean_over, paste_hands,
+    psnr_masked, same_shape, ssim_map_clip, subtract, union,
 };
 
 /// A pixel belongs to the interaction region when some channel differs from the static video by more than this
@@ -61,8 +62,13 @@ pub fn score(candidate: &Frames, truth: &Frames, regions: &Regions) -> Scores {
             ssim.as_deref().and_then(|map| mean_over(map, mask)),
         )
     };
+    // scikit-image averages its SSIM map without the border pixels whose window reaches past the frame; the
+    // smaller regions keep their border pixels (valued from the reflected frame), which a region may need.
+    let frame_psnr = psnr_masked(candidate, truth, &regions.frame);
+    let interior = regions.frame.without_border(SsimKind::ScikitImage.border());
+    let frame_ssim = ssim.as_deref().and_then(|map| mean_over(map, &interior));
     Scores {
-        frame: both(&regions.frame),
+        frame: (frame_psnr, frame_ssim),
         interaction: both(&regions.interaction),
         object: both(&regions.object),
     }
