@@ -472,9 +472,9 @@ mod tests {
     fn textured(frames: usize, w: u32, h: u32) -> Frames {
         clip(frames, w, h, |i, x, y| {
             [
-                (x * 7 + y * 3) as u8,
-                (y * 11 + i as u32) as u8,
-                (x ^ y) as u8 * 5,
+                ((x * 7 + y * 3) % 256) as u8,
+                ((y * 11 + i as u32) % 256) as u8,
+                (((x ^ y) * 5) % 256) as u8,
             ]
         })
     }
@@ -523,6 +523,7 @@ mod tests {
         let hands = Frames::black(6, w, h, 8.0).unwrap();
         let settings = CompositeSettings {
             hand_reach: None,
+            smooth: 0.0,
             grow: 3.0 / 64.0,
             feather: 2.0 / 64.0,
             hold_frames: 1,
@@ -575,6 +576,10 @@ mod tests {
             }
         });
         let settings = CompositeSettings {
+            low: 0.03,
+            high: 0.08,
+            smooth: 0.0,
+            hand_grow: 0.0,
             grow: 0.0,
             feather: 0.0,
             hold_frames: 0,
@@ -616,6 +621,8 @@ mod tests {
         );
         let settings = CompositeSettings {
             grow: 0.0,
+            hand_grow: 0.0,
+            smooth: 0.0,
             feather: 0.0,
             hold_frames: 0,
             hand_reach: Some(0.25),
