@@ -163,26 +163,8 @@ fn max_filter_line(values: &mut [f32], start: usize, stride: usize, len: usize, 
     }
 }
 
-/// Box mean over `2·radius + 1` samples of a strided line (the window shrinks at the ends), via prefix sums.
-fn box_filter_line(values: &mut [f32], start: usize, stride: usize, len: usize, radius: usize) {
-    if radius == 0 || len == 0 {
-        return;
-    }
-    let mut prefix = Vec::with_capacity(len + 1);
-    prefix.push(0f64);
-    for i in 0..len {
-        let last = prefix[i];
-        prefix.push(last + f64::from(values[start + i * stride]));
-    }
-    for i in 0..len {
-        let (a, b) = (i.saturating_sub(radius), (i + radius + 1).min(len));
-        let mean = (prefix[b] - prefix[a]) / (b - a) as f64;
-        // Prefix differences leave rounding dust where the window holds only zeros: keep those exactly zero.
-        values[start + i * stride] = if mean < 1e-6 { 0.0 } else { mean as f32 };
-    }
-}
-
-/// Box mean of a signed line (no clamping of small values: the sign matters).
+/// Box mean over `2·radius + 1` samples of a strided line (the window shrinks at the ends), via prefix sums; for
+/// the signed residual, where the sign matters.
 fn signed_box_filter_line(
     values: &mut [f32],
     start: usize,
@@ -202,6 +184,21 @@ fn signed_box_filter_line(
     for i in 0..len {
         let (a, b) = (i.saturating_sub(radius), (i + radius + 1).min(len));
         values[start + i * stride] = ((prefix[b] - prefix[a]) / (b - a) as f64) as f32;
+    }
+}
+
+/// The box mean of a non-negative line (the mask's feathering).
+fn box_filter_line(values: &mut [f32], start: usize, stride: usize, len: usize, radius: usize) {
+    if radius == 0 {
+        return;
+    }
+    signed_box_filter_line(values, start, stride, len, radius);
+    for i in 0..len {
+        let value = &mut values[start + i * stride];
+        // Prefix differences leave rounding dust where the window holds only zeros: keep those exactly zero.
+        if *value < 1e-6 {
+            *value = 0.0;
+        }
     }
 }
 
@@ -313,6 +310,17 @@ pub fn residual_mask(
         height,
         values,
     };
+    // The hand video's pixels, classified once: the reach gate and the always-on hands both start from them.
+    let mut hand_mask = ResidualMask {
+        values: hands
+            .as_bytes()
+            .chunks_exact(3)
+            .map(|p| if is_hand(p) { 1.0 } else { 0.0 })
+            .collect(),
+        frames,
+        width,
+        height,
+    };
     if let Some(reach) = settings.hand_reach {
         // Every pixel some hand covers at some time, grown by the reach.
         let mut reached = ResidualMask {
@@ -321,9 +329,9 @@ pub fn residual_mask(
             height,
             values: vec![0.0; plane],
         };
-        for (i, pixel) in hands.as_bytes().chunks_exact(3).enumerate() {
-            if is_hand(pixel) {
-                reached.values[i % plane] = 1.0;
+        for frame in hand_mask.values.chunks_exact(plane) {
+            for (slot, &hand) in reached.values.iter_mut().zip(frame) {
+                *slot = slot.max(hand);
             }
         }
         filter_frames(&mut reached, pixels(reach, width), max_filter_line);
@@ -336,14 +344,6 @@ pub fn residual_mask(
         }
     }
     filter_frames(&mut mask, pixels(settings.grow, width), max_filter_line);
-    let mut hand_mask = ResidualMask {
-        values: hands
-            .as_bytes()
-            .chunks_exact(3)
-            .map(|p| if is_hand(p) { 1.0 } else { 0.0 })
-            .collect(),
-        ..mask.clone()
-    };
     filter_frames(
         &mut hand_mask,
         pixels(settings.hand_grow, width),
