@@ -472,8 +472,114 @@ fn refuses_variants_it_cannot_make_before_writing_anything() {
             &["--clips", "4", "--variants", "3", "--timing", "varied"][..],
             "not a multiple of --variants 3",
         ),
+        (
+            &["--clips", "4", "--alternatives", "3"][..],
+            "not a multiple of --alternatives 3",
+        ),
     ] {
         let out_arg = out.to_str().unwrap();
         cli::assert_refused_before_writing(&["synth", "--out", out_arg], args, expected, &out);
+    }
+}
+
+#[test]
+fn alternatives_share_the_room_and_camera_and_end_differently() {
+    let _gpu = GPU.lock().unwrap_or_else(|e| e.into_inner());
+    let one = small();
+    let three = SynthConfig {
+        alternatives: 3,
+        ..one
+    };
+    assert!(
+        SynthConfig {
+            alternatives: 0,
+            ..one
+        }
+        .check()
+        .is_err()
+    );
+    assert!(
+        SynthConfig {
+            variants: 2,
+            timing: Timing::Varied,
+            ..three
+        }
+        .check()
+        .is_err()
+    );
+    let mut behaviours_seen = std::collections::BTreeSet::new();
+    for room in 0..24 {
+        let plans: Vec<_> = (3 * room..3 * room + 3)
+            .map(|i| plan(9, i, Split::Heldout, &three).unwrap())
+            .collect();
+        // Alternative 0 is the room's clip of a one-alternative run.
+        let single = plan(9, room, Split::Heldout, &one).unwrap();
+        assert_eq!(plans[0].action, single.action);
+        assert_eq!(plans[0].prompt, single.prompt);
+        for (a, p) in plans.iter().enumerate() {
+            assert_eq!(p.alternative, a);
+            assert_eq!(p.variant, 0);
+            assert_eq!(
+                (p.seed, p.room_style, p.fixed_camera, &p.action.camera),
+                (
+                    plans[0].seed,
+                    plans[0].room_style,
+                    plans[0].fixed_camera,
+                    &plans[0].action.camera
+                ),
+                "room {room}: alternative {a} left the room or the camera path"
+            );
+            behaviours_seen.insert(format!("{:?}", p.behaviour));
+        }
+        // Every alternative ends in its own state: another part moved, or the same part elsewhere.
+        let finals: Vec<_> = plans
+            .iter()
+            .map(|p| format!("{:?}", p.moved_parts.last().unwrap()))
+            .collect();
+        for a in 0..3 {
+            for b in a + 1..3 {
+                assert_ne!(
+                    (&finals[a], &plans[a].prompt),
+                    (&finals[b], &plans[b].prompt),
+                    "room {room}: alternatives {a} and {b} end the same"
+                );
+            }
+        }
+    }
+    assert!(behaviours_seen.len() >= 3, "{behaviours_seen:?}");
+
+    // Rendered, the alternatives' static videos agree (up to renderer jitter) and their final true frames do not.
+    let room = (0..20)
+        .find(|&r| {
+            plan(9, 3 * r, Split::Heldout, &three).unwrap().behaviour == Behaviour::PullDrawer
+        })
+        .unwrap();
+    let models = HandModels::bundled().unwrap();
+    let mut renderer = StreamRenderer::new(None).unwrap();
+    let streams: Vec<InteractionStreams> = (3 * room..3 * room + 3)
+        .map(|i| {
+            let p = plan(9, i, Split::Heldout, &three).unwrap();
+            render_clip(&mut renderer, &models, &p).unwrap()
+        })
+        .collect();
+    let last = |f: &Frames| f.frame(f.frame_count() - 1).unwrap().to_vec();
+    for s in &streams[1..] {
+        let base = streams[0].static_video.as_bytes();
+        let differing = base
+            .iter()
+            .zip(s.static_video.as_bytes())
+            .filter(|(a, b)| a.abs_diff(**b) > 8)
+            .count();
+        assert!(differing * 1000 <= base.len(), "{differing} bytes differ");
+        let (x, y) = (last(&streams[0].interaction), last(&s.interaction));
+        let changed = x
+            .iter()
+            .zip(&y)
+            .filter(|(a, b)| a.abs_diff(**b) > 16)
+            .count();
+        assert!(
+            changed > x.len() / 100,
+            "final frames differ in only {changed} bytes"
+        );
     }
 }

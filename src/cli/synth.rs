@@ -43,6 +43,12 @@ pub struct SynthArgs {
     /// prompts are identical, so a model can tell them apart only by the hand video.
     #[arg(long, default_value_t = 1)]
     pub variants: usize,
+    /// Alternatives per room: K clips in a row share the room, camera path and static video, but act on another
+    /// target or in another way (another drawer of the chest; the door opened a little, or opened and closed
+    /// again; the object carried the other way or pushed). Exactly one of them made each clip's final frame: the
+    /// benchmark `handtwin rank --benchmark` scores. Not with --variants.
+    #[arg(long, default_value_t = 1, conflicts_with = "variants")]
+    pub alternatives: usize,
     /// Write into a non-empty --out folder (files of the same stems are replaced; nothing else is removed).
     #[arg(long)]
     pub force: bool,
@@ -91,16 +97,21 @@ pub fn run(args: SynthArgs) -> anyhow::Result<()> {
             TimingArg::Varied => Timing::Varied,
         },
         variants: args.variants,
+        alternatives: args.alternatives,
         ..SynthConfig::default()
+    };
+    let (per_room, what) = if args.alternatives > 1 {
+        (args.alternatives, "alternatives")
+    } else {
+        (args.variants, "variants")
     };
     config
         .check()
-        .map_err(|e| anyhow::anyhow!("--variants {}: {e}", args.variants))?;
-    if !args.clips.is_multiple_of(args.variants) {
+        .map_err(|e| anyhow::anyhow!("--{what} {per_room}: {e}"))?;
+    if !args.clips.is_multiple_of(per_room) {
         bail!(
-            "--clips {} is not a multiple of --variants {}: the last room would have fewer variants",
+            "--clips {} is not a multiple of --{what} {per_room}: the last room would have fewer {what}",
             args.clips,
-            args.variants
         );
     }
     if args.out.is_file() {
@@ -143,10 +154,9 @@ pub fn run(args: SynthArgs) -> anyhow::Result<()> {
     let seconds = start.elapsed().as_secs_f64();
     let count = manifest.clips.len();
     println!(
-        "{count} clips ({} split, {} timing, {} per room) in {seconds:.1} s ({:.1} clips/min)",
+        "{count} clips ({} split, {} timing, {per_room} {what} per room) in {seconds:.1} s ({:.1} clips/min)",
         split.name(),
         config.timing.name(),
-        config.variants,
         count as f64 / seconds.max(1e-9) * 60.0
     );
     Ok(())

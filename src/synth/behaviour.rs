@@ -36,6 +36,10 @@ pub struct ClipPlan {
     pub seed: u64,
     /// Which of its room's [`SynthConfig::variants`] clips this is (`index % variants`; 0 with one per room).
     pub variant: usize,
+    /// Which of its room's [`SynthConfig::alternatives`] this clip is (`index % alternatives`; 0 with one per
+    /// room): alternative 0 is the clip of a one-alternative run, the others act on another target or in another
+    /// way under the same camera path.
+    pub alternative: usize,
     pub stem: String,
     pub room_style: usize,
     pub object_kind: ObjectKind,
@@ -59,6 +63,103 @@ pub struct ClipPlan {
 
 /// Salt of the second generator that draws [`Timing::Varied`]'s clock from the clip's seed.
 const TIMING_SALT: u64 = 0x7131_11AE_D0C1_0C4B;
+
+/// Salt of the generator that draws an alternative's motion (with the alternative's index), so alternative 0
+/// keeps the bytes of a one-alternative run and alternative `a` does not depend on how many there are.
+const ALTERNATIVE_SALT: u64 = 0xA17E_5A7E_0F_C0FFEE;
+
+/// A loose object's motion along the table: carried (lifted, moved, put down) or pushed `sign` (±1) along x.
+fn loose_motion(target: &Target, behaviour: Behaviour, sign: f32, rng: &mut Rng) -> TargetMotion {
+    let (x_min, x_max, _, _) = target.table.unwrap_or((-1.0, 1.0, -1.0, 1.0));
+    let room = if sign > 0.0 {
+        x_max - target.half_width - target.grasp_point.x
+    } else {
+        target.grasp_point.x - (x_min + target.half_width)
+    };
+    let distance = rng.range(0.12, 0.2).min(room.max(0.08));
+    if behaviour == Behaviour::Push {
+        TargetMotion::Push {
+            offset: Vec3::X * sign * distance,
+        }
+    } else {
+        TargetMotion::Carry {
+            lift: rng.range(0.1, 0.18),
+            shift: Vec3::X * sign * distance + Vec3::Z * rng.range(-0.04, 0.03),
+        }
+    }
+}
+
+/// What alternative `alternative` (≥ 1) of a room does instead of its primary action (`behaviour` on `primary`
+/// with `motion`), under the same camera path: another drawer of the chest (nearest first); the door opened
+/// only a little, or opened and closed again; a loose object carried to the other side, or pushed either way.
+/// The choices cycle when there are more alternatives than choices (with fresh distances and angles).
+fn alternative_action(
+    drawers: &[Target],
+    primary: &Target,
+    behaviour: Behaviour,
+    motion: TargetMotion,
+    inward: Vec3,
+    alternative: usize,
+    rng: &mut Rng,
+) -> (Target, Behaviour, TargetMotion) {
+    let k = alternative.saturating_sub(1);
+    match behaviour {
+        Behaviour::PullDrawer => {
+            let at = drawers
+                .iter()
+                .position(|d| d.parts == primary.parts)
+                .unwrap_or(0);
+            let mut others: Vec<usize> = (0..drawers.len()).filter(|&i| i != at).collect();
+            others.sort_by_key(|&i| i.abs_diff(at));
+            let target = others
+                .get(k % others.len().max(1))
+                .and_then(|&i| drawers.get(i))
+                .unwrap_or(primary)
+                .clone();
+            let direction = match target.motion {
+                Motion::Slide { direction } => direction,
+                _ => Vec3::Z,
+            };
+            let offset = direction * rng.range(0.15, 0.28);
+            (target, behaviour, TargetMotion::Slide { offset })
+        }
+        Behaviour::OpenDoor => {
+            let (pivot, opening) = match primary.motion {
+                Motion::Hinge { pivot, opening } => (pivot, opening),
+                _ => (primary.grasp_point, 1.0),
+            };
+            let (degrees, returns) = if k % 2 == 0 {
+                (rng.range(20.0f32, 35.0), false)
+            } else {
+                (rng.range(60.0f32, 90.0), true)
+            };
+            let motion = TargetMotion::Hinge {
+                pivot,
+                angle: opening * degrees.to_radians(),
+                returns,
+            };
+            (primary.clone(), behaviour, motion)
+        }
+        Behaviour::PickAndPlace | Behaviour::Push => {
+            let primary_sign = match motion {
+                TargetMotion::Push { offset } => offset.x.signum(),
+                TargetMotion::Carry { shift, .. } => shift.x.signum(),
+                _ => 1.0,
+            };
+            let choices: Vec<(Behaviour, f32)> = [
+                (Behaviour::PickAndPlace, 1.0),
+                (Behaviour::PickAndPlace, -1.0),
+                (Behaviour::Push, inward.x),
+                (Behaviour::Push, -inward.x),
+            ]
+            .into_iter()
+            .filter(|&(b, sign)| !(b == behaviour && sign == primary_sign))
+            .collect();
+            let (b, sign) = choices[k % choices.len()];
+            (primary.clone(), b, loose_motion(primary, b, sign, rng))
+        }
+    }
+}
 
 fn smoothstep(x: f32) -> f32 {
     let x = x.clamp(0.0, 1.0);
@@ -140,10 +241,22 @@ fn grasp_pose(
 /// The rigid motion of the target after progress `m` ∈ [0, 1] (world), for the chosen behaviour.
 #[derive(Clone, Copy, Debug)]
 enum TargetMotion {
-    Slide { offset: Vec3 },
-    Hinge { pivot: Vec3, angle: f32 },
-    Carry { lift: f32, shift: Vec3 },
-    Push { offset: Vec3 },
+    Slide {
+        offset: Vec3,
+    },
+    /// `returns`: the door swings open to `angle` and closes again by the end.
+    Hinge {
+        pivot: Vec3,
+        angle: f32,
+        returns: bool,
+    },
+    Carry {
+        lift: f32,
+        shift: Vec3,
+    },
+    Push {
+        offset: Vec3,
+    },
 }
 
 impl TargetMotion {
@@ -152,9 +265,18 @@ impl TargetMotion {
             TargetMotion::Slide { offset } | TargetMotion::Push { offset } => {
                 Affine3A::from_translation(offset * smoothstep(m))
             }
-            TargetMotion::Hinge { pivot, angle } => {
+            TargetMotion::Hinge {
+                pivot,
+                angle,
+                returns,
+            } => {
+                let w = if returns {
+                    smoothstep(m / 0.5) - smoothstep((m - 0.5) / 0.5)
+                } else {
+                    smoothstep(m)
+                };
                 Affine3A::from_translation(pivot)
-                    * Affine3A::from_rotation_y(angle * smoothstep(m))
+                    * Affine3A::from_rotation_y(angle * w)
                     * Affine3A::from_translation(-pivot)
             }
             TargetMotion::Carry { lift, shift } => {
@@ -187,7 +309,15 @@ pub fn plan_clip(
     config: &SynthConfig,
 ) -> Result<ClipPlan, TrackError> {
     let variants = config.variants.max(1);
-    let (room_index, variant) = (index / variants, index % variants);
+    let alternatives = config.alternatives.max(1);
+    let per_room = variants.max(alternatives);
+    let room_index = index / per_room;
+    let variant = if variants > 1 { index % per_room } else { 0 };
+    let alternative = if alternatives > 1 {
+        index % per_room
+    } else {
+        0
+    };
     let seed = clip_seed(run_seed, room_index);
     let mut rng = Rng::new(seed);
     let (room_style, kind) = loop {
@@ -216,7 +346,11 @@ pub fn plan_clip(
             }
         }
     };
-    let Room { scene, target } = build_room(room_style, kind, acting, &mut rng);
+    let Room {
+        scene,
+        target,
+        drawers,
+    } = build_room(room_style, kind, acting, &mut rng);
     let fixed_camera = rng.chance(config.fixed_camera_fraction);
     let side_sign = if acting == Side::Right { 1.0 } else { -1.0 };
 
@@ -244,6 +378,7 @@ pub fn plan_clip(
                 TargetMotion::Hinge {
                     pivot,
                     angle: opening * rng.range(60.0f32, 90.0).to_radians(),
+                    returns: false,
                 },
                 "",
             )
@@ -281,11 +416,6 @@ pub fn plan_clip(
             (motion, word)
         }
     };
-    let push_direction = match motion {
-        TargetMotion::Push { offset } => Some(offset.normalize_or_zero()),
-        _ => None,
-    };
-
     // Camera: stand in front of the target, slightly to the side away from the acting hand, and look at it.
     let intrinsics =
         Intrinsics::from_horizontal_fov(config.width, config.height, config.horizontal_fov_degrees);
@@ -356,6 +486,34 @@ pub fn plan_clip(
         Affine3A::look_at_rh(eye, look, Vec3::Y).inverse()
     };
     let cameras: Vec<Affine3A> = (0..frame_count).map(camera_at).collect();
+
+    // An alternative keeps the room and the camera path above and acts on another target, or in another way.
+    let (target, behaviour, motion) = if alternative == 0 {
+        (target, behaviour, motion)
+    } else {
+        let mut alt_rng = Rng::new(
+            seed ^ ALTERNATIVE_SALT ^ (alternative as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+        );
+        alternative_action(
+            &drawers,
+            &target,
+            behaviour,
+            motion,
+            inward,
+            alternative,
+            &mut alt_rng,
+        )
+    };
+    let direction_word = match motion {
+        TargetMotion::Push { offset } if offset.x > 0.0 => "right",
+        TargetMotion::Carry { shift, .. } if shift.x > 0.0 => "right",
+        TargetMotion::Push { .. } | TargetMotion::Carry { .. } => "left",
+        _ => direction_word,
+    };
+    let push_direction = match motion {
+        TargetMotion::Push { offset } => Some(offset.normalize_or_zero()),
+        _ => None,
+    };
 
     // The acting hand: reach, grasp, move with the target, then (loose objects) let go.
     let (t_grasp, t_moved) = {
@@ -488,7 +646,16 @@ pub fn plan_clip(
     };
     let prompt = match behaviour {
         Behaviour::PullDrawer => format!("Pull the {} open{with_hand}.", target.description),
-        Behaviour::OpenDoor => format!("Open the {}{with_hand}.", target.description),
+        Behaviour::OpenDoor => match motion {
+            TargetMotion::Hinge { returns: true, .. } => format!(
+                "Open the {} and close it again{with_hand}.",
+                target.description
+            ),
+            TargetMotion::Hinge { angle, .. } if angle.abs() < 40f32.to_radians() => {
+                format!("Open the {} a little{with_hand}.", target.description)
+            }
+            _ => format!("Open the {}{with_hand}.", target.description),
+        },
         Behaviour::PickAndPlace => format!(
             "Pick up the {} and put it down to the {direction_word}{with_hand}.",
             target.description
@@ -536,6 +703,7 @@ pub fn plan_clip(
         index,
         seed,
         variant,
+        alternative,
         stem: clip_stem(run_seed, index),
         room_style,
         object_kind: kind,

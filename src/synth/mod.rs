@@ -91,6 +91,11 @@ pub struct SynthConfig {
     /// hands' path acted K times on different clocks ([`Timing::Varied`] only): their static videos and prompts
     /// are identical, so only the hand video tells the clips apart. Clip `r·K` is clip `r` of a run with K = 1.
     pub variants: usize,
+    /// Alternatives per room (at least 1). With K, clips `r·K .. r·K + K − 1` share room, camera path, static
+    /// video and timing but act on different targets or in different ways (another drawer; the door opened a
+    /// little, or opened and closed again; the object carried the other way or pushed): a benchmark with a known
+    /// answer for ranking actions (`handtwin rank --benchmark`). Clip `r·K` is clip `r` of a run with K = 1.
+    pub alternatives: usize,
 }
 
 /// A [`SynthConfig`] that cannot make clips.
@@ -98,6 +103,12 @@ pub struct SynthConfig {
 pub enum ConfigError {
     #[error("variants must be at least 1")]
     NoVariants,
+    #[error("alternatives must be at least 1")]
+    NoAlternatives,
+    #[error(
+        "a run has either variants (another clock) or alternatives (another action) per room, not both"
+    )]
+    VariantsAndAlternatives,
     #[error(
         "{0} variants per room need varied timing: under scripted timing every variant would be the same clip"
     )]
@@ -107,6 +118,12 @@ pub enum ConfigError {
 impl SynthConfig {
     /// Checks the settings that [`plan_clip`] cannot honour.
     pub fn check(&self) -> Result<(), ConfigError> {
+        if self.alternatives == 0 {
+            return Err(ConfigError::NoAlternatives);
+        }
+        if self.alternatives > 1 && self.variants > 1 {
+            return Err(ConfigError::VariantsAndAlternatives);
+        }
         match (self.variants, self.timing) {
             (0, _) => Err(ConfigError::NoVariants),
             (k, Timing::Scripted) if k > 1 => Err(ConfigError::VariantsNeedVariedTiming(k)),
@@ -126,6 +143,7 @@ impl Default for SynthConfig {
             fixed_camera_fraction: 0.25,
             timing: Timing::Scripted,
             variants: 1,
+            alternatives: 1,
         }
     }
 }

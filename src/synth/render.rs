@@ -75,6 +75,9 @@ pub struct ManifestClip {
     /// Which of its room's variants this clip is (0 in manifests written before variants existed).
     #[serde(default)]
     pub variant: usize,
+    /// Which of its room's alternatives this clip is (0 in manifests written before alternatives existed).
+    #[serde(default)]
+    pub alternative: usize,
     pub behaviour: Behaviour,
     pub object_kind: ObjectKind,
     pub target: String,
@@ -112,6 +115,9 @@ pub struct Manifest {
     /// Clips per room ([`SynthConfig::variants`]; 1 in manifests written before the choice existed).
     #[serde(default = "one")]
     pub variants: usize,
+    /// Alternatives per room ([`SynthConfig::alternatives`]; 1 in manifests written before the choice existed).
+    #[serde(default = "one")]
+    pub alternatives: usize,
     pub clips: Vec<ManifestClip>,
 }
 
@@ -135,6 +141,7 @@ impl Manifest {
             fixed_camera_fraction: config.fixed_camera_fraction,
             timing: config.timing,
             variants: config.variants,
+            alternatives: config.alternatives,
             clips: Vec::new(),
         }
     }
@@ -152,6 +159,7 @@ impl ManifestClip {
             index: plan.index,
             seed: plan.seed,
             variant: plan.variant,
+            alternative: plan.alternative,
             behaviour: plan.behaviour,
             object_kind: plan.object_kind,
             target: plan.target.description.clone(),

@@ -221,6 +221,9 @@ pub struct Target {
 pub struct Room {
     pub scene: ProceduralScene,
     pub target: Target,
+    /// Every drawer of the chest, top to bottom (the target among them when it is a drawer): the other targets
+    /// of `handtwin synth --alternatives K` in a drawer room.
+    pub drawers: Vec<Target>,
 }
 
 fn at(x: f32, y: f32, z: f32) -> Affine3A {
@@ -440,7 +443,7 @@ pub fn build_room(style: usize, kind: ObjectKind, acting: Side, rng: &mut Rng) -
     }
     let drawer_height = (ch - 0.06) / 3.0;
     let target_drawer = rng.below(2); // 0 top, 1 middle: in reach and in view
-    let mut drawer_target = None;
+    let mut drawers = Vec::with_capacity(3);
     for i in 0..3 {
         let y = foot + ch - 0.03 - drawer_height * (i as f32 + 0.5);
         let z = chest_front + 0.011;
@@ -505,24 +508,23 @@ pub fn build_room(style: usize, kind: ObjectKind, acting: Side, rng: &mut Rng) -
                 at(cx + offset.x, y - 0.01 + offset.y, box_z + offset.z),
             ));
         }
-        if i == target_drawer {
-            drawer_target = Some(Target {
-                kind: ObjectKind::Drawer,
-                description: format!(
-                    "{} drawer of the {}",
-                    if i == 0 { "top" } else { "middle" },
-                    s.chest_word
-                ),
-                parts,
-                motion: Motion::Slide { direction: Vec3::Z },
-                grip: Grip::HorizontalBar,
-                grasp_point: Vec3::new(cx, y, z + 0.045),
-                facing: Vec3::Z,
-                table: None,
-                half_width: fw * 0.5,
-            });
-        }
+        drawers.push(Target {
+            kind: ObjectKind::Drawer,
+            description: format!(
+                "{} drawer of the {}",
+                ["top", "middle", "bottom"][i],
+                s.chest_word
+            ),
+            parts,
+            motion: Motion::Slide { direction: Vec3::Z },
+            grip: Grip::HorizontalBar,
+            grasp_point: Vec3::new(cx, y, z + 0.045),
+            facing: Vec3::Z,
+            table: None,
+            half_width: fw * 0.5,
+        });
     }
+    let drawer_target = drawers.get(target_drawer).cloned();
     // Something on the chest.
     let deco_x = cx + rng.range(-0.25, 0.25) * cw;
     scene.add(
@@ -785,5 +787,9 @@ pub fn build_room(style: usize, kind: ObjectKind, acting: Side, rng: &mut Rng) -
     }
     // Every kind has a target built above; the door is a harmless fallback.
     .unwrap_or(door_target);
-    Room { scene, target }
+    Room {
+        scene,
+        target,
+        drawers,
+    }
 }
