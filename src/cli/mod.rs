@@ -9,6 +9,7 @@ pub mod generate;
 pub mod hand;
 pub mod metrics;
 pub mod model_info;
+pub mod rank;
 #[cfg(feature = "render")]
 pub mod render;
 #[cfg(feature = "render")]
@@ -59,6 +60,9 @@ pub enum Command {
     Eval(eval::EvalArgs),
     /// PSNR, SSIM and LPIPS between two images or two videos of one size.
     Metrics(metrics::MetricsArgs),
+    /// Simulate candidate actions with the world model and rank them against a goal image (−LPIPS, seeds
+    /// averaged); --benchmark scores the ranking on `synth --alternatives K` rooms where the answer is known.
+    Rank(rank::RankArgs),
     /// Train the tiny DWM (VAE, inpainting pre-training, DWM fine-tune) on `handtwin synth` clips.
     Train(train::TrainArgs),
     /// Print what a model directory holds (configs, parameters, dtypes, LoRA) and the memory a run needs.
@@ -79,6 +83,7 @@ pub fn run(command: Command) -> anyhow::Result<()> {
         Command::Train(args) => train::run(args),
         Command::Eval(args) => eval::run(args),
         Command::Metrics(args) => metrics::run(args),
+        Command::Rank(args) => rank::run(args),
     }
 }
 

@@ -163,7 +163,7 @@ fn conv(
 
 /// torchvision's AlexNet `features` up to the fifth ReLU, split where LPIPS taps it (relu1 … relu5). Keys:
 /// `slice1.0`, `slice2.3`, `slice3.6`, `slice4.8`, `slice5.10` (the index in `features`).
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct AlexNetFeatures {
     /// conv1 … conv5 (a Vec, not an array: keeps `Features` small).
     convs: Vec<Conv2d>,
@@ -201,7 +201,7 @@ impl AlexNetFeatures {
 /// torchvision's VGG16 `features` up to relu5_3, split where LPIPS taps it (relu1_2, relu2_2, relu3_3, relu4_3,
 /// relu5_3); each slice after the first starts with a 2×2 max pool. Keys `sliceK.I` with I the index in
 /// `features`.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Vgg16Features {
     /// Per slice, its 3×3 convolutions (each followed by a ReLU).
     slices: Vec<Vec<Conv2d>>,
@@ -248,14 +248,14 @@ impl Vgg16Features {
     }
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 enum Features {
     Alex(AlexNetFeatures),
     Vgg(Vgg16Features),
 }
 
 /// LPIPS v0.1 with either backbone.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Lpips {
     backbone: Backbone,
     features: Features,

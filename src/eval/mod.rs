@@ -6,6 +6,7 @@
 
 pub mod lpips;
 pub mod metrics;
+pub mod rank;
 
 use crate::video::Frames;
 use metrics::{

@@ -1,0 +1,219 @@
+//! `handtwin rank` end to end with the bundled tiny DWM on hand-made samples: the ranked table, rank.json, the
+//! contact sheet, the cache (a second run with one more candidate generates only that one), the refusals that
+//! name the file, and `--benchmark` on a folder with a synth manifest, whose oracle and static rows are known.
+
+use handtwin::video::{DwmSample, Ffmpeg, Frames, SampleWriteOptions};
+use std::path::Path;
+use std::process::{Command, Output};
+
+/// A room (its wall tinted by `room`) with a dark box that slides right by `shift` pixels while a skin-coloured
+/// block (the hand, red in the hand video) rides on it.
+fn sample(stem: &str, room: u8, shift: usize) -> DwmSample {
+    let (w, h, f) = (96usize, 64usize, 9usize);
+    let mut static_video = vec![0u8; f * h * w * 3];
+    let mut truth = vec![0u8; f * h * w * 3];
+    let mut hands = vec![0u8; f * h * w * 3];
+    for i in 0..f {
+        for y in 0..h {
+            for x in 0..w {
+                let at = ((i * h + y) * w + x) * 3;
+                let wall = [150 + (y / 2) as u8, 140 - room * 30, 120 + (x / 4) as u8];
+                let in_box = |dx: usize| (30..46).contains(&y) && (20 + dx..40 + dx).contains(&x);
+                static_video[at..at + 3].copy_from_slice(if in_box(0) {
+                    &[60, 40, 30]
+                } else {
+                    &wall
+                });
+                let moved = shift * i / (f - 1);
+                truth[at..at + 3].copy_from_slice(if in_box(moved) {
+                    &[60, 40, 30]
+                } else {
+                    &wall
+                });
+                if (22..30).contains(&y) && (24 + moved..36 + moved).contains(&x) {
+                    truth[at..at + 3].copy_from_slice(&[220, 170, 140]);
+                    hands[at..at + 3].copy_from_slice(&[204, 102, 102]);
+                }
+            }
+        }
+    }
+    let frames = |data| Frames::new(w as u32, h as u32, 8.0, data).unwrap();
+    DwmSample {
+        stem: stem.to_string(),
+        static_video: frames(static_video),
+        hand_video: frames(hands),
+        ground_truth: Some(frames(truth)),
+        prompt: Some("push the box to the right".to_string()),
+    }
+}
+
+fn handtwin(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_handtwin"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn ok(output: &Output) -> String {
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}
+
+fn refused(args: &[&str], expected: &str) {
+    let output = handtwin(args);
+    assert!(!output.status.success(), "{args:?} was accepted");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains(expected), "{args:?}: {stderr}");
+}
+
+fn s(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+#[test]
+fn rank_ranks_caches_refuses_and_benchmarks() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let ffmpeg = Ffmpeg::from_env();
+    let rooms = [
+        ("r0a", 0, 0, 8),
+        ("r0b", 0, 1, 24),
+        ("r1a", 1, 0, 12),
+        ("r1b", 1, 1, 20),
+    ];
+    let mut clips = Vec::new();
+    for (index, (stem, room, alternative, shift)) in rooms.into_iter().enumerate() {
+        sample(stem, room, shift)
+            .write(&data, &SampleWriteOptions::default(), &ffmpeg)
+            .unwrap();
+        clips.push(serde_json::json!({
+            "stem": stem, "index": index, "seed": 100 + room as u64, "alternative": alternative
+        }));
+    }
+    std::fs::write(
+        data.join("synth.json"),
+        serde_json::json!({ "format": "handtwin.synth", "clips": clips }).to_string(),
+    )
+    .unwrap();
+    let out = dir.path().join("ranked");
+    let goal = data.join("videos").join("r0b.mp4");
+    let common = ["--steps", "2", "--seeds", "2", "--out", s(&out)];
+
+    // One candidate, then two: the second run generates only the new one's two seeds.
+    let first = ok(&handtwin(
+        &[
+            &["rank", s(&data.join("r0a")), "--goal", s(&goal)][..],
+            &common[..],
+        ]
+        .concat(),
+    ));
+    assert!(first.contains("(2 to generate, 0 cached)"), "{first}");
+    let second = ok(&handtwin(
+        &[
+            &[
+                "rank",
+                s(&data.join("r0a")),
+                s(&data.join("r0b")),
+                "--goal",
+                s(&goal),
+            ][..],
+            &common[..],
+        ]
+        .concat(),
+    ));
+    assert!(second.contains("(2 to generate, 2 cached)"), "{second}");
+    assert!(second.contains("2 generated, 2 from the cache"), "{second}");
+    assert_eq!(std::fs::read_dir(out.join("cache")).unwrap().count(), 4);
+    let rank: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("rank.json")).unwrap()).unwrap();
+    assert_eq!(rank["format"], "handtwin.rank");
+    let candidates = rank["candidates"].as_array().unwrap();
+    assert_eq!(candidates.len(), 2);
+    for (place, c) in candidates.iter().enumerate() {
+        assert_eq!(c["rank"], place + 1);
+        assert_eq!(c["seeds"].as_array().unwrap().len(), 2);
+        let lpips = c["lpips"].as_f64().unwrap();
+        assert!(lpips.is_finite() && lpips > 0.0);
+        assert!((c["score"].as_f64().unwrap() + lpips).abs() < 1e-12);
+    }
+    assert!(candidates[0]["lpips"].as_f64() <= candidates[1]["lpips"].as_f64());
+    let sheet = image::open(out.join("contact_sheet.png")).unwrap();
+    assert!(sheet.width() > 2 * 160 && sheet.height() > 3 * 100);
+
+    // Refusals that name the file.
+    let tiny = dir.path().join("tiny.png");
+    image::RgbImage::new(10, 10).save(&tiny).unwrap();
+    refused(
+        &[
+            &["rank", s(&data.join("r0a")), "--goal", s(&tiny)][..],
+            &common[..],
+        ]
+        .concat(),
+        "tiny.png: the goal is 10×10 but the candidates' videos are 96×64",
+    );
+    refused(
+        &[
+            &[
+                "rank",
+                s(&data.join("r0a")),
+                s(&data.join("r1a")),
+                "--goal",
+                s(&goal),
+            ][..],
+            &common[..],
+        ]
+        .concat(),
+        "are on different static videos",
+    );
+    refused(
+        &[
+            &[
+                "rank",
+                s(&data.join("r0a")),
+                "--goal",
+                s(&goal),
+                "--goal-frame",
+                "9",
+            ][..],
+            &common[..],
+        ]
+        .concat(),
+        "r0b.mp4: has 9 frames, so --goal-frame 9 is past its end",
+    );
+    refused(
+        &[&["rank", "--goal", s(&goal)][..], &common[..]].concat(),
+        "required",
+    );
+
+    // The benchmark: the oracle is always right, the static copy always at chance.
+    let bench = dir.path().join("bench");
+    let report = ok(&handtwin(&[
+        "rank",
+        "--benchmark",
+        s(&data),
+        "--out",
+        s(&bench),
+        "--steps",
+        "2",
+        "--seeds",
+        "1",
+    ]));
+    for line in [
+        "oracle (the true videos): top-1 4/4 (100%), mean rank 1.00, chance 50%",
+        "static video copied: top-1 2/4 (50%), mean rank 1.50, chance 50%",
+        "goal region objects",
+    ] {
+        assert!(report.contains(line), "{line}\n{report}");
+    }
+    assert!(report.contains("  model: top-1 "), "{report}");
+    let file: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(bench.join("benchmark.json")).unwrap())
+            .unwrap();
+    assert_eq!(file["rooms"], 2);
+    assert_eq!(file["goals"].as_array().unwrap().len(), 2 * 2 * 2);
+}
