@@ -129,9 +129,31 @@ fn eval_prints_every_row_and_writes_the_table_and_the_sheet() {
             .filter(|cell| !cell.trim().is_empty())
             .map(|cell| cell.trim().parse::<f64>().unwrap())
             .collect();
-        assert_eq!(numbers.len(), 6, "{row}");
+        // Six PSNR/SSIM cells, then LPIPS-alex over the frame, the interaction and the object region.
+        assert_eq!(numbers.len(), 9, "{row}");
         assert!(numbers.iter().all(|v| v.is_finite()), "{row}");
+        assert!(numbers[6..].iter().all(|v| (0.0..1.5).contains(v)), "{row}");
     }
+    assert!(text.contains("| LPIPS-alex frame | LPIPS-alex interaction | LPIPS-alex object |"));
+    // The static video misses what the interaction changed, so it is some distance from the truth there; the
+    // hands pasted in change the interaction region's LPIPS.
+    let lpips_of = |method: &str, column: usize| -> f64 {
+        let row = rows
+            .iter()
+            .find(|r| r.split('|').nth(1).unwrap().trim() == method)
+            .unwrap();
+        row.split('|')
+            .nth(2 + column)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    assert!(lpips_of("static video copied", 7) > 0.0);
+    assert_ne!(
+        lpips_of("static video copied", 7),
+        lpips_of("static + hand-mesh pixels pasted", 7)
+    );
     // One CSV row per clip: folder, stem, six scores, the sibling and its three response numbers (the truths of the
     // two clips differ where the box moved, so all are there).
     let csv = std::fs::read_to_string(&per_clip).unwrap();
@@ -140,7 +162,7 @@ fn eval_prints_every_row_and_writes_the_table_and_the_sheet() {
     assert!(lines[0].starts_with("folder,stem,psnr_frame,"), "{csv}");
     for (line, (stem, sibling)) in lines[1..].iter().zip([("a", "b"), ("b", "a")]) {
         let fields: Vec<&str> = line.split(',').collect();
-        assert_eq!(fields.len(), 12, "{line}");
+        assert_eq!(fields.len(), 15, "{line}");
         assert_eq!((fields[1], fields[8]), (stem, sibling), "{line}");
         for field in fields[2..8].iter().chain(&fields[9..]) {
             assert!(field.parse::<f64>().unwrap().is_finite(), "{line}");
@@ -153,6 +175,38 @@ fn eval_prints_every_row_and_writes_the_table_and_the_sheet() {
     assert_eq!(
         (image.width(), image.height()),
         (9 * 240 + 8 * 4, 6 * 160 + 5 * 4)
+    );
+}
+
+#[test]
+fn the_dwm_protocol_says_how_to_get_the_vgg_weights() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    sample("a", 12)
+        .write(&data, &SampleWriteOptions::default(), &Ffmpeg::from_env())
+        .unwrap();
+    let empty = dir.path().join("no-weights");
+    std::fs::create_dir_all(&empty).unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_handtwin"))
+        .env("HANDTWIN_LPIPS_DIR", &empty)
+        .args([
+            "eval",
+            "--lpips",
+            "none",
+            "--protocol",
+            "dwm",
+            "--steps",
+            "1",
+            "--data",
+        ])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("LPIPS-VGG") && stderr.contains("convert_lpips.py --net vgg"),
+        "{stderr}"
     );
 }
 

@@ -1,9 +1,10 @@
 //! `handtwin eval`: the held-out table — the model against two baselines that model no dynamics — over DWM sample
 //! folders with ground truth, plus a comparison sheet (static | hands | generated | truth).
 
+use crate::eval::lpips::{Backbone, Lpips};
 use crate::eval::{
-    HandResponse, Scores, Summary, baselines, comparison_sheet, frames_differing_most,
-    markdown_table, regions, score, swap_region,
+    ExtraMetrics, HandResponse, Regions, Scores, Summary, baselines, comparison_sheet, dwm_table,
+    frames_differing_most, markdown_table_with, regions, score_with, swap_region,
 };
 use crate::video::{DwmSample, Ffmpeg, Frames, SamplePaths, list_stems};
 use crate::world_model::composite::{CompositeSettings, composite};
@@ -70,6 +71,31 @@ pub struct EvalArgs {
     /// clips' truths do not differ in the swap region). For finding which clips a model follows the hands on.
     #[arg(long)]
     pub per_clip: Option<PathBuf>,
+    /// LPIPS columns (frame, and the interaction and object regions from LPIPS's spatial map) with this
+    /// network: alex (bundled), vgg (`python3 tools/convert_lpips.py --net vgg` writes its weights) or none.
+    #[arg(long, value_enum, default_value_t = LpipsChoice::Alex)]
+    pub lpips: LpipsChoice,
+    /// dwm: also print the table DWM's evaluation reports (`tests/compute_metrics.py`): PSNR with one MSE over
+    /// each whole clip, torchmetrics SSIM and LPIPS-VGG averaged over frames, then over clips — numbers to stand
+    /// beside the paper's tables. Needs the VGG weights. (DWM also reports DreamSim, whose weights no registry
+    /// here serves: left out.)
+    #[arg(long, value_enum, default_value_t = Protocol::Handtwin)]
+    pub protocol: Protocol,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LpipsChoice {
+    None,
+    Alex,
+    Vgg,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Protocol {
+    /// handtwin's table: PSNR, SSIM and LPIPS per region.
+    Handtwin,
+    /// handtwin's table, then DWM's.
+    Dwm,
 }
 
 /// A CSV cell: the number, or nothing where there is none.
@@ -153,6 +179,26 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         guidance,
     } = super::choose_model(args.model.clone(), args.steps, args.guidance)?;
     let device = candle_core::Device::Cpu;
+    let region_lpips = match args.lpips {
+        LpipsChoice::None => None,
+        LpipsChoice::Alex => Some(Lpips::load(Backbone::Alex, &device)?),
+        LpipsChoice::Vgg => Some(Lpips::load(Backbone::Vgg, &device)?),
+    };
+    let dwm_lpips = match (args.protocol, args.lpips) {
+        (Protocol::Handtwin, _) => None,
+        (Protocol::Dwm, LpipsChoice::Vgg) => region_lpips.clone(),
+        (Protocol::Dwm, _) => Some(
+            Lpips::load(Backbone::Vgg, &device)
+                .context("--protocol dwm reports LPIPS-VGG, as DWM does")?,
+        ),
+    };
+    let extra = ExtraMetrics {
+        lpips: region_lpips.as_ref(),
+        dwm: dwm_lpips.as_ref(),
+    };
+    let score = |candidate: &Frames, truth: &Frames, regions: &Regions| {
+        score_with(candidate, truth, regions, extra)
+    };
     let mut model = DwmModel::load(&model_dir, None, &device, candle_core::DType::F32)
         .with_context(|| format!("loading the model {}", model_dir.display()))?;
     let ffmpeg = Ffmpeg::from_env();
@@ -214,7 +260,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     let mut hand_response = HandResponse::default();
     let mut per_clip_rows = vec![
         "folder,stem,psnr_frame,ssim_frame,psnr_interaction,ssim_interaction,psnr_object,ssim_object,sibling,\
-         response_moves,response_cosine,response_explains"
+         response_moves,response_cosine,response_explains,lpips_frame,lpips_interaction,lpips_object"
             .to_string(),
     ];
     let bar = ProgressBar::new(samples.len() as u64);
@@ -437,6 +483,8 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
                 frame,
                 interaction,
                 object,
+                lpips,
+                ..
             } = model_scores;
             let response = clip_response.as_ref();
             per_clip_rows.push(
@@ -455,6 +503,9 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
                     csv_cell(response.and_then(HandResponse::ratio)),
                     csv_cell(response.and_then(HandResponse::cosine)),
                     csv_cell(response.and_then(HandResponse::explained)),
+                    csv_cell(lpips[0]),
+                    csv_cell(lpips[1]),
+                    csv_cell(lpips[2]),
                 ]
                 .join(","),
             );
@@ -481,7 +532,12 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         summaries.push(sibling_round_trip_summary);
     }
     bar.finish_and_clear();
-    let table = markdown_table(&summaries, evaluated);
+    let lpips_name = region_lpips.as_ref().map(|l| l.backbone().name());
+    let mut table = markdown_table_with(&summaries, evaluated, lpips_name);
+    if args.protocol == Protocol::Dwm {
+        table.push('\n');
+        table.push_str(&dwm_table(&summaries, evaluated));
+    }
     let settings = format!(
         "model {} · {steps} steps · guidance {guidance} · seed {} · {:.2} s per clip to generate",
         model_dir.display(),

@@ -47,15 +47,42 @@ pub fn regions(truth: &Frames, static_video: &Frames, hands: &Frames) -> Option<
     })
 }
 
-/// PSNR and SSIM of one method on one clip, per region (`None` where the region is empty).
+/// PSNR and SSIM of one method on one clip, per region (`None` where the region is empty), and with the metrics
+/// of [`score_with`] LPIPS per region and DWM's protocol.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Scores {
     pub frame: (Option<f64>, Option<f64>),
     pub interaction: (Option<f64>, Option<f64>),
     pub object: (Option<f64>, Option<f64>),
+    /// LPIPS over the frame (per-frame LPIPS, averaged over frames), the interaction and the object region (its
+    /// spatial map averaged over the region's pixels).
+    pub lpips: [Option<f64>; 3],
+    /// DWM's evaluation (`tests/compute_metrics.py`): PSNR with one MSE over the whole clip, torchmetrics SSIM
+    /// averaged over frames, LPIPS-VGG averaged over frames.
+    pub dwm: [Option<f64>; 3],
+}
+
+/// The optional metrics of [`score_with`].
+#[derive(Clone, Copy, Default)]
+pub struct ExtraMetrics<'a> {
+    /// LPIPS per region with this network.
+    pub lpips: Option<&'a lpips::Lpips>,
+    /// DWM's protocol with this network (VGG, as DWM reports).
+    pub dwm: Option<&'a lpips::Lpips>,
 }
 
 pub fn score(candidate: &Frames, truth: &Frames, regions: &Regions) -> Scores {
+    score_with(candidate, truth, regions, ExtraMetrics::default())
+}
+
+/// [`score`] plus LPIPS per region and DWM's protocol, as `extra` asks (a metric that fails — a clip below
+/// LPIPS's smallest size — is left out).
+pub fn score_with(
+    candidate: &Frames,
+    truth: &Frames,
+    regions: &Regions,
+    extra: ExtraMetrics,
+) -> Scores {
     let ssim = ssim_map_clip(candidate, truth);
     let both = |mask: &RegionMask| {
         (
@@ -68,11 +95,39 @@ pub fn score(candidate: &Frames, truth: &Frames, regions: &Regions) -> Scores {
     let frame_psnr = psnr_masked(candidate, truth, &regions.frame);
     let interior = regions.frame.without_border(SsimKind::ScikitImage.border());
     let frame_ssim = ssim.as_deref().and_then(|map| mean_over(map, &interior));
+    let mut lpips = [None; 3];
+    if let Some(model) = extra.lpips {
+        lpips[0] = model
+            .frames(candidate, truth)
+            .ok()
+            .and_then(|values| mean(&values));
+        if let Ok(map) = model.frames_spatial(candidate, truth) {
+            lpips[1] = mean_over(&map, &regions.interaction);
+            lpips[2] = mean_over(&map, &regions.object);
+        }
+    }
+    let mut dwm = [None; 3];
+    if let Some(model) = extra.dwm {
+        dwm = [
+            frame_psnr,
+            metrics::ssim_torchmetrics(candidate, truth),
+            model
+                .frames(candidate, truth)
+                .ok()
+                .and_then(|values| mean(&values)),
+        ];
+    }
     Scores {
         frame: (frame_psnr, frame_ssim),
         interaction: both(&regions.interaction),
         object: both(&regions.object),
+        lpips,
+        dwm,
     }
+}
+
+fn mean(values: &[f64]) -> Option<f64> {
+    (!values.is_empty()).then(|| values.iter().sum::<f64>() / values.len() as f64)
 }
 
 /// For `eval --swap-hands`: the pixels where either of two clips of one room (same static video, hands on
@@ -222,14 +277,14 @@ pub fn baselines(static_video: &Frames, hands: &Frames) -> Vec<(&'static str, Fr
 #[derive(Clone, Debug, Default)]
 pub struct Summary {
     pub method: String,
-    values: [(f64, usize); 6],
+    values: [(f64, usize); 12],
 }
 
 impl Summary {
     pub fn new(method: &str) -> Self {
         Self {
             method: method.to_string(),
-            values: [(0.0, 0); 6],
+            values: [(0.0, 0); 12],
         }
     }
 
@@ -241,6 +296,12 @@ impl Summary {
             scores.interaction.1,
             scores.object.0,
             scores.object.1,
+            scores.lpips[0],
+            scores.lpips[1],
+            scores.lpips[2],
+            scores.dwm[0],
+            scores.dwm[1],
+            scores.dwm[2],
         ];
         for (slot, value) in self.values.iter_mut().zip(all) {
             // An exact match (infinite PSNR) is counted as 100 dB so one clip cannot make the mean infinite.
@@ -253,17 +314,53 @@ impl Summary {
 
     /// [PSNR frame, SSIM frame, PSNR interaction, SSIM interaction, PSNR object, SSIM object].
     pub fn means(&self) -> [Option<f64>; 6] {
+        let all = self.all_means();
+        std::array::from_fn(|i| all[i])
+    }
+
+    /// [LPIPS frame, LPIPS interaction, LPIPS object].
+    pub fn lpips_means(&self) -> [Option<f64>; 3] {
+        let all = self.all_means();
+        std::array::from_fn(|i| all[6 + i])
+    }
+
+    /// DWM's protocol: [PSNR, SSIM (torchmetrics), LPIPS-VGG].
+    pub fn dwm_means(&self) -> [Option<f64>; 3] {
+        let all = self.all_means();
+        std::array::from_fn(|i| all[9 + i])
+    }
+
+    fn all_means(&self) -> [Option<f64>; 12] {
         self.values.map(|(sum, n)| (n > 0).then(|| sum / n as f64))
     }
 }
 
-/// The table as Markdown.
+/// The table as Markdown; with LPIPS columns (`lpips`: the backbone's name) when the scores have them.
 pub fn markdown_table(summaries: &[Summary], clips: usize) -> String {
+    markdown_table_with(summaries, clips, None)
+}
+
+/// [`markdown_table`], naming the LPIPS network in the LPIPS columns' heads (shown when any row has LPIPS).
+pub fn markdown_table_with(summaries: &[Summary], clips: usize, lpips: Option<&str>) -> String {
+    let with_lpips = summaries
+        .iter()
+        .any(|s| s.lpips_means().iter().any(Option::is_some));
+    let net = lpips.map_or(String::new(), |n| format!("-{n}"));
     let mut out = format!(
-        "| method ({clips} clips) | PSNR frame | SSIM frame | PSNR interaction | SSIM interaction | PSNR object | SSIM object |\n|---|---|---|---|---|---|---|\n"
+        "| method ({clips} clips) | PSNR frame | SSIM frame | PSNR interaction | SSIM interaction | PSNR object | SSIM object |"
     );
+    if with_lpips {
+        out.push_str(&format!(
+            " LPIPS{net} frame | LPIPS{net} interaction | LPIPS{net} object |"
+        ));
+    }
+    out.push_str(if with_lpips {
+        "\n|---|---|---|---|---|---|---|---|---|---|\n"
+    } else {
+        "\n|---|---|---|---|---|---|---|\n"
+    });
     for summary in summaries {
-        let cells: Vec<String> = summary
+        let mut cells: Vec<String> = summary
             .means()
             .iter()
             .enumerate()
@@ -273,7 +370,41 @@ pub fn markdown_table(summaries: &[Summary], clips: usize) -> String {
                 None => "–".to_string(),
             })
             .collect();
+        if with_lpips {
+            cells.extend(
+                summary
+                    .lpips_means()
+                    .iter()
+                    .map(|v| v.map_or_else(|| "–".to_string(), |v| format!("{v:.4}"))),
+            );
+        }
         out.push_str(&format!("| {} | {} |\n", summary.method, cells.join(" | ")));
+    }
+    out
+}
+
+/// The table of DWM's evaluation protocol (`tests/compute_metrics.py`): PSNR (one MSE over each whole clip), SSIM
+/// (torchmetrics: 11×11 Gaussian, σ 1.5) and LPIPS-VGG (per frame), each averaged over frames and then over
+/// clips, so the numbers stand beside the paper's tables. Rows without them are left out.
+pub fn dwm_table(summaries: &[Summary], clips: usize) -> String {
+    let mut out = format!(
+        "| method ({clips} clips), DWM's protocol | PSNR ↑ | SSIM ↑ | LPIPS-VGG ↓ |\n|---|---|---|---|\n"
+    );
+    for summary in summaries {
+        let [psnr, ssim, lpips] = summary.dwm_means();
+        if psnr.is_none() && ssim.is_none() && lpips.is_none() {
+            continue;
+        }
+        let cell = |v: Option<f64>, digits: usize| {
+            v.map_or_else(|| "–".to_string(), |v| format!("{v:.digits$}"))
+        };
+        out.push_str(&format!(
+            "| {} | {} | {} | {} |\n",
+            summary.method,
+            cell(psnr, 2),
+            cell(ssim, 4),
+            cell(lpips, 4)
+        ));
     }
     out
 }
@@ -477,5 +608,39 @@ mod tests {
         );
         assert_eq!(data::HAND_LEVELS, f32::from(super::HAND_THRESHOLD));
         assert_eq!(data::HAND_MARGIN, super::HAND_MARGIN);
+    }
+
+    #[test]
+    fn tables_show_lpips_and_dwm_columns_only_when_measured() {
+        let plain = Scores {
+            frame: (Some(20.0), Some(0.5)),
+            ..Scores::default()
+        };
+        let full = Scores {
+            lpips: [Some(0.25), Some(0.5), None],
+            dwm: [Some(21.0), Some(0.6), Some(0.3)],
+            ..plain
+        };
+        let mut a = Summary::new("a");
+        a.add(&plain);
+        let table = markdown_table(&[a.clone()], 1);
+        assert!(!table.contains("LPIPS"), "{table}");
+        assert!(!dwm_table(&[a.clone()], 1).contains("| a |"));
+        let mut b = Summary::new("b");
+        b.add(&full);
+        b.add(&full);
+        let table = markdown_table_with(&[a.clone(), b.clone()], 2, Some("alex"));
+        assert!(table.contains("LPIPS-alex object |"), "{table}");
+        assert!(
+            table.contains("| b | 20.00 | 0.5000 | – | – | – | – | 0.2500 | 0.5000 | – |"),
+            "{table}"
+        );
+        assert!(
+            table.contains("| a | 20.00 | 0.5000 | – | – | – | – | – | – | – |"),
+            "{table}"
+        );
+        let dwm = dwm_table(&[a, b], 2);
+        assert!(dwm.contains("| b | 21.00 | 0.6000 | 0.3000 |"), "{dwm}");
+        assert!(!dwm.contains("| a |"), "{dwm}");
     }
 }
