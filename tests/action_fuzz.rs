@@ -355,6 +355,8 @@ fn project_files() {
             action,
         }],
         settings: Default::default(),
+        candidates: Vec::new(),
+        goal: None,
     };
     fuzz("project json", &[project.to_json()], |text| {
         let project = Project::parse(text, path()).map_err(|e| e.to_string())?;

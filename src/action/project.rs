@@ -63,6 +63,11 @@ pub struct Project {
     pub actions: Vec<NamedAction>,
     /// The viewer's settings (stream size, field of view, …), kept as JSON so the viewer can grow them freely.
     pub settings: serde_json::Map<String, serde_json::Value>,
+    /// Candidate actions to rank against `goal` (the viewer's Candidates window): the same camera path as the
+    /// first action, other hands.
+    pub candidates: Vec<NamedAction>,
+    /// The goal image of the ranking (relative paths are relative to the project file's folder).
+    pub goal: Option<PathBuf>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -93,6 +98,10 @@ struct FileProject {
     actions: Vec<FileNamedAction>,
     #[serde(default)]
     settings: serde_json::Map<String, serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    candidates: Vec<FileNamedAction>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    goal: Option<PathBuf>,
 }
 
 impl Project {
@@ -157,10 +166,23 @@ impl Project {
                 })
             })
             .collect::<Result<_, ProjectError>>()?;
+        let candidates = file
+            .candidates
+            .iter()
+            .enumerate()
+            .map(|(i, a)| {
+                Ok(NamedAction {
+                    name: a.name.clone(),
+                    action: action_from_file(&a.action, path, &format!("candidates[{i}].action."))?,
+                })
+            })
+            .collect::<Result<_, ProjectError>>()?;
         Ok(Project {
             scene,
             actions,
             settings: file.settings,
+            candidates,
+            goal: file.goal,
         })
     }
 
@@ -183,6 +205,15 @@ impl Project {
                 })
                 .collect(),
             settings: self.settings.clone(),
+            candidates: self
+                .candidates
+                .iter()
+                .map(|a| FileNamedAction {
+                    name: a.name.clone(),
+                    action: action_to_file(&a.action),
+                })
+                .collect(),
+            goal: self.goal.clone(),
         };
         // Strings, finite numbers and JSON values always serialise.
         serde_json::to_string_pretty(&file).unwrap_or_default() + "\n"
@@ -206,6 +237,14 @@ impl Project {
         self.scene.as_ref().map(|s| match project_path.parent() {
             Some(folder) if s.path.is_relative() => folder.join(&s.path),
             _ => s.path.clone(),
+        })
+    }
+
+    /// The goal image's path, relative paths taken from the project file's folder.
+    pub fn goal_file(&self, project_path: &Path) -> Option<PathBuf> {
+        self.goal.as_ref().map(|g| match project_path.parent() {
+            Some(folder) if g.is_relative() => folder.join(g),
+            _ => g.clone(),
         })
     }
 }
@@ -309,9 +348,14 @@ mod tests {
             }),
             actions: vec![NamedAction {
                 name: "look".into(),
-                action: Action::new(camera),
+                action: Action::new(camera.clone()),
             }],
             settings,
+            candidates: vec![NamedAction {
+                name: "reach left".into(),
+                action: Action::new(camera),
+            }],
+            goal: Some("room.goal.png".into()),
         }
     }
 
@@ -324,6 +368,12 @@ mod tests {
         let again = Project::load(&file).unwrap();
         assert_eq!(again.actions, project.actions);
         assert_eq!(again.settings, project.settings);
+        assert_eq!(again.candidates, project.candidates);
+        assert_eq!(again.goal, project.goal);
+        assert_eq!(
+            again.goal_file(&file).unwrap(),
+            dir.path().join("room.goal.png")
+        );
         let scene = again.scene.as_ref().unwrap();
         assert_eq!(scene.placement, project.scene.as_ref().unwrap().placement);
         assert!(

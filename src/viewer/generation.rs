@@ -81,6 +81,25 @@ pub struct Generation {
     picking: Option<(Task<Option<rfd::FileHandle>>, bool)>,
     /// The cache key of the job in flight.
     job_key: Option<u64>,
+    /// Generations that ended with a clip in `Results` (from the worker or the cache), and requests that ended
+    /// without one (failed, cancelled, no model, a capture that failed): what the Candidates panel waits on.
+    pub finished: u64,
+    pub failed: u64,
+}
+
+impl Generation {
+    /// A generation is queued, running, or waiting for its capture.
+    pub fn is_busy(&self) -> bool {
+        self.job.is_some() || self.generate_after_capture
+    }
+
+    /// Cancels the job in flight, if any.
+    pub fn cancel(&mut self) {
+        if let Some(job) = self.job {
+            self.worker.cancel(job);
+        }
+        self.generate_after_capture = false;
+    }
 }
 
 /// Ask to generate.
@@ -105,6 +124,8 @@ impl<L: ModelLoader + Clone + Sync> Plugin for GenerationPlugin<L> {
                     generate_after_capture: false,
                     picking: None,
                     job_key: None,
+                    finished: 0,
+                    failed: 0,
                 });
             }
             Err(error) => {
@@ -145,6 +166,7 @@ fn start_generation(
     generation.generate_after_capture = false;
     let Some(model) = choices.model.clone() else {
         notifications.error("choose a model directory before generating".into());
+        generation.failed += 1;
         return;
     };
     // Streams captured for another path, scene or settings are stale: capture again.
@@ -162,6 +184,9 @@ fn start_generation(
             // Capture first (or wait for the running capture), then generate.
             capture.write(CaptureStreams);
             generation.generate_after_capture = true;
+        } else {
+            // The capture this generation waited for failed (its error is shown).
+            generation.failed += 1;
         }
         return;
     };
@@ -209,6 +234,7 @@ fn start_generation(
         results.mode = default_mode(results.composite.is_some());
         results.showing = true;
         results.invalidate();
+        generation.finished += 1;
         return;
     }
     let job = generation.worker.submit(spec, input);
@@ -275,16 +301,19 @@ fn poll_worker(
                 results.invalidate();
                 generation.job = None;
                 generation.progress = None;
+                generation.finished += 1;
             }
             Event::Failed { message, .. } => {
                 notifications.error(format!("generation failed: {message}"));
                 generation.job = None;
                 generation.progress = None;
+                generation.failed += 1;
             }
             Event::Cancelled { reason, .. } => {
                 notifications.info(format!("generation cancelled ({reason:?})"));
                 generation.job = None;
                 generation.progress = None;
+                generation.failed += 1;
             }
         }
     }

@@ -2,6 +2,7 @@
 //! opening files, toasts.
 
 mod camera_control;
+mod candidates;
 pub mod composite;
 mod file_open;
 mod generation;
@@ -93,6 +94,7 @@ pub fn run(options: ViewerOptions) -> anyhow::Result<()> {
         generation::GenerationPlugin {
             loader: crate::worker::DwmLoader,
         },
+        candidates::CandidatesPlugin,
     ))
     .add_systems(Startup, spawn_cameras);
     if options.model.is_some() || options.lora.is_some() || options.steps.is_some() {

@@ -3,8 +3,10 @@
 //! unsaved changes when the window closes.
 //!
 //! A project holds the scene and its placement, one action (the timeline's camera path and the hands as posed
-//! in the hand panel, attached to the camera) and the stream settings.
+//! in the hand panel, attached to the camera), the stream settings, and the Candidates window's candidates and
+//! goal (a goal taken from a frame is written beside the project as `<name>.goal.png` when it is saved).
 
+use super::candidates::{Candidates, Goal, read_goal_image};
 use super::hands::{HandRig, HandState};
 use super::notifications::Notifications;
 use super::scene_view::{CurrentScene, OpenScene, ScenePlacementState};
@@ -107,6 +109,9 @@ struct Snapshot<'a> {
     timeline: &'a Timeline,
     rig: &'a HandRig,
     settings: &'a StreamSettings,
+    candidates: &'a Candidates,
+    /// Where the project is (or is being) saved: names a goal taken from a frame.
+    path: Option<&'a Path>,
 }
 
 impl Snapshot<'_> {
@@ -120,6 +125,7 @@ impl Snapshot<'_> {
             }),
         };
         let mut actions = Vec::new();
+        let mut candidates = Vec::new();
         if let Some(dense) = &self.timeline.path
             && let Ok(camera) = CameraPath::from_dense(dense)
         {
@@ -147,6 +153,15 @@ impl Snapshot<'_> {
                     }
                 }
             }
+            for candidate in &self.candidates.list {
+                let mut candidate_action = action.clone();
+                candidate_action.left = candidate.tracks[0].clone();
+                candidate_action.right = candidate.tracks[1].clone();
+                candidates.push(NamedAction {
+                    name: candidate.name.clone(),
+                    action: candidate_action,
+                });
+            }
             actions.push(NamedAction {
                 name: "action 1".into(),
                 action,
@@ -165,6 +180,8 @@ impl Snapshot<'_> {
             scene,
             actions,
             settings,
+            candidates,
+            goal: self.candidates.goal_reference(self.path),
         }
     }
 }
@@ -175,23 +192,26 @@ type ViewerParts<'w> = (
     Res<'w, Timeline>,
     Res<'w, HandRig>,
     Res<'w, StreamSettings>,
+    Res<'w, Candidates>,
 );
 
-fn snapshot_json(parts: &ViewerParts) -> String {
-    let (scene, placement, timeline, rig, settings) = parts;
+fn snapshot_json(parts: &ViewerParts, path: Option<&Path>) -> String {
+    let (scene, placement, timeline, rig, settings, candidates) = parts;
     Snapshot {
         scene,
         placement,
         timeline,
         rig,
         settings,
+        candidates,
+        path,
     }
     .project()
     .to_json()
 }
 
 fn remember_empty_project(mut state: ResMut<ProjectState>, parts: ViewerParts) {
-    state.saved_json = snapshot_json(&parts);
+    state.saved_json = snapshot_json(&parts, None);
 }
 
 fn shortcuts(keys: Res<ButtonInput<KeyCode>>, mut commands: MessageWriter<ProjectCommand>) {
@@ -213,8 +233,13 @@ fn save_to(
     state: &mut ProjectState,
     path: &Path,
     json: String,
+    candidates: &Candidates,
     notifications: &mut Notifications,
 ) -> bool {
+    if let Err(error) = candidates.write_goal_beside(path) {
+        notifications.error(error);
+        return false;
+    }
     match crate::action::write_atomically(path, json.as_bytes()) {
         Ok(()) => {
             notifications.info(format!("saved {}", path.display()));
@@ -246,6 +271,7 @@ fn run_commands(
     mut rig: ResMut<HandRig>,
     mut settings: ResMut<StreamSettings>,
     mut exit: MessageWriter<AppExit>,
+    mut candidates: ResMut<Candidates>,
 ) {
     let requests: Vec<ProjectCommand> = commands.read().cloned().collect();
     for command in requests {
@@ -258,10 +284,12 @@ fn run_commands(
                         timeline: &timeline,
                         rig: &rig,
                         settings: &settings,
+                        candidates: &candidates,
+                        path: Some(&path),
                     }
                     .project()
                     .to_json();
-                    let saved = save_to(&mut state, &path, json, &mut notifications);
+                    let saved = save_to(&mut state, &path, json, &candidates, &mut notifications);
                     if saved && state.quit_after_save {
                         exit.write(AppExit::Success);
                     }
@@ -292,6 +320,31 @@ fn run_commands(
                             &mut rig,
                             &mut settings,
                         );
+                        let list = project
+                            .candidates
+                            .iter()
+                            .map(|c| {
+                                (
+                                    c.name.clone(),
+                                    [c.action.left.clone(), c.action.right.clone()],
+                                )
+                            })
+                            .collect();
+                        let goal = project
+                            .goal_file(&path)
+                            .and_then(|file| match read_goal_image(&file) {
+                                Ok(frames) => {
+                                    let label = file.file_name().map_or_else(String::new, |n| {
+                                        n.to_string_lossy().into_owned()
+                                    });
+                                    Some(Goal::new(frames, label, project.goal.clone()))
+                                }
+                                Err(error) => {
+                                    notifications.error(format!("the project's goal: {error}"));
+                                    None
+                                }
+                            });
+                        candidates.replace(list, goal);
                         notifications.info(format!("opened {}", path.display()));
                         state.path = Some(path.clone());
                         // What was opened is the saved state; the scene loads in the next frames.
@@ -424,8 +477,10 @@ fn finish_dialogs(
             commands.write(ProjectCommand::OpenPath(file));
         }
         Some(Dialog::SaveAs(_)) => {
-            let json = snapshot_json(&parts);
-            if save_to(&mut state, &file, json, &mut notifications) && state.quit_after_save {
+            let json = snapshot_json(&parts, Some(&file));
+            if save_to(&mut state, &file, json, &parts.5, &mut notifications)
+                && state.quit_after_save
+            {
                 exit.write(AppExit::Success);
             }
         }
@@ -446,7 +501,7 @@ fn check_dirty_and_autosave(
         return;
     }
     state.last_check = Some(now);
-    let json = snapshot_json(&parts);
+    let json = snapshot_json(&parts, state.path.as_deref());
     let dirty = json != state.saved_json;
     if dirty != state.dirty {
         state.dirty = dirty;
@@ -480,7 +535,7 @@ fn close_requests(
     if requests.read().count() == 0 {
         return;
     }
-    let dirty = snapshot_json(&parts) != state.saved_json;
+    let dirty = snapshot_json(&parts, state.path.as_deref()) != state.saved_json;
     if dirty {
         state.quit_prompt = true;
     } else {
