@@ -39,6 +39,7 @@ fn open_viewer(cli: Cli) -> anyhow::Result<()> {
     handtwin::viewer::run(handtwin::viewer::ViewerOptions {
         scene,
         camera_path: cli.camera_path,
+        project: cli.project,
         model: cli.model,
         lora: cli.lora,
         steps: cli.steps,

@@ -29,6 +29,9 @@ pub struct Cli {
     /// A camera path to load into the viewer's timeline.
     #[arg(long, global = false)]
     pub camera_path: Option<std::path::PathBuf>,
+    /// A project (`handtwin.project`) to open in the viewer: its scene, action, candidates and goal.
+    #[arg(long, global = false, conflicts_with_all = ["scene", "camera_path"])]
+    pub project: Option<std::path::PathBuf>,
     /// A DWM model directory to preselect for generation in the viewer.
     #[arg(long, global = false)]
     pub model: Option<std::path::PathBuf>,

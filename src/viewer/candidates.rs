@@ -375,6 +375,7 @@ fn drive_ranking(
             candidates.ranking = order(&distances);
             end_run(candidates, &mut rig, &mut choices);
             if let Some(&best) = candidates.ranking.first() {
+                candidates.selected = Some(best);
                 show_candidate(candidates, best, &mut results);
                 notifications.info(format!(
                     "ranked {} candidates in {seconds:.0} s: best is \"{}\"",
@@ -512,7 +513,7 @@ fn candidates_window(
                         ui.label(egui::RichText::new(format!("{:.3}", d.mean)).monospace());
                     }
                     if ui
-                        .add_enabled(!running, egui::Button::new("✕"))
+                        .add_enabled(!running, egui::Button::new("x"))
                         .on_hover_text("delete this candidate")
                         .clicked()
                     {

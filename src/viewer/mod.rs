@@ -37,6 +37,8 @@ use bevy_egui::{EguiGlobalSettings, EguiPlugin, PrimaryEguiContext};
 pub struct ViewerOptions {
     pub scene: SceneSource,
     pub camera_path: Option<std::path::PathBuf>,
+    /// A project to open.
+    pub project: Option<std::path::PathBuf>,
     /// Preselected model directory and LoRA folder for generation.
     pub model: Option<std::path::PathBuf>,
     pub lora: Option<std::path::PathBuf>,
@@ -107,6 +109,14 @@ pub fn run(options: ViewerOptions) -> anyhow::Result<()> {
             choices.settings.steps = steps;
         }
         app.insert_resource(choices);
+    }
+    if let Some(path) = options.project {
+        app.add_systems(
+            Startup,
+            move |mut commands: MessageWriter<project::ProjectCommand>| {
+                commands.write(project::ProjectCommand::OpenPath(path.clone()));
+            },
+        );
     }
     if let Some(path) = options.camera_path {
         app.add_systems(Startup, move |mut open: MessageWriter<OpenCameraPath>| {
