@@ -217,3 +217,59 @@ fn rank_ranks_caches_refuses_and_benchmarks() {
     assert_eq!(file["rooms"], 2);
     assert_eq!(file["goals"].as_array().unwrap().len(), 2 * 2 * 2);
 }
+
+/// On clips `handtwin synth --alternatives` renders: the benchmark runs end to end, the oracle finds every goal and
+/// the static copy stays at chance.
+#[cfg(feature = "render")]
+#[test]
+fn benchmark_on_synthetic_alternatives() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("alternatives");
+    ok(&handtwin(&[
+        "synth",
+        "--out",
+        s(&data),
+        "--clips",
+        "2",
+        "--alternatives",
+        "2",
+        "--seed",
+        "5",
+        "--split",
+        "heldout",
+        "--frames",
+        "9",
+    ]));
+    let out = dir.path().join("bench");
+    let report = ok(&handtwin(&[
+        "rank",
+        "--benchmark",
+        s(&data),
+        "--out",
+        s(&out),
+        "--steps",
+        "1",
+        "--seeds",
+        "1",
+    ]));
+    for line in [
+        "benchmark: 1 rooms, 2 clips × 1 seeds (2 to generate)",
+        "oracle (the true videos): top-1 2/2 (100%), mean rank 1.00, chance 50%",
+        "static video copied: top-1 1/2 (50%), mean rank 1.50, chance 50%",
+    ] {
+        assert!(report.contains(line), "{line}\n{report}");
+    }
+    // Everything is cached now.
+    let again = ok(&handtwin(&[
+        "rank",
+        "--benchmark",
+        s(&data),
+        "--out",
+        s(&out),
+        "--steps",
+        "1",
+        "--seeds",
+        "1",
+    ]));
+    assert!(again.contains("(0 to generate)"), "{again}");
+}
