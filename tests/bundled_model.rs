@@ -1,6 +1,8 @@
 //! The bundled tiny DWM (models/tiny-dwm): it is present, `handtwin generate` uses it when no model is named, and
 //! it has learned DWM's identity prior — with no hands in the hand video, the bundled room rendered along a camera
 //! path comes back nearly unchanged ("the rest stays put").
+// Needs the `render` feature (default on): it renders its sample with `handtwin render`.
+#![cfg(feature = "render")]
 
 use handtwin::video::{DwmSample, Ffmpeg, read_video};
 use handtwin::world_model::model_dir::{SamplingDefaults, bundled_model_dir};

@@ -1,4 +1,6 @@
 //! Pixel tests of the compositing pass (`shaders/composite.wgsl`) on the real renderer.
+// The composite pass runs in Bevy: these tests need the `render` feature (default on).
+#![cfg(feature = "render")]
 
 use bevy::camera::{Hdr, RenderTarget};
 use bevy::prelude::*;

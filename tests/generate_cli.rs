@@ -1,5 +1,7 @@
 //! `handtwin generate` end to end on the CPU with the tiny random-weight model in the real diffusers + DWM LoRA
 //! layout (tests/fixtures/tiny_model, made by tools/make_tiny_model.py), from a DWM sample folder.
+// Needs the `render` feature (default on): they render their samples with `handtwin render`.
+#![cfg(feature = "render")]
 
 use handtwin::video::{DwmSample, Ffmpeg, read_video};
 use std::process::Command;

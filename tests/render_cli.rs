@@ -1,4 +1,6 @@
 //! `handtwin render` end to end: the bundled scene along a committed example path, into a DWM sample folder.
+// `handtwin render` exists with the render feature: these tests need the `render` feature (default on).
+#![cfg(feature = "render")]
 
 use handtwin::video::{DwmSample, Ffmpeg};
 use std::process::Command;

@@ -1,5 +1,7 @@
 //! A 3DGS `.ply` scene through the static stream: the GPU splat pass against a CPU reference rasterizer written
 //! from the 3DGS equations (`common/splat_reference.rs`), at known pixels and over whole frames.
+// Splats render through Bevy: these tests need the `render` feature (default on).
+#![cfg(feature = "render")]
 
 #[path = "common/splat_reference.rs"]
 mod splat_reference;

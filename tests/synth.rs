@@ -1,5 +1,7 @@
 //! `handtwin synth`: determinism, alignment of the three streams, the held-out split rule, and the command's
 //! refusal to write into a non-empty folder. Small clips (48×32, 9 frames) keep it quick on lavapipe.
+// Synth renders its clips through Bevy: these tests need the `render` feature (default on).
+#![cfg(feature = "render")]
 
 use handtwin::hand::HandModels;
 use handtwin::streams::{InteractionStreams, StreamRenderer};

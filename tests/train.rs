@@ -143,7 +143,7 @@ fn rooms_come_from_the_synth_manifest() {
         error.contains("synth.json") && error.contains("manifest"),
         "{error}"
     );
-    let mut manifest = handtwin::synth::render::Manifest::new(
+    let mut manifest = handtwin::synth::manifest::Manifest::new(
         1,
         handtwin::synth::Split::Train,
         &handtwin::synth::SynthConfig::default(),
@@ -159,7 +159,7 @@ fn rooms_come_from_the_synth_manifest() {
         plan.seed = seed;
         manifest
             .clips
-            .push(handtwin::synth::render::ManifestClip::from_plan(&plan));
+            .push(handtwin::synth::manifest::ManifestClip::from_plan(&plan));
     }
     std::fs::write(&path, manifest.to_json()).unwrap();
     let rooms = room_seeds(dir.path()).unwrap();

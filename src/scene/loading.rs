@@ -5,7 +5,7 @@ use bevy::gltf::GltfAssetLabel;
 use bevy::light::{DirectionalLight, PointLight, SpotLight};
 use bevy::prelude::*;
 use bevy::world_serialization::{WorldAsset, WorldAssetRoot};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use thiserror::Error;
 
 /// Where a scene comes from.
@@ -101,22 +101,6 @@ pub enum SceneError {
     Unsupported { path: PathBuf, reason: String },
     #[error("failed to load scene {name}: {reason}")]
     LoadFailed { name: String, reason: String },
-}
-
-/// The folder Bevy loads assets from: `$HANDTWIN_ASSETS`, else the crate's `assets/` when run from the source
-/// tree, else `assets/` beside the executable.
-pub fn assets_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("HANDTWIN_ASSETS") {
-        return PathBuf::from(dir);
-    }
-    let source_tree = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets");
-    if source_tree.is_dir() {
-        return source_tree;
-    }
-    std::env::current_exe()
-        .ok()
-        .and_then(|exe| exe.parent().map(|dir| dir.join("assets")))
-        .unwrap_or_else(|| PathBuf::from("assets"))
 }
 
 /// Marks the root entity of the loaded scene.

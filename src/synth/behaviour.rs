@@ -66,7 +66,7 @@ const TIMING_SALT: u64 = 0x7131_11AE_D0C1_0C4B;
 
 /// Salt of the generator that draws an alternative's motion (with the alternative's index), so alternative 0
 /// keeps the bytes of a one-alternative run and alternative `a` does not depend on how many there are.
-const ALTERNATIVE_SALT: u64 = 0xA17E_5A7E_0F_C0FFEE;
+const ALTERNATIVE_SALT: u64 = 0xA17E_5A7E_0FC0_FFEE;
 
 /// A loose object's motion along the table: carried (lifted, moved, put down) or pushed `sign` (±1) along x.
 fn loose_motion(target: &Target, behaviour: Behaviour, sign: f32, rng: &mut Rng) -> TargetMotion {
@@ -128,7 +128,7 @@ fn alternative_action(
                 Motion::Hinge { pivot, opening } => (pivot, opening),
                 _ => (primary.grasp_point, 1.0),
             };
-            let (degrees, returns) = if k % 2 == 0 {
+            let (degrees, returns) = if k.is_multiple_of(2) {
                 (rng.range(20.0f32, 35.0), false)
             } else {
                 (rng.range(60.0f32, 90.0), true)

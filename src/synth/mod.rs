@@ -11,6 +11,7 @@
 //! style and object it has never seen.
 
 mod behaviour;
+pub mod manifest;
 #[cfg(feature = "render")]
 pub mod render;
 mod rng;

@@ -13,23 +13,20 @@
 //! Every file is written atomically, and a clip enters `synth.json` (rewritten atomically after each clip) only
 //! once all of its files are complete.
 
-use super::behaviour::{Behaviour, ClipPlan, plan_clip};
-use super::room::{ObjectKind, ROOM_STYLES};
-use super::{Split, SynthConfig, Timing};
+use super::behaviour::{ClipPlan, plan_clip};
+use super::{Split, SynthConfig};
 use crate::action::{TrackError, write_atomically};
-use crate::hand::{HandModelError, HandModels, ManoInputError, Side};
+use crate::hand::{HandModelError, HandModels, ManoInputError};
 use crate::streams::{InteractionRequest, InteractionStreams, StreamError, StreamRenderer};
 use crate::video::{
     Ffmpeg, Frames, FramesError, GROUND_TRUTH_DIR, HANDS_DIR, Mp4Options, PROMPTS_REWRITE_DIR,
     STATIC_DIR, VideoError,
 };
-use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use thiserror::Error;
 
 pub const ACTIONS_DIR: &str = "actions";
-pub const MANIFEST_FILE: &str = "synth.json";
-pub const MANIFEST_FORMAT: &str = "handtwin.synth";
+pub use super::manifest::{MANIFEST_FILE, MANIFEST_FORMAT, Manifest, ManifestClip};
 
 #[derive(Debug, Error)]
 pub enum SynthError {
@@ -64,120 +61,6 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> SynthError + '_ {
         path: path.to_path_buf(),
         source,
     }
-}
-
-/// One clip's entry in `synth.json`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct ManifestClip {
-    pub stem: String,
-    pub index: usize,
-    pub seed: u64,
-    /// Which of its room's variants this clip is (0 in manifests written before variants existed).
-    #[serde(default)]
-    pub variant: usize,
-    /// Which of its room's alternatives this clip is (0 in manifests written before alternatives existed).
-    #[serde(default)]
-    pub alternative: usize,
-    pub behaviour: Behaviour,
-    pub object_kind: ObjectKind,
-    pub target: String,
-    pub room_style: usize,
-    pub room_style_name: String,
-    pub fixed_camera: bool,
-    pub acting_hand: Side,
-    pub both_hands: bool,
-    pub prompt: String,
-    /// Seconds from the first frame to the grasp and to the end of the target's motion (absent in manifests
-    /// written before they were recorded).
-    #[serde(default)]
-    pub grasp_seconds: Option<f64>,
-    #[serde(default)]
-    pub moved_seconds: Option<f64>,
-}
-
-/// `synth.json`: how the run was made and its complete clips.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Manifest {
-    pub format: String,
-    pub version: u32,
-    pub seed: u64,
-    pub split: Split,
-    pub held_out_rule: String,
-    pub width: u32,
-    pub height: u32,
-    pub frame_count: usize,
-    pub fps: f64,
-    pub horizontal_fov_degrees: f32,
-    pub fixed_camera_fraction: f64,
-    /// How behaviours are timed (manifests written before the choice existed were `scripted`).
-    #[serde(default)]
-    pub timing: Timing,
-    /// Clips per room ([`SynthConfig::variants`]; 1 in manifests written before the choice existed).
-    #[serde(default = "one")]
-    pub variants: usize,
-    /// Alternatives per room ([`SynthConfig::alternatives`]; 1 in manifests written before the choice existed).
-    #[serde(default = "one")]
-    pub alternatives: usize,
-    pub clips: Vec<ManifestClip>,
-}
-
-fn one() -> usize {
-    1
-}
-
-impl Manifest {
-    pub fn new(seed: u64, split: Split, config: &SynthConfig) -> Self {
-        Self {
-            format: MANIFEST_FORMAT.into(),
-            version: 1,
-            seed,
-            split,
-            held_out_rule: "(room_style + object_kind) % 5 == 0".into(),
-            width: config.width,
-            height: config.height,
-            frame_count: config.frame_count,
-            fps: config.fps,
-            horizontal_fov_degrees: config.horizontal_fov_degrees,
-            fixed_camera_fraction: config.fixed_camera_fraction,
-            timing: config.timing,
-            variants: config.variants,
-            alternatives: config.alternatives,
-            clips: Vec::new(),
-        }
-    }
-
-    pub fn to_json(&self) -> String {
-        // Plain numbers, strings and enums always serialise.
-        serde_json::to_string_pretty(self).unwrap_or_default() + "\n"
-    }
-}
-
-impl ManifestClip {
-    pub fn from_plan(plan: &ClipPlan) -> Self {
-        Self {
-            stem: plan.stem.clone(),
-            index: plan.index,
-            seed: plan.seed,
-            variant: plan.variant,
-            alternative: plan.alternative,
-            behaviour: plan.behaviour,
-            object_kind: plan.object_kind,
-            target: plan.target.description.clone(),
-            room_style: plan.room_style,
-            room_style_name: ROOM_STYLES[plan.room_style % ROOM_STYLES.len()].name.into(),
-            fixed_camera: plan.fixed_camera,
-            acting_hand: plan.acting,
-            both_hands: plan.both_hands,
-            prompt: plan.prompt.clone(),
-            // Milliseconds are plenty, and keep the manifest readable.
-            grasp_seconds: Some(to_milliseconds(plan.grasp_seconds)),
-            moved_seconds: Some(to_milliseconds(plan.moved_seconds)),
-        }
-    }
-}
-
-fn to_milliseconds(seconds: f64) -> f64 {
-    (seconds * 1000.0).round() / 1000.0
 }
 
 /// Renders the three streams of a planned clip. For a fixed camera the static video is frame 0 repeated.

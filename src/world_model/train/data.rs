@@ -124,7 +124,7 @@ pub fn room_seeds(dir: &std::path::Path) -> Result<std::collections::HashMap<Str
         return Ok(std::collections::HashMap::new());
     }
     let text = std::fs::read_to_string(&path).map_err(|e| file_error(&path, e))?;
-    let manifest: crate::synth::render::Manifest = serde_json::from_str(&text)
+    let manifest: crate::synth::manifest::Manifest = serde_json::from_str(&text)
         .map_err(|e| file_error(&path, format!("is not a handtwin synth manifest: {e}")))?;
     Ok(manifest
         .clips
