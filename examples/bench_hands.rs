@@ -2,6 +2,7 @@
 //!
 //! "MANO-sized" is the random MANO-shaped test model (778 vertices, full pose correctives and shape blend
 //! shapes: the same work as the real MANO, which we cannot ship); "bundled" is the licence-free hand.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests and tools may panic; see [lints]
 
 use handtwin::hand::{HandModels, ManoModel, ManoPose, Preset, Side};
 use std::path::Path;

@@ -2,6 +2,7 @@
 //! meshes in view. Prints the time per stage. `--save DIR` also writes frames 0, 24 and 48 of both streams as PNG.
 //!
 //!     cargo run --release --example bench_streams [-- --save DIR]
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests and tools may panic; see [lints]
 
 use glam::{Affine3A, Mat3, Quat, Vec3};
 use handtwin::action::{CameraFrame, Intrinsics};

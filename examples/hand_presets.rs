@@ -3,6 +3,7 @@
 //! the back, fingers to the right, so curl and spread both show:
 //!
 //!     cargo run --release --example hand_presets -- OUT.png [--model bundled|DIR|FILE.npz]
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests and tools may panic; see [lints]
 
 use glam::{Affine3A, Quat, Vec3};
 use handtwin::action::{CameraFrame, Intrinsics};

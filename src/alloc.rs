@@ -16,6 +16,7 @@ pub fn reuse_freed_memory() -> bool {
 }
 
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[allow(unsafe_code)] // audited: one foreign function, each call with its SAFETY comment
 mod imp {
     use std::ffi::c_int;
 

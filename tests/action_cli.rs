@@ -1,4 +1,5 @@
 //! `handtwin action import` end to end: files in, a resampled action file out, bad input refused clearly.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests and tools may panic; see [lints]
 
 use handtwin::action::Action;
 use std::path::Path;

@@ -4,6 +4,7 @@
 //! A third of the cases change one node of a valid JSON seed (structure-aware), the rest mutate bytes or are
 //! random. Cases per parser: `HANDTWIN_FUZZ_CASES` (default 3000, so `cargo test` stays quick); long runs set it to
 //! 100000. The seed is `HANDTWIN_FUZZ_SEED` (default fixed) so a failure can be replayed.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests and tools may panic; see [lints]
 
 use handtwin::action::import::{SourceUp, aria, colmap, hands, nerfstudio};
 use handtwin::action::{Action, CameraPath, DenseCameraPath, HandTrack, Project};

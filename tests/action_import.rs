@@ -1,5 +1,6 @@
 //! Each importer reads its committed sample into our world frame: a known camera position and viewing direction
 //! per format (world +Y up; cameras look down their −Z).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests and tools may panic; see [lints]
 
 use glam::Vec3;
 use handtwin::action::import::{SourceUp, aria, colmap, hands, nerfstudio};

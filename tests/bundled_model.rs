@@ -3,6 +3,7 @@
 //! path comes back nearly unchanged ("the rest stays put").
 // Needs the `render` feature (default on): it renders its sample with `handtwin render`.
 #![cfg(feature = "render")]
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests and tools may panic; see [lints]
 
 use handtwin::video::{DwmSample, Ffmpeg, read_video};
 use handtwin::world_model::model_dir::{SamplingDefaults, bundled_model_dir};

@@ -1,6 +1,7 @@
 //! Pixel tests of the compositing pass (`shaders/composite.wgsl`) on the real renderer.
 // The composite pass runs in Bevy: these tests need the `render` feature (default on).
 #![cfg(feature = "render")]
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests and tools may panic; see [lints]
 
 use bevy::camera::{Hdr, RenderTarget};
 use bevy::prelude::*;

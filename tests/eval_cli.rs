@@ -1,6 +1,7 @@
 //! `handtwin eval` end to end with the bundled tiny DWM on two small hand-made samples: the table has every row
 //! (the model, the hand and swapped-hands ablations, the two baselines, the blur control, the ceiling, the sibling-truth oracles) with finite numbers, and the
 //! comparison sheet is written.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests and tools may panic; see [lints]
 
 use handtwin::video::{DwmSample, Ffmpeg, Frames, SampleWriteOptions};
 use std::process::Command;

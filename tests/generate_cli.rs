@@ -2,6 +2,7 @@
 //! layout (tests/fixtures/tiny_model, made by tools/make_tiny_model.py), from a DWM sample folder.
 // Needs the `render` feature (default on): they render their samples with `handtwin render`.
 #![cfg(feature = "render")]
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests and tools may panic; see [lints]
 
 use handtwin::video::{DwmSample, Ffmpeg, read_video};
 use std::process::Command;

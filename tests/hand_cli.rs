@@ -1,5 +1,6 @@
 //! `handtwin hand export` writes the posed mesh in the model's vertex order: checked against smplx's vertices
 //! for the random MANO-shaped fixture model, and its errors name the file and the problem.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests and tools may panic; see [lints]
 
 use handtwin::hand::npz::{NpyData, read_npz};
 use std::process::Command;

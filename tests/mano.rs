@@ -1,5 +1,6 @@
 //! MANO forward model against the `smplx` package (fixtures by tools/make_mano_fixtures.py: a random MANO-shaped
 //! model posed by smplx in float64), and the bundled hand's mesh checks.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests and tools may panic; see [lints]
 
 use glam::{Mat3, Vec3};
 use handtwin::hand::npz::{NpyData, read_npz};

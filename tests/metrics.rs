@@ -1,6 +1,7 @@
 //! The perceptual metrics against the reference Python packages, on the pairs in tests/fixtures/metrics
 //! (tools/make_lpips_fixtures.py: lpips 0.1.4 with the converted backbones, scikit-image 0.26, torchmetrics 1.9).
 //! `cargo test --test metrics -- --nocapture` prints the largest differences.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests and tools may panic; see [lints]
 
 use candle_core::Device;
 use handtwin::eval::lpips::{Backbone, Lpips, weights_path};

@@ -1,5 +1,6 @@
 //! `handtwin metrics A B` on two fixture PNGs (tests/fixtures/metrics): each `--metric` prints the reference
 //! packages' number, the full report has every line, and a size mismatch is refused unless `--resize`.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests and tools may panic; see [lints]
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};

@@ -1,4 +1,5 @@
 //! `handtwin model-info` on the tiny model fixture (tools/make_tiny_model.py).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests and tools may panic; see [lints]
 
 use std::process::Command;
 

@@ -1,5 +1,6 @@
 //! Runs every committed parity case (tests/fixtures/parity/*/) whose component this build implements, and
 //! asserts each passes the tolerance of its case.json.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests and tools may panic; see [lints]
 
 use handtwin::world_model::parity::{CaseFiles, find_cases, run_case};
 use std::path::PathBuf;

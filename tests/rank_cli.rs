@@ -1,6 +1,7 @@
 //! `handtwin rank` end to end with the bundled tiny DWM on hand-made samples: the ranked table, rank.json, the
 //! contact sheet, the cache (a second run with one more candidate generates only that one), the refusals that
 //! name the file, and `--benchmark` on a folder with a synth manifest, whose oracle and static rows are known.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests and tools may panic; see [lints]
 
 use handtwin::video::{DwmSample, Ffmpeg, Frames, SampleWriteOptions};
 use std::path::Path;

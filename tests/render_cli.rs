@@ -1,6 +1,7 @@
 //! `handtwin render` end to end: the bundled scene along a committed example path, into a DWM sample folder.
 // `handtwin render` exists with the render feature: these tests need the `render` feature (default on).
 #![cfg(feature = "render")]
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests and tools may panic; see [lints]
 
 use handtwin::video::{DwmSample, Ffmpeg};
 use std::process::Command;

@@ -1,6 +1,7 @@
 //! Every splat format through `parse_splats`/`load_splats`: generated files round-trip to the expected cloud
 //! (within each format's quantisation, stated per test), the property layouts other tools write load, each kind
 //! of malformed input gives its error, and mutated files never panic.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests and tools may panic; see [lints]
 
 use glam::{Quat, Vec3};
 use handtwin::scene::splat::{

@@ -2,6 +2,7 @@
 //! from the 3DGS equations (`common/splat_reference.rs`), at known pixels and over whole frames.
 // Splats render through Bevy: these tests need the `render` feature (default on).
 #![cfg(feature = "render")]
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests and tools may panic; see [lints]
 
 #[path = "common/splat_reference.rs"]
 mod splat_reference;

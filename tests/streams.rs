@@ -1,6 +1,7 @@
 //! Rendering tests of the two conditioning streams on the real renderer (a GPU, or Mesa's software Vulkan).
 // The streams render through Bevy: these tests need the `render` feature (default on).
 #![cfg(feature = "render")]
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests and tools may panic; see [lints]
 
 use glam::{Affine3A, Quat, Vec3};
 use handtwin::action::{CameraFrame, Intrinsics};

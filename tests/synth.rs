@@ -2,6 +2,7 @@
 //! refusal to write into a non-empty folder. Small clips (48×32, 9 frames) keep it quick on lavapipe.
 // Synth renders its clips through Bevy: these tests need the `render` feature (default on).
 #![cfg(feature = "render")]
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests and tools may panic; see [lints]
 
 use handtwin::hand::HandModels;
 use handtwin::streams::{InteractionStreams, StreamRenderer};

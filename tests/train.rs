@@ -1,6 +1,7 @@
 //! The training recipe: a short run learns (the loss falls on a repeated batch), and a run interrupted after a
 //! checkpoint and resumed takes exactly the steps an uninterrupted run takes. Clips are made here in memory at
 //! the tiny model's size; no synth data is needed.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests and tools may panic; see [lints]
 
 use candle_core::{Device, Tensor};
 use handtwin::world_model::model_dir::SamplingDefaults;

@@ -1,4 +1,5 @@
 //! `handtwin train` refuses bad settings before it reads a clip or creates its run folder, naming the flag.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests and tools may panic; see [lints]
 
 #[path = "common/cli.rs"]
 mod cli;

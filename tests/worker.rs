@@ -1,5 +1,6 @@
 //! The worker against a fake model that sleeps and sometimes panics: random submit / cancel / supersede
 //! sequences. In its own test binary so the resident-memory check sees only this test.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests and tools may panic; see [lints]
 
 use handtwin::video::Frames;
 use handtwin::worker::*;

@@ -114,6 +114,7 @@ pub fn write_glb(root: &Node, materials: &[Material]) -> Vec<u8> {
         document["extensions"] = json!({ "KHR_lights_punctual": { "lights": writer.lights } });
     }
     // Serialising a `Value` cannot fail: its maps have string keys and its numbers are finite or null.
+    #[allow(clippy::expect_used)] // audited: the reason above
     let mut json_bytes = serde_json::to_vec(&document).expect("a JSON value always serialises");
     while !json_bytes.len().is_multiple_of(4) {
         json_bytes.push(b' ');

@@ -88,6 +88,7 @@ impl WeightFiles {
         }
         // SAFETY: the files are opened read-only; as with every memory map, they must not be truncated by
         // another process while handtwin runs (candle's own loaders share this contract).
+        #[allow(unsafe_code)] // audited: the SAFETY comment above
         let tensors = unsafe { MmapedSafetensors::multi(&files) }
             .map_err(|error| file_error(files.first().map_or(dir, |f| f.as_path()), error))?;
         Ok(Self {
