@@ -24,8 +24,8 @@ use std::time::Instant;
 #[derive(clap::Args, Debug)]
 pub struct RankArgs {
     /// Candidate actions: DWM sample folders DIR/STEM (DIR/videos_static/STEM.mp4, DIR/videos_hands/STEM.mp4,
-    /// the prompt), one per candidate, all on the same static video (`handtwin render --action A.json` makes one
-    /// from an action file).
+    /// the prompt), or action files (`handtwin.action`, rendered here in --scene at --size), one per candidate,
+    /// all on the same camera path.
     #[arg(required_unless_present = "benchmark", conflicts_with = "benchmark")]
     pub candidates: Vec<PathBuf>,
     /// The goal: an image (PNG, JPEG), or a video with --goal-frame (default its last frame). Same size as the
@@ -86,6 +86,93 @@ pub struct RankArgs {
     /// Benchmark at most this many rooms.
     #[arg(long)]
     pub rooms: Option<usize>,
+    /// The scene action-file candidates are rendered in (glTF/GLB or splats; default: the bundled room corner).
+    #[arg(long)]
+    pub scene: Option<PathBuf>,
+    /// The size action-file candidates are rendered at, WIDTHxHEIGHT (default: their camera's).
+    #[arg(long, value_parser = parse_size)]
+    pub size: Option<(u32, u32)>,
+}
+
+fn parse_size(text: &str) -> Result<(u32, u32), String> {
+    let (w, h) = text
+        .split_once(['x', 'X'])
+        .ok_or_else(|| format!("\"{text}\" is not WIDTHxHEIGHT"))?;
+    match (w.trim().parse::<u32>(), h.trim().parse::<u32>()) {
+        (Ok(w), Ok(h)) if w > 0 && h > 0 => Ok((w, h)),
+        _ => Err(format!(
+            "\"{text}\" is not WIDTHxHEIGHT with positive numbers"
+        )),
+    }
+}
+
+/// Renders action-file candidates: the static and hand streams of each along its camera path.
+#[cfg(feature = "render")]
+struct ActionRenderer {
+    renderer: crate::streams::StreamRenderer,
+    models: crate::hand::HandModels,
+    size: Option<(u32, u32)>,
+}
+
+#[cfg(feature = "render")]
+impl ActionRenderer {
+    fn new(scene: Option<&Path>, size: Option<(u32, u32)>) -> anyhow::Result<Self> {
+        let source = scene.map_or(crate::scene::SceneSource::Bundled, |p| {
+            crate::scene::SceneSource::File(p.to_path_buf())
+        });
+        let renderer = crate::streams::StreamRenderer::new(Some(&source))
+            .with_context(|| format!("loading the scene {}", source.display_name()))?;
+        let hand_source = crate::hand::HandModelSource::chosen(None);
+        let models = crate::hand::HandModels::load(&hand_source)
+            .with_context(|| format!("loading the hand model ({hand_source})"))?;
+        Ok(Self {
+            renderer,
+            models,
+            size,
+        })
+    }
+
+    fn render(&mut self, path: &Path) -> anyhow::Result<Candidate> {
+        let action = crate::action::Action::load(path)?;
+        let (frames, fps) = (action.frame_count, action.fps);
+        let cameras: Vec<_> = action
+            .camera
+            .frames(frames, fps)
+            .into_iter()
+            .map(|mut frame| {
+                if let Some((w, h)) = self.size {
+                    frame.intrinsics = frame.intrinsics.resized(w, h);
+                }
+                frame
+            })
+            .collect();
+        let hands = action
+            .hand_meshes(&self.models, frames, fps)
+            .with_context(|| format!("{}: posing the hand tracks", path.display()))?;
+        let streams = self.renderer.render(
+            &crate::streams::StreamRequest {
+                cameras: &cameras,
+                hands: &hands,
+                fps,
+            },
+            &mut |_, _| {},
+        )?;
+        let name = path
+            .file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+        let name = name
+            .trim_end_matches(".json")
+            .trim_end_matches(".action")
+            .to_string();
+        Ok(Candidate {
+            name,
+            source: path.to_path_buf(),
+            static_video: streams.static_video,
+            hand_video: streams.hand_video,
+            prompt: action.prompt,
+            truth: None,
+        })
+    }
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -148,7 +235,7 @@ fn read_candidate(path: &Path, ffmpeg: &Ffmpeg) -> anyhow::Result<Candidate> {
     };
     if path.extension().is_some_and(|e| e == "json") {
         bail!(
-            "{}: an action file; render it into a sample first (`handtwin render --action {} --out DIR`), then pass DIR/STEM",
+            "{}: action files are rendered by a build with the render feature; render it into a sample (`handtwin render --action {} --out DIR`) and pass DIR/STEM",
             path.display(),
             path.display()
         );
@@ -475,11 +562,27 @@ pub fn run_with(args: RankArgs, loader: impl ModelLoader) -> anyhow::Result<()> 
     let Some(goal_path) = args.goal.clone() else {
         bail!("give --goal IMAGE (or a video with --goal-frame K)");
     };
-    let candidates = args
-        .candidates
-        .iter()
-        .map(|p| read_candidate(p, &ffmpeg))
-        .collect::<anyhow::Result<Vec<_>>>()?;
+    #[cfg(feature = "render")]
+    let mut action_renderer: Option<ActionRenderer> = None;
+    let mut candidates = Vec::new();
+    for path in &args.candidates {
+        #[cfg(feature = "render")]
+        if path.extension().is_some_and(|e| e == "json") {
+            if action_renderer.is_none() {
+                action_renderer = Some(ActionRenderer::new(args.scene.as_deref(), args.size)?);
+            }
+            if let Some(renderer) = action_renderer.as_mut() {
+                println!("rendering the streams of {}", path.display());
+                candidates.push(
+                    renderer
+                        .render(path)
+                        .with_context(|| format!("rendering the candidate {}", path.display()))?,
+                );
+            }
+            continue;
+        }
+        candidates.push(read_candidate(path, &ffmpeg)?);
+    }
     check_same_static(&candidates)?;
     let mut names = std::collections::HashSet::new();
     for c in &candidates {
