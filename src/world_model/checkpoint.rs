@@ -134,6 +134,21 @@ impl WeightFiles {
 /// Reads a sharded checkpoint's index: `{"weight_map": {"key": "file.safetensors", ...}}`.
 fn shard_files(index_path: &Path) -> Result<Vec<PathBuf>, CheckpointError> {
     let text = std::fs::read_to_string(index_path).map_err(|e| file_error(index_path, e))?;
+    let files = parse_index(index_path, &text)?;
+    for file in &files {
+        if !file.is_file() {
+            return Err(file_error(
+                index_path,
+                format!("lists the shard {}, which does not exist", file.display()),
+            ));
+        }
+    }
+    Ok(files)
+}
+
+/// The shard files a sharded checkpoint's index (`index_path`, holding `text`) names, beside it, in name order;
+/// whether they exist is not checked here.
+pub fn parse_index(index_path: &Path, text: &str) -> Result<Vec<PathBuf>, CheckpointError> {
     let json: serde_json::Value = serde_json::from_str(&text)
         .map_err(|e| file_error(index_path, format!("not valid JSON: {e}")))?;
     let map = json
@@ -157,16 +172,7 @@ fn shard_files(index_path: &Path) -> Result<Vec<PathBuf>, CheckpointError> {
         }
         names.insert(name.to_string());
     }
-    let files: Vec<PathBuf> = names.into_iter().map(|name| dir.join(name)).collect();
-    for file in &files {
-        if !file.is_file() {
-            return Err(file_error(
-                index_path,
-                format!("lists the shard {}, which does not exist", file.display()),
-            ));
-        }
-    }
-    Ok(files)
+    Ok(names.into_iter().map(|name| dir.join(name)).collect())
 }
 
 /// Reads the JSON header of a safetensors file without touching the tensor data.
@@ -189,7 +195,55 @@ pub fn read_header(path: &Path) -> Result<Vec<(String, TensorInfo)>, CheckpointE
     let mut header = vec![0u8; header_len as usize];
     file.read_exact(&mut header)
         .map_err(|e| file_error(path, e))?;
-    let json: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(&header)
+    parse_header_json(path, &header, file_len - 8 - header_len)
+}
+
+/// The tensors a safetensors file's bytes declare (`path` names the file in errors): the 8-byte header length,
+/// then the JSON header, checked against the bytes there are.
+pub fn parse_header(
+    path: &Path,
+    bytes: &[u8],
+) -> Result<Vec<(String, TensorInfo)>, CheckpointError> {
+    let len_bytes: [u8; 8] = bytes
+        .get(..8)
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| file_error(path, "too short to be a safetensors file"))?;
+    let header_len = u64::from_le_bytes(len_bytes);
+    let file_len = bytes.len() as u64;
+    if header_len > 100_000_000 || header_len + 8 > file_len {
+        return Err(file_error(
+            path,
+            format!(
+                "not a safetensors file (header length {header_len} for a {file_len}-byte file)"
+            ),
+        ));
+    }
+    parse_header_json(
+        path,
+        &bytes[8..8 + header_len as usize],
+        file_len - 8 - header_len,
+    )
+}
+
+/// Bytes per element of a safetensors dtype (`None` for one handtwin does not know).
+fn dtype_size(dtype: &str) -> Option<u64> {
+    Some(match dtype {
+        "F64" | "I64" | "U64" => 8,
+        "F32" | "I32" | "U32" => 4,
+        "F16" | "BF16" | "I16" | "U16" => 2,
+        "I8" | "U8" | "BOOL" | "F8_E4M3" | "F8_E5M2" => 1,
+        _ => return None,
+    })
+}
+
+/// The header's tensors, each checked to lie inside the `data_len` bytes after the header with the size its
+/// shape and dtype give (a truncated download fails here, naming the tensor, not later in a memory map).
+fn parse_header_json(
+    path: &Path,
+    header: &[u8],
+    data_len: u64,
+) -> Result<Vec<(String, TensorInfo)>, CheckpointError> {
+    let json: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(header)
         .map_err(|e| file_error(path, format!("safetensors header is not valid JSON: {e}")))?;
     let mut out = Vec::new();
     for (key, value) in json {
@@ -214,6 +268,35 @@ pub fn read_header(path: &Path) -> Result<Vec<(String, TensorInfo)>, CheckpointE
             .and_then(|d| d.as_str())
             .unwrap_or("?")
             .to_string();
+        let key_error = |reason: String| CheckpointError::Key {
+            path: path.to_path_buf(),
+            key: key.clone(),
+            reason,
+        };
+        let offsets = value
+            .get("data_offsets")
+            .and_then(|o| o.as_array())
+            .and_then(|o| match o.as_slice() {
+                [a, b] => Some((a.as_u64()?, b.as_u64()?)),
+                _ => None,
+            })
+            .ok_or_else(|| key_error("no valid data_offsets".into()))?;
+        if offsets.0 > offsets.1 || offsets.1 > data_len {
+            return Err(key_error(format!(
+                "its data ({}..{}) lies outside the file's {data_len} data bytes (is the file truncated?)",
+                offsets.0, offsets.1
+            )));
+        }
+        let elements = shape.iter().try_fold(1u64, |n, &d| n.checked_mul(d as u64));
+        if let (Some(size), Some(elements)) = (dtype_size(&dtype), elements)
+            && elements.checked_mul(size) != Some(offsets.1 - offsets.0)
+        {
+            return Err(key_error(format!(
+                "shape {shape:?} of {dtype} needs {} bytes but its data_offsets span {}",
+                elements.saturating_mul(size),
+                offsets.1 - offsets.0
+            )));
+        }
         out.push((
             key,
             TensorInfo {

@@ -61,7 +61,16 @@ impl T5Tokenizer {
     /// is the last id, as in transformers' T5Tokenizer).
     pub fn from_sentencepiece(path: &Path, extra_ids: usize) -> Result<Self, TokenizerError> {
         let bytes = std::fs::read(path).map_err(|e| file_error(path, e))?;
-        let model = parse_model_proto(&bytes)
+        Self::from_sentencepiece_bytes(path, &bytes, extra_ids)
+    }
+
+    /// [`from_sentencepiece`](Self::from_sentencepiece) on the file's bytes (`path` names it in errors).
+    pub fn from_sentencepiece_bytes(
+        path: &Path,
+        bytes: &[u8],
+        extra_ids: usize,
+    ) -> Result<Self, TokenizerError> {
+        let model = parse_model_proto(bytes)
             .map_err(|reason| file_error(path, format!("not a SentencePiece model: {reason}")))?;
         if model.model_type != 1 {
             return Err(file_error(
@@ -225,6 +234,12 @@ fn fields(bytes: &[u8]) -> Result<Vec<(u64, Value<'_>)>, String> {
         out.push((field, value));
     }
     Ok(out)
+}
+
+/// The pieces and settings of a SentencePiece `ModelProto` (protobuf): what the tokenizer is built from. Public
+/// so the parser can be fuzzed alone (tests/parser_fuzz.rs); the number of pieces it read comes back.
+pub fn parse_sentencepiece_proto(bytes: &[u8]) -> Result<usize, String> {
+    parse_model_proto(bytes).map(|model| model.pieces.len())
 }
 
 fn parse_model_proto(bytes: &[u8]) -> Result<ModelProto, String> {
