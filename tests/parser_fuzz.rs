@@ -91,10 +91,9 @@ fn mutate(rng: &mut Rng, seeds: &[Vec<u8>], base: &[u8]) -> Vec<u8> {
             6 | 7 => {
                 let value = HUGE[rng.below(HUGE.len())];
                 let width = if rng.below(2) == 0 { 4 } else { 8 };
-                let le = value.to_le_bytes();
-                for k in 0..width {
+                for (k, byte) in value.to_le_bytes().into_iter().take(width).enumerate() {
                     if let Some(b) = bytes.get_mut(at + k) {
-                        *b = le[k];
+                        *b = byte;
                     }
                 }
             }
@@ -121,7 +120,7 @@ fn fuzz(
     for s in seeds {
         parse(s).unwrap_or_else(|e| panic!("{name}: a valid seed was refused: {e}"));
     }
-    let mut rng = Rng(seed() ^ name.len() as u64 * 0x9E37_79B9);
+    let mut rng = Rng(seed() ^ (name.len() as u64 * 0x9E37_79B9));
     let (mut accepted, mut refused) = (0, 0);
     let start = Instant::now();
     let total = cases();
@@ -338,7 +337,7 @@ fn safetensors(tensors: &[(&str, &str, &[usize])]) -> Vec<u8> {
 #[test]
 fn safetensors_header_and_index_readers_never_panic() {
     use handtwin::world_model::checkpoint::{parse_header, parse_index};
-    let seeds = vec![
+    let seeds = [
         safetensors(&[("w", "F32", &[2, 3]), ("b", "F32", &[3])]),
         safetensors(&[("transformer.proj.weight", "BF16", &[4, 4, 1])]),
         fixture("models/lpips/alex.safetensors")[..4096].to_vec(),

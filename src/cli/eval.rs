@@ -1,19 +1,17 @@
 //! `handtwin eval`: the held-out table — the model against two baselines that model no dynamics — over DWM sample
 //! folders with ground truth, plus a comparison sheet (static | hands | generated | truth).
 
+use crate::eval::dataset::{DatasetOptions, DatasetReport, evaluate, list_samples, siblings};
 use crate::eval::lpips::{Backbone, Lpips};
 use crate::eval::{
-    ExtraMetrics, HandResponse, Regions, Scores, Summary, baselines, comparison_sheet, dwm_table,
-    frames_differing_most, markdown_table_with, regions, score_with, swap_region,
+    ExtraMetrics, HandResponse, Scores, comparison_sheet, dwm_table, frames_differing_most,
+    markdown_table_with,
 };
-use crate::video::{DwmSample, Ffmpeg, Frames, SamplePaths, list_stems};
-use crate::world_model::composite::{CompositeSettings, composite};
-use crate::world_model::pipeline::{DwmModel, Sampling};
-use anyhow::{Context as _, bail};
+use crate::video::{Ffmpeg, Frames};
+use crate::world_model::pipeline::DwmModel;
+use anyhow::Context as _;
 use indicatif::{ProgressBar, ProgressStyle};
-use std::collections::HashMap;
 use std::path::PathBuf;
-use std::time::Instant;
 
 #[derive(clap::Args, Debug)]
 pub struct EvalArgs {
@@ -112,66 +110,6 @@ fn csv_text(text: &str) -> String {
     }
 }
 
-/// For `--swap-hands`: each clip's sibling, the next variant of its room (cyclically) in its folder's synth.json
-/// (clips of one room share the manifest's `seed`; a manifest without variants has none).
-fn siblings(samples: &[(PathBuf, String)]) -> anyhow::Result<Vec<String>> {
-    let mut rooms: std::collections::HashMap<
-        PathBuf,
-        std::collections::HashMap<String, (u64, usize)>,
-    > = std::collections::HashMap::new();
-    let mut out = Vec::with_capacity(samples.len());
-    for (dir, stem) in samples {
-        if !rooms.contains_key(dir) {
-            let path = dir.join("synth.json");
-            let text = std::fs::read_to_string(&path).with_context(|| {
-                format!(
-                    "--swap-hands needs {}: the clips' rooms come from the synth manifest",
-                    path.display()
-                )
-            })?;
-            let manifest: serde_json::Value = serde_json::from_str(&text)
-                .with_context(|| format!("{} is not valid JSON", path.display()))?;
-            let clips = manifest["clips"]
-                .as_array()
-                .with_context(|| format!("{} has no clips list", path.display()))?;
-            let mut by_stem = std::collections::HashMap::new();
-            for clip in clips {
-                let (Some(stem), Some(seed)) = (clip["stem"].as_str(), clip["seed"].as_u64())
-                else {
-                    bail!("{}: a clip without a stem or seed", path.display());
-                };
-                let variant = clip["variant"].as_u64().unwrap_or(0) as usize;
-                by_stem.insert(stem.to_string(), (seed, variant));
-            }
-            rooms.insert(dir.clone(), by_stem);
-        }
-        let room = &rooms[dir];
-        let Some(&(seed, variant)) = room.get(stem) else {
-            bail!("{}/{stem} is not in its folder's synth.json", dir.display());
-        };
-        let mut family: Vec<(usize, &String)> = room
-            .iter()
-            .filter(|(_, (s, _))| *s == seed)
-            .map(|(name, (_, v))| (*v, name))
-            .collect();
-        family.sort();
-        if family.len() < 2 {
-            bail!(
-                "{}/{stem} has no other clip of its room: --swap-hands needs clips made with `handtwin synth --variants K` (K ≥ 2)",
-                dir.display()
-            );
-        }
-        let at = family.iter().position(|(v, _)| *v == variant).unwrap_or(0);
-        out.push(family[(at + 1) % family.len()].1.clone());
-    }
-    Ok(out)
-}
-
-/// Frames, width and height: what two videos of one clip must share.
-fn frame_size(frames: &Frames) -> (usize, u32, u32) {
-    (frames.frame_count(), frames.width(), frames.height())
-}
-
 pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     let super::ModelChoice {
         dir: model_dir,
@@ -196,24 +134,10 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         lpips: region_lpips.as_ref(),
         dwm: dwm_lpips.as_ref(),
     };
-    let score = |candidate: &Frames, truth: &Frames, regions: &Regions| {
-        score_with(candidate, truth, regions, extra)
-    };
     let mut model = DwmModel::load(&model_dir, None, &device, candle_core::DType::F32)
         .with_context(|| format!("loading the model {}", model_dir.display()))?;
     let ffmpeg = Ffmpeg::from_env();
-    let mut samples = Vec::new();
-    for dir in &args.data {
-        for stem in list_stems(dir)? {
-            samples.push((dir.clone(), stem));
-        }
-    }
-    if let Some(limit) = args.limit {
-        samples.truncate(limit);
-    }
-    if samples.is_empty() {
-        bail!("no samples in {:?}", args.data);
-    }
+    let samples = list_samples(&args.data, args.limit)?;
     let swapped_with = if args.swap_hands {
         Some(siblings(&samples)?)
     } else {
@@ -230,39 +154,6 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     } else {
         format!("{model_name}, {steps} step{plural}, guidance {guidance}")
     };
-    let mut model_summary = Summary::new(&format!("DWM tiny ({model_name})"));
-    let mut composite_summary = Summary::new(&format!(
-        "DWM tiny ({model_name}), residual composite over the static video"
-    ));
-    let mut composite_hand_response = HandResponse::default();
-    let mut ablation_summary = Summary::new(&format!(
-        "DWM tiny ({model_name}) given a black hand video (ablation)"
-    ));
-    let mut no_prompt_summary = Summary::new(&format!(
-        "DWM tiny ({model_name}) given the empty prompt (ablation)"
-    ));
-    let mut no_action_summary = Summary::new(&format!(
-        "DWM tiny ({model_name}) given the empty prompt and a black hand video (ablation: no action)"
-    ));
-    let mut swapped_summary = Summary::new(&format!(
-        "DWM tiny ({model_name}) given the hand video of another clip of the same room (ablation)"
-    ));
-    let mut baseline_summaries: Vec<Summary> = Vec::new();
-    let mut blur_summary =
-        Summary::new("static video through the model's VAE (its blur, no dynamics)");
-    let mut ceiling_summary = Summary::new("(ceiling) the truth through the model's VAE and back");
-    // With --swap-hands: what following the other clock perfectly would score, raw and at this VAE's blur. The
-    // gap between the ceiling and the second is what the clock is worth to this model at best.
-    let mut sibling_truth_summary =
-        Summary::new("(oracle) the truth of another clip of the same room");
-    let mut sibling_round_trip_summary =
-        Summary::new("(oracle) the truth of another clip of the same room through the model's VAE");
-    let mut hand_response = HandResponse::default();
-    let mut per_clip_rows = vec![
-        "folder,stem,psnr_frame,ssim_frame,psnr_interaction,ssim_interaction,psnr_object,ssim_object,sibling,\
-         response_moves,response_cosine,response_explains,lpips_frame,lpips_interaction,lpips_object"
-            .to_string(),
-    ];
     let bar = ProgressBar::new(samples.len() as u64);
     bar.set_style(
         ProgressStyle::with_template(
@@ -271,267 +162,72 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         .unwrap_or_else(|_| ProgressStyle::default_bar())
         .progress_chars("=> "),
     );
-    // Under --swap-hands every ground truth is used twice: for its own clip (the ceiling row) and as another
-    // clip's sibling (the oracle rows). The first use sends it through the VAE and keeps (truth, round trip) here;
-    // the second takes the pair out. Siblings are a cycle within each room, so about one room's clips wait here.
-    let mut round_trips: HashMap<(PathBuf, String), (Frames, Frames)> = HashMap::new();
-    let mut sheet_rows = Vec::new();
-    let mut generation_seconds = 0.0;
-    let mut evaluated = 0;
-    for (index, (dir, stem)) in samples.iter().enumerate() {
-        let sample = DwmSample::read(dir, stem, &ffmpeg)?;
-        let Some(truth) = sample.ground_truth.as_ref() else {
-            bail!("{}: has no ground truth (videos/{stem}.mp4)", dir.display());
-        };
-        let prompt = sample.prompt.as_deref().unwrap_or("");
-        // The model's no-action output: the blur row's baseline and the reference of the residual composite.
-        let static_round_trip = model.reconstruct(&sample.static_video)?;
-        let mut generate_with = |hands: &Frames, prompt: &str| -> anyhow::Result<Frames> {
-            model
-                .generate(
-                    &sample.static_video,
-                    hands,
-                    prompt,
-                    Sampling {
-                        steps,
-                        guidance_scale: guidance,
-                        seed: args.seed,
-                    },
-                    &mut |_, _| true,
-                )?
-                .context("generation stopped")
-        };
-        let started = Instant::now();
-        let generated = generate_with(&sample.hand_video, prompt)?;
-        generation_seconds += started.elapsed().as_secs_f64();
-        let Some(regions) = regions(truth, &sample.static_video, &sample.hand_video) else {
-            bail!("{}/{stem}: the videos have different sizes", dir.display());
-        };
-        let model_scores = score(&generated, truth, &regions);
-        model_summary.add(&model_scores);
-        let settings = CompositeSettings::default();
-        let composited = composite(
-            &sample.static_video,
-            &sample.hand_video,
-            &generated,
-            &static_round_trip,
-            &settings,
-        )
-        .with_context(|| format!("{}/{stem}: the residual composite", dir.display()))?;
-        composite_summary.add(&score(&composited.frames, truth, &regions));
-        let mut clip_response = None;
-        if args.hand_ablation || args.prompt_ablation {
-            let no_hands = Frames::black(
-                sample.hand_video.frame_count(),
-                sample.hand_video.width(),
-                sample.hand_video.height(),
-                sample.hand_video.fps(),
-            )?;
-            if args.hand_ablation {
-                ablation_summary.add(&score(&generate_with(&no_hands, prompt)?, truth, &regions));
-            }
-            if args.prompt_ablation {
-                no_prompt_summary.add(&score(
-                    &generate_with(&sample.hand_video, "")?,
-                    truth,
-                    &regions,
-                ));
-                no_action_summary.add(&score(&generate_with(&no_hands, "")?, truth, &regions));
-            }
-        }
-        // With --swap-hands: the model given the hand video of the next clip of the same room.
-        let swapped = match &swapped_with {
-            Some(siblings) => {
-                let sibling_hands =
-                    ffmpeg.read(&SamplePaths::new(dir, &siblings[index])?.hand_video)?;
-                if frame_size(&sibling_hands) != frame_size(&sample.hand_video) {
-                    bail!(
-                        "{}/{}: its hand video is not the size of {stem}'s",
-                        dir.display(),
-                        siblings[index]
-                    );
-                }
-                let output = generate_with(&sibling_hands, prompt)?;
-                swapped_summary.add(&score(&output, truth, &regions));
-                Some((sibling_hands, output))
-            }
-            None => None,
-        };
-        // The ceiling row's round trip. Under --swap-hands this truth is also another clip's sibling: the pair is
-        // kept for that use (or was kept from it), so no truth goes through the VAE twice. (A clip that served as
-        // a sibling before its own turn still has its file read twice: once then, once with its sample.)
-        let key = (dir.clone(), stem.clone());
-        let mut sheet_sibling_truth = None;
-        let truth_round_trip = match round_trips.remove(&key) {
-            Some((_, round_trip)) => round_trip,
-            None => {
-                let round_trip = model.reconstruct(truth)?;
-                if swapped_with.is_some() {
-                    round_trips.insert(key, (truth.clone(), round_trip.clone()));
-                }
-                round_trip
-            }
-        };
-        ceiling_summary.add(&score(&truth_round_trip, truth, &regions));
-        if let Some(siblings) = &swapped_with {
-            // The oracle rows: the sibling's ground truth, as it is and through the VAE.
-            let sibling_key = (dir.clone(), siblings[index].clone());
-            let (sibling_truth, kept_round_trip) = match round_trips.remove(&sibling_key) {
-                Some((sibling_truth, round_trip)) => (sibling_truth, Some(round_trip)),
-                None => {
-                    let path = SamplePaths::new(dir, &siblings[index])?.ground_truth;
-                    (ffmpeg.read(&path)?, None)
-                }
-            };
-            // Checked whichever way it came: a kept truth was read for another clip.
-            if frame_size(&sibling_truth) != frame_size(truth) {
-                bail!(
-                    "{}/{}: its ground truth is not the size of {stem}'s",
-                    dir.display(),
-                    siblings[index]
-                );
-            }
-            let sibling_round_trip = match kept_round_trip {
-                Some(round_trip) => round_trip,
-                None => {
-                    let round_trip = model.reconstruct(&sibling_truth)?;
-                    round_trips.insert(sibling_key, (sibling_truth.clone(), round_trip.clone()));
-                    round_trip
-                }
-            };
-            if sheet_rows.len() < args.comparison_clips {
-                sheet_sibling_truth = Some(sibling_truth.clone());
-            }
-            sibling_truth_summary.add(&score(&sibling_truth, truth, &regions));
-            sibling_round_trip_summary.add(&score(&sibling_round_trip, truth, &regions));
-            // How far the output moved with the sibling's hands against how far the truth moves between the clips.
-            if let Some((sibling_hands, swapped_output)) = &swapped {
-                let region = swap_region(
-                    &sample.static_video,
-                    truth,
-                    &sample.hand_video,
-                    &sibling_truth,
-                    sibling_hands,
-                )
-                .with_context(|| {
-                    format!(
-                        "{}/{stem}: its videos and its sibling's differ in size",
-                        dir.display()
-                    )
-                })?;
-                let mut response = HandResponse::default();
-                if !response.add(
-                    &generated,
-                    swapped_output,
-                    &truth_round_trip,
-                    &sibling_round_trip,
-                    &region,
-                ) {
-                    bail!(
-                        "{}/{stem}: the generated video is not the size of its ground truth",
-                        dir.display()
-                    );
-                }
-                hand_response.merge(&response);
-                clip_response = Some(response);
-                // The same measure on the composites: what a user sees move when only the hands change.
-                let swapped_composite = composite(
-                    &sample.static_video,
-                    sibling_hands,
-                    swapped_output,
-                    &static_round_trip,
-                    &settings,
-                )?;
-                composite_hand_response.add(
-                    &composited.frames,
-                    &swapped_composite.frames,
-                    &truth_round_trip,
-                    &sibling_round_trip,
-                    &region,
-                );
-            }
-        }
-        for (slot, (name, frames)) in baselines(&sample.static_video, &sample.hand_video)
-            .into_iter()
-            .enumerate()
-        {
-            if baseline_summaries.len() <= slot {
-                baseline_summaries.push(Summary::new(name));
-            }
-            baseline_summaries[slot].add(&score(&frames, truth, &regions));
-        }
-        // A baseline with the model's blur and no dynamics: the static video through the VAE and back.
-        blur_summary.add(&score(&static_round_trip, truth, &regions));
-        if sheet_rows.len() < args.comparison_clips {
-            let mut row = vec![
-                sample.static_video.clone(),
-                sample.hand_video.clone(),
-                generated,
-                truth.clone(),
-                truth_round_trip,
-            ];
-            if let (Some((sibling_hands, swapped_output)), Some(sibling_truth)) =
-                (swapped, sheet_sibling_truth)
-            {
-                row.extend([sibling_hands, swapped_output, sibling_truth]);
-            }
-            row.push(composited.frames.clone());
-            sheet_rows.push(row);
-        }
-        if args.per_clip.is_some() {
-            let Scores {
-                frame,
-                interaction,
-                object,
-                lpips,
-                ..
-            } = model_scores;
-            let response = clip_response.as_ref();
-            per_clip_rows.push(
-                [
-                    csv_text(&dir.display().to_string()),
-                    csv_text(stem),
-                    csv_cell(frame.0),
-                    csv_cell(frame.1),
-                    csv_cell(interaction.0),
-                    csv_cell(interaction.1),
-                    csv_cell(object.0),
-                    csv_cell(object.1),
-                    swapped_with
-                        .as_ref()
-                        .map_or_else(String::new, |siblings| csv_text(&siblings[index])),
-                    csv_cell(response.and_then(HandResponse::ratio)),
-                    csv_cell(response.and_then(HandResponse::cosine)),
-                    csv_cell(response.and_then(HandResponse::explained)),
-                    csv_cell(lpips[0]),
-                    csv_cell(lpips[1]),
-                    csv_cell(lpips[2]),
-                ]
-                .join(","),
-            );
-        }
-        evaluated += 1;
-        bar.inc(1);
-    }
-    let mut summaries = vec![model_summary, composite_summary];
-    if args.hand_ablation {
-        summaries.push(ablation_summary);
-    }
-    if args.prompt_ablation {
-        summaries.push(no_prompt_summary);
-        summaries.push(no_action_summary);
-    }
-    if args.swap_hands {
-        summaries.push(swapped_summary);
-    }
-    summaries.extend(baseline_summaries);
-    summaries.push(blur_summary);
-    summaries.push(ceiling_summary);
-    if args.swap_hands {
-        summaries.push(sibling_truth_summary);
-        summaries.push(sibling_round_trip_summary);
-    }
+    let options = DatasetOptions {
+        steps,
+        guidance,
+        seed: args.seed,
+        hand_ablation: args.hand_ablation,
+        prompt_ablation: args.prompt_ablation,
+        swap_hands: args.swap_hands,
+        comparison_clips: if args.comparison.is_some() {
+            args.comparison_clips
+        } else {
+            0
+        },
+        extra,
+    };
+    let DatasetReport {
+        summaries,
+        evaluated,
+        generation_seconds,
+        hand_response,
+        clips,
+        sheet_rows,
+    } = evaluate(
+        &mut model,
+        &model_name,
+        &samples,
+        swapped_with.as_deref(),
+        &options,
+        &ffmpeg,
+        &mut |done, _| bar.set_position(done as u64),
+    )?;
     bar.finish_and_clear();
+    let mut per_clip_rows = vec![
+        "folder,stem,psnr_frame,ssim_frame,psnr_interaction,ssim_interaction,psnr_object,ssim_object,sibling,\
+         response_moves,response_cosine,response_explains,lpips_frame,lpips_interaction,lpips_object"
+            .to_string(),
+    ];
+    for clip in &clips {
+        let Scores {
+            frame,
+            interaction,
+            object,
+            lpips,
+            ..
+        } = clip.scores;
+        let response = clip.response.as_ref();
+        per_clip_rows.push(
+            [
+                csv_text(&clip.dir.display().to_string()),
+                csv_text(&clip.stem),
+                csv_cell(frame.0),
+                csv_cell(frame.1),
+                csv_cell(interaction.0),
+                csv_cell(interaction.1),
+                csv_cell(object.0),
+                csv_cell(object.1),
+                clip.sibling.as_deref().map_or_else(String::new, csv_text),
+                csv_cell(response.and_then(HandResponse::ratio)),
+                csv_cell(response.and_then(HandResponse::cosine)),
+                csv_cell(response.and_then(HandResponse::explained)),
+                csv_cell(lpips[0]),
+                csv_cell(lpips[1]),
+                csv_cell(lpips[2]),
+            ]
+            .join(","),
+        );
+    }
     let lpips_name = region_lpips.as_ref().map(|l| l.backbone().name());
     let mut table = markdown_table_with(&summaries, evaluated, lpips_name);
     if args.protocol == Protocol::Dwm {
@@ -544,14 +240,13 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         args.seed,
         generation_seconds / evaluated.max(1) as f64
     );
-    let response = if args.swap_hands {
-        format!(
+    let response = match &hand_response {
+        Some((raw, composited)) => format!(
             "{}\nOn the residual composites: {}\n",
-            hand_response.describe(),
-            composite_hand_response.describe()
-        )
-    } else {
-        String::new()
+            raw.describe(),
+            composited.describe()
+        ),
+        None => String::new(),
     };
     println!("{table}");
     print!("{response}");

@@ -4,6 +4,7 @@
 //! from the static video) and over the object region (the interaction region minus the pixels near a hand,
 //! where only modelled dynamics — a drawer that moved, a cup that was lifted — can help).
 
+pub mod dataset;
 pub mod lpips;
 pub mod metrics;
 pub mod rank;

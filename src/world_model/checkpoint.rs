@@ -149,7 +149,7 @@ fn shard_files(index_path: &Path) -> Result<Vec<PathBuf>, CheckpointError> {
 /// The shard files a sharded checkpoint's index (`index_path`, holding `text`) names, beside it, in name order;
 /// whether they exist is not checked here.
 pub fn parse_index(index_path: &Path, text: &str) -> Result<Vec<PathBuf>, CheckpointError> {
-    let json: serde_json::Value = serde_json::from_str(&text)
+    let json: serde_json::Value = serde_json::from_str(text)
         .map_err(|e| file_error(index_path, format!("not valid JSON: {e}")))?;
     let map = json
         .get("weight_map")
