@@ -4,9 +4,10 @@
 //! Fly: hold the right mouse button to look around, W/A/S/D move, Q/E down/up, Shift is faster.
 //! F frames the scene; Tab switches between the two.
 
+use super::panel::PanelSections as _;
 use bevy::input::mouse::{AccumulatedMouseMotion, AccumulatedMouseScroll, MouseScrollUnit};
 use bevy::prelude::*;
-use bevy_egui::EguiContexts;
+use bevy_egui::{EguiContexts, egui};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum CameraMode {
@@ -70,7 +71,8 @@ pub struct CameraControlPlugin;
 
 impl Plugin for CameraControlPlugin {
     fn build(&self, app: &mut App) {
-        app.add_systems(Update, (control_camera, apply_camera_transform).chain());
+        app.add_systems(Update, (control_camera, apply_camera_transform).chain())
+            .add_side_panel_section(20, camera_section);
     }
 }
 
@@ -236,4 +238,34 @@ mod tests {
         let forward = camera.transform().forward();
         assert!(forward.dot((target - eye).normalize()) > 0.9999);
     }
+}
+
+/// The side panel's camera section.
+fn camera_section(InMut(ui): InMut<egui::Ui>, mut cameras: Query<&mut ViewerCamera>) {
+    if let Ok(mut camera) = cameras.single_mut() {
+        camera_ui(ui, &mut camera);
+    }
+}
+
+fn camera_ui(ui: &mut egui::Ui, camera: &mut ViewerCamera) {
+    ui.strong("Camera");
+    ui.horizontal(|ui| {
+        ui.selectable_value(&mut camera.mode, CameraMode::Orbit, "Orbit");
+        ui.selectable_value(&mut camera.mode, CameraMode::Fly, "Fly");
+        ui.label(egui::RichText::new("Tab").weak());
+    });
+    let help = match camera.mode {
+        CameraMode::Orbit => "left-drag: orbit · right/middle-drag: pan · wheel: zoom",
+        CameraMode::Fly => "hold right button: look · W/A/S/D: move · Q/E: down/up · Shift: fast",
+    };
+    ui.label(egui::RichText::new(help).small().weak());
+    if camera.mode == CameraMode::Fly {
+        ui.add(
+            egui::Slider::new(&mut camera.speed, 0.1..=10.0)
+                .logarithmic(true)
+                .text("speed m/s"),
+        );
+    }
+    let eye = camera.eye();
+    ui.label(format!("eye ({:.2}, {:.2}, {:.2}) m", eye.x, eye.y, eye.z));
 }

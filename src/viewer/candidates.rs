@@ -1,17 +1,17 @@
-//! The Candidates window: store hand actions on the current camera path as named candidates, choose a goal image,
+//! The Candidates section: store hand actions on the current camera path as named candidates, choose a goal image,
 //! and rank the candidates with the world model (DWM's action evaluation: each candidate generated through the
 //! same worker as "Generate", its final frame scored by −LPIPS against the goal, seeds averaged), in the
 //! background: the viewport and the panels stay live, the run can be cancelled, and the ranked list shows every
 //! candidate's final frame and distance. Clicking a row shows that candidate's clip; "A/B best two" compares the
 //! two best in the composite's A/B mode.
 //!
-//! It draws its own floating window rather than a section of the side panel: the side panel is still one system
-//! that every section passes through (the engineering issue splits it), and this plugin keeps out of it.
+//! It draws its own section of the side panel (registered with `PanelSections::add_side_panel_section`).
 
 use super::composite::CompositeMode;
 use super::generation::{Generate, Generation, GenerationChoices};
 use super::hands::{HandRig, HandsShown, side_index};
 use super::notifications::Notifications;
+use super::panel::PanelSections as _;
 use super::results::Results;
 use super::timeline::Timeline;
 use crate::action::{HandTrack, WristFrame};
@@ -22,7 +22,7 @@ use crate::video::Frames;
 use crate::world_model::composite::Composite;
 use bevy::prelude::*;
 use bevy::tasks::{AsyncComputeTaskPool, Task, block_on, poll_once};
-use bevy_egui::{EguiContexts, EguiPrimaryContextPass, egui};
+use bevy_egui::egui;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -218,7 +218,7 @@ impl Plugin for CandidatesPlugin {
     fn build(&self, app: &mut App) {
         app.init_resource::<Candidates>()
             .add_systems(Update, (drive_ranking, finish_goal_pick))
-            .add_systems(EguiPrimaryContextPass, candidates_window);
+            .add_side_panel_section(70, candidates_section);
     }
 }
 
@@ -450,9 +450,10 @@ fn texture(
     Some(ctx.load_texture(name, color, egui::TextureOptions::LINEAR))
 }
 
+/// The side panel's Candidates section.
 #[allow(clippy::too_many_arguments)] // a Bevy system
-fn candidates_window(
-    mut contexts: EguiContexts,
+fn candidates_section(
+    InMut(ui): InMut<egui::Ui>,
     mut candidates: ResMut<Candidates>,
     mut rig: ResMut<HandRig>,
     mut results: ResMut<Results>,
@@ -460,22 +461,20 @@ fn candidates_window(
     generation: Option<ResMut<Generation>>,
     mut choices: ResMut<GenerationChoices>,
     mut notifications: ResMut<Notifications>,
-) -> Result {
-    let ctx = contexts.ctx_mut()?.clone();
+) {
     let candidates = &mut *candidates;
     let has_path = !timeline.frames.is_empty();
     let mut generation = generation;
-    egui::Window::new("Candidates")
-        .anchor(egui::Align2::RIGHT_TOP, egui::vec2(-10.0, 10.0))
-        .default_width(270.0)
-        .resizable(false)
-        .collapsible(true)
-        .show(&ctx, |ui| {
+    ui.strong("Candidates");
+    {
+        {
             let running = candidates.run.is_some();
             ui.horizontal(|ui| {
                 let add = ui
                     .add_enabled(has_path && !running, egui::Button::new("Add candidate"))
-                    .on_hover_text("store the current hand tracks (same camera path) as a candidate")
+                    .on_hover_text(
+                        "store the current hand tracks (same camera path) as a candidate",
+                    )
                     .on_disabled_hover_text("load or record a camera path first");
                 if add.clicked() {
                     let name = format!("candidate {}", candidates.list.len() + 1);
@@ -509,7 +508,11 @@ fn candidates_window(
                     if edit.changed() {
                         candidates.revision += 1;
                     }
-                    if let Some(d) = candidate.result.as_ref().and_then(CandidateResult::distance) {
+                    if let Some(d) = candidate
+                        .result
+                        .as_ref()
+                        .and_then(CandidateResult::distance)
+                    {
                         ui.label(egui::RichText::new(format!("{:.3}", d.mean)).monospace());
                     }
                     if ui
@@ -688,15 +691,24 @@ fn candidates_window(
 
             // The ranked list.
             if !candidates.ranking.is_empty() && candidates.run.is_none() {
-                ui.label(egui::RichText::new("ranked (LPIPS-alex to the goal, lower is closer)").weak());
+                ui.label(
+                    egui::RichText::new("ranked (LPIPS-alex to the goal, lower is closer)").weak(),
+                );
                 let mut show = None;
                 let ranking = candidates.ranking.clone();
                 for (place, &i) in ranking.iter().enumerate() {
-                    let Some(candidate) = candidates.list.get_mut(i) else { continue };
-                    let Some(result) = candidate.result.as_mut() else { continue };
+                    let Some(candidate) = candidates.list.get_mut(i) else {
+                        continue;
+                    };
+                    let Some(result) = candidate.result.as_mut() else {
+                        continue;
+                    };
                     if result.thumbnail.is_none()
                         && let Some(last) = last_frame(
-                            result.composite.as_ref().map_or(&result.generated, |c| &c.frames),
+                            result
+                                .composite
+                                .as_ref()
+                                .map_or(&result.generated, |c| &c.frames),
                         )
                     {
                         result.thumbnail = texture(ui.ctx(), &format!("candidate {i}"), &last, 72);
@@ -718,7 +730,10 @@ fn candidates_window(
                             ui.selectable_label(candidates.selected == Some(i), text)
                         })
                         .inner;
-                    if response.on_hover_text("show this candidate's clip").clicked() {
+                    if response
+                        .on_hover_text("show this candidate's clip")
+                        .clicked()
+                    {
                         show = Some(i);
                     }
                 }
@@ -729,12 +744,16 @@ fn candidates_window(
                 if ranking.len() >= 2
                     && ui
                         .button("A/B best two")
-                        .on_hover_text("the best candidate's clip left of the wipe, the second's right of it")
+                        .on_hover_text(
+                            "the best candidate's clip left of the wipe, the second's right of it",
+                        )
                         .clicked()
                 {
                     let clip = |i: usize| {
                         candidates.list[i].result.as_ref().map(|r| {
-                            r.composite.as_ref().map_or_else(|| r.generated.clone(), |c| c.frames.clone())
+                            r.composite
+                                .as_ref()
+                                .map_or_else(|| r.generated.clone(), |c| c.frames.clone())
                         })
                     };
                     if let (Some(a), Some(b)) = (clip(ranking[0]), clip(ranking[1])) {
@@ -746,6 +765,6 @@ fn candidates_window(
                     }
                 }
             }
-        });
-    Ok(())
+        }
+    }
 }

@@ -3,6 +3,7 @@
 //! generated clip into the composite view.
 
 use super::notifications::Notifications;
+use super::panel::PanelSections as _;
 use super::results::{CaptureStreams, Results};
 use crate::viewer::composite::CompositeMode;
 use crate::worker::{Event, GenerationSettings, JobId, JobInput, ModelLoader, ModelSpec, Worker};
@@ -113,7 +114,8 @@ pub struct GenerationPlugin<L: ModelLoader + Clone> {
 impl<L: ModelLoader + Clone + Sync> Plugin for GenerationPlugin<L> {
     fn build(&self, app: &mut App) {
         app.init_resource::<GenerationChoices>()
-            .add_message::<Generate>();
+            .add_message::<Generate>()
+            .add_side_panel_section(60, generation_section);
         match Worker::spawn(self.loader.clone(), None) {
             Ok(worker) => {
                 app.insert_resource(Generation {
@@ -482,5 +484,28 @@ fn log_frame_times(
             "cannot write the frame log {}: {error}",
             std::path::Path::new(&path).display()
         );
+    }
+}
+
+/// The side panel's generation section.
+fn generation_section(
+    InMut(ui): InMut<bevy_egui::egui::Ui>,
+    generation: Option<ResMut<Generation>>,
+    mut choices: ResMut<GenerationChoices>,
+    mut generate: MessageWriter<Generate>,
+    timeline: Res<super::timeline::Timeline>,
+) {
+    match generation {
+        Some(mut generation) => generation_ui(
+            ui,
+            &mut generation,
+            &mut choices,
+            &mut generate,
+            !timeline.frames.is_empty(),
+        ),
+        None => {
+            ui.strong("Generate (DWM)");
+            ui.label("unavailable: the generation thread did not start (see the log)");
+        }
     }
 }

@@ -6,6 +6,7 @@
 //! frame (x right, y up, −z forward), at a natural reach in front of the eye by default.
 
 use super::notifications::Notifications;
+use super::panel::PanelSections as _;
 use super::timeline::Timeline;
 use crate::action::{HandKeyframe, HandTrack, WristFrame};
 use crate::hand::placement;
@@ -400,7 +401,8 @@ impl Plugin for HandsPlugin {
     fn build(&self, app: &mut App) {
         app.init_resource::<HandRig>()
             .add_systems(Startup, (load_models, spawn_hands).chain())
-            .add_systems(Update, (update_hand_meshes, place_hands).chain());
+            .add_systems(Update, (update_hand_meshes, place_hands).chain())
+            .add_side_panel_section(30, hands_section);
     }
 }
 
@@ -740,4 +742,23 @@ fn hand_state_ui(ui: &mut egui::Ui, rig: &mut HandRig, side: Side) {
     if &state != rig.state(side) {
         *rig.state_mut(side) = state;
     }
+}
+
+/// The side panel's hands section.
+fn hands_section(
+    InMut(ui): InMut<egui::Ui>,
+    mut rig: ResMut<HandRig>,
+    mut notifications: ResMut<Notifications>,
+    timeline: Res<Timeline>,
+    settings: Res<crate::streams::StreamSettings>,
+) {
+    let time = (!timeline.frames.is_empty())
+        .then(|| (timeline.current as f64 / settings.fps, settings.fps));
+    hands_ui(
+        ui,
+        &mut rig,
+        &mut notifications,
+        time,
+        timeline.current_frame(),
+    );
 }

@@ -78,7 +78,6 @@ pub fn run(options: ViewerOptions) -> anyhow::Result<()> {
         ..default()
     })
     .init_resource::<StreamSettings>()
-    .init_resource::<notifications::Notifications>()
     .add_plugins((
         SceneSetupPlugin,
         crate::scene::splat_render::SplatRenderPlugin,
@@ -86,6 +85,7 @@ pub fn run(options: ViewerOptions) -> anyhow::Result<()> {
             initial: options.scene,
         },
         camera_control::CameraControlPlugin,
+        notifications::NotificationsPlugin,
         file_open::FileOpenPlugin,
         panel::PanelPlugin,
         timeline::TimelinePlugin,

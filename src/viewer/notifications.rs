@@ -64,3 +64,24 @@ impl Notifications {
             });
     }
 }
+
+/// The notifications and their toasts, drawn over everything after the panels.
+pub struct NotificationsPlugin;
+
+impl Plugin for NotificationsPlugin {
+    fn build(&self, app: &mut App) {
+        app.init_resource::<Notifications>().add_systems(
+            bevy_egui::EguiPrimaryContextPass,
+            show_toasts.after(super::panel::draw_panels),
+        );
+    }
+}
+
+fn show_toasts(
+    mut contexts: bevy_egui::EguiContexts,
+    mut notifications: ResMut<Notifications>,
+) -> Result {
+    let ctx = contexts.ctx_mut()?.clone();
+    notifications.toasts_ui(&ctx);
+    Ok(())
+}

@@ -1,61 +1,107 @@
-//! The side panel: the scene and its statistics, the camera, and the stream settings.
+//! The panels' frame: the side panel on the left, the timeline along the bottom, and the 3D view in the space
+//! they leave (letterboxed to the streams' aspect through the ego camera or over a clip). The panel itself knows
+//! no feature: each plugin registers its own section (`App::add_side_panel_section`, a one-shot system that gets
+//! the panel's `egui::Ui`) or bottom bar (`App::add_bottom_panel`), and draws it with its own resources. The
+//! panel plugin's own section is the stream settings.
 
-use super::camera_control::{CameraMode, ViewerCamera};
-use super::file_open::ShowOpenDialog;
-use super::notifications::Notifications;
-use super::scene_view::{CurrentScene, OpenScene};
-use crate::scene::{SceneLoadState, SceneSource};
+use super::camera_control::ViewerCamera;
 use crate::streams::StreamSettings;
 use bevy::camera::Viewport;
+use bevy::ecs::system::{SystemId, SystemState};
 use bevy::prelude::*;
 use bevy::window::PrimaryWindow;
 use bevy_egui::{EguiContexts, EguiPrimaryContextPass, egui};
+
+/// A section: a one-shot system drawing into the panel's `Ui`.
+pub type SectionId = SystemId<InMut<'static, egui::Ui>>;
+
+/// The registered sections, in order.
+#[derive(Resource, Default)]
+struct Sections {
+    side: Vec<(i32, SectionId)>,
+    bottom: Vec<(i32, SectionId)>,
+}
+
+/// The window area the panels leave for the 3D view this frame (logical points).
+#[derive(Resource, Default)]
+struct FreeArea(Option<egui::Rect>);
+
+/// How a plugin adds its part of the panels.
+pub trait PanelSections {
+    /// A section of the side panel, drawn in `order` (lower first) with a separator before it.
+    fn add_side_panel_section<M>(
+        &mut self,
+        order: i32,
+        section: impl IntoSystem<InMut<'static, egui::Ui>, (), M> + 'static,
+    ) -> &mut Self;
+
+    /// A bar along the bottom of the window (it draws its own `egui::Panel::bottom` into the window's `Ui`).
+    fn add_bottom_panel<M>(
+        &mut self,
+        order: i32,
+        section: impl IntoSystem<InMut<'static, egui::Ui>, (), M> + 'static,
+    ) -> &mut Self;
+}
+
+impl PanelSections for App {
+    fn add_side_panel_section<M>(
+        &mut self,
+        order: i32,
+        section: impl IntoSystem<InMut<'static, egui::Ui>, (), M> + 'static,
+    ) -> &mut Self {
+        let id = self.world_mut().register_system(section);
+        let mut sections = self.world_mut().get_resource_or_init::<Sections>();
+        sections.side.push((order, id));
+        sections.side.sort_by_key(|(order, _)| *order);
+        self
+    }
+
+    fn add_bottom_panel<M>(
+        &mut self,
+        order: i32,
+        section: impl IntoSystem<InMut<'static, egui::Ui>, (), M> + 'static,
+    ) -> &mut Self {
+        let id = self.world_mut().register_system(section);
+        let mut sections = self.world_mut().get_resource_or_init::<Sections>();
+        sections.bottom.push((order, id));
+        sections.bottom.sort_by_key(|(order, _)| *order);
+        self
+    }
+}
 
 pub struct PanelPlugin;
 
 impl Plugin for PanelPlugin {
     fn build(&self, app: &mut App) {
-        app.add_systems(EguiPrimaryContextPass, side_panel_system);
+        app.init_resource::<Sections>()
+            .init_resource::<FreeArea>()
+            .add_systems(EguiPrimaryContextPass, (draw_panels, fit_viewport).chain())
+            .add_side_panel_section(40, stream_settings_section);
     }
 }
 
-#[allow(clippy::too_many_arguments, clippy::type_complexity)] // a Bevy system: resources as (grouped) arguments
-pub(super) fn side_panel_system(
-    mut contexts: EguiContexts,
-    current: Res<CurrentScene>,
-    mut settings: ResMut<StreamSettings>,
-    mut notifications: ResMut<Notifications>,
-    mut cameras: Query<(&mut ViewerCamera, &mut Camera)>,
-    window: Single<&Window, With<PrimaryWindow>>,
-    mut show_dialog: MessageWriter<ShowOpenDialog>,
-    mut open: MessageWriter<OpenScene>,
-    mut timeline: ResMut<super::timeline::Timeline>,
-    mut results: ResMut<super::results::Results>,
-    mut capture: MessageWriter<super::results::CaptureStreams>,
-    mut export: MessageWriter<super::results::ExportSample>,
-    recording: (
-        Res<super::recording::Recorder>,
-        MessageWriter<super::recording::ToggleRecording>,
-        MessageWriter<super::recording::SavePath>,
-    ),
-    generation: (
-        Option<ResMut<super::generation::Generation>>,
-        ResMut<super::generation::GenerationChoices>,
-        MessageWriter<super::generation::Generate>,
-    ),
-    hands_and_placement: (
-        ResMut<super::hands::HandRig>,
-        ResMut<super::scene_view::ScenePlacementState>,
-        Res<super::project::ProjectState>,
-        MessageWriter<super::project::ProjectCommand>,
-        MessageWriter<super::scene_view::PickSplats>,
-    ),
-) -> Result {
-    let (mut rig, mut placement, project, mut project_commands, mut pick_splats) =
-        hands_and_placement;
-    let (recorder, mut record, mut save) = recording;
-    let (mut generation, mut choices, mut generate) = generation;
-    let ctx = contexts.ctx_mut()?.clone();
+/// Draws the side panel and the bottom bars through the registered sections, and notes the area left.
+pub(super) fn draw_panels(world: &mut World, contexts: &mut SystemState<EguiContexts>) {
+    let ctx = {
+        let Ok(mut contexts) = contexts.get_mut(world) else {
+            return;
+        };
+        match contexts.ctx_mut() {
+            Ok(ctx) => ctx.clone(),
+            Err(_) => return,
+        }
+    };
+    let (side, bottom) = {
+        let sections = world.resource::<Sections>();
+        (
+            sections.side.iter().map(|(_, id)| *id).collect::<Vec<_>>(),
+            sections
+                .bottom
+                .iter()
+                .map(|(_, id)| *id)
+                .collect::<Vec<_>>(),
+        )
+    };
     let mut window_ui = egui::Ui::new(
         ctx.clone(),
         "window".into(),
@@ -70,111 +116,37 @@ pub(super) fn side_panel_system(
             egui::ScrollArea::vertical().show(ui, |ui| {
                 ui.heading("handtwin");
                 ui.label(egui::RichText::new("make a static digital twin interactive").weak());
-                ui.separator();
-                super::project::project_ui(ui, &project, &mut project_commands);
-                ui.separator();
-                scene_ui(ui, &current, &mut show_dialog, &mut open);
-                if !current.source.is_splats() {
-                    ui.horizontal(|ui| {
-                        if ui
-                            .button("Add splats…")
-                            .on_hover_text(
-                                "show a Gaussian-splat file together with this mesh scene",
-                            )
-                            .clicked()
-                        {
-                            pick_splats.write(super::scene_view::PickSplats);
-                        }
-                        if let Some((_, path)) = &current.overlay {
-                            ui.label(
-                                egui::RichText::new(format!(
-                                    "+ {}",
-                                    path.file_name()
-                                        .map(|n| n.to_string_lossy().into_owned())
-                                        .unwrap_or_default()
-                                ))
-                                .weak(),
-                            );
-                        }
-                    });
-                }
-                super::scene_view::placement_ui(ui, &mut placement);
-                ui.separator();
-                if let Ok((mut camera, _)) = cameras.single_mut() {
-                    camera_ui(ui, &mut camera);
+                for id in &side {
                     ui.separator();
-                }
-                let time = (!timeline.frames.is_empty())
-                    .then(|| (timeline.current as f64 / settings.fps, settings.fps));
-                super::hands::hands_ui(
-                    ui,
-                    &mut rig,
-                    &mut notifications,
-                    time,
-                    timeline.current_frame(),
-                );
-                ui.separator();
-                stream_settings_ui(ui, &mut settings);
-                ui.separator();
-                super::results::results_ui(
-                    ui,
-                    &mut results,
-                    !timeline.frames.is_empty(),
-                    &mut capture,
-                    &mut export,
-                );
-                if let Some(generation) = generation.as_deref_mut() {
-                    ui.separator();
-                    super::generation::generation_ui(
-                        ui,
-                        generation,
-                        &mut choices,
-                        &mut generate,
-                        !timeline.frames.is_empty(),
-                    );
+                    if let Err(error) = world.run_system_with(*id, ui) {
+                        tracing::error!("a side panel section failed: {error}");
+                    }
                 }
             });
         });
-    let hand_keys: Vec<(crate::hand::Side, f64)> =
-        [crate::hand::Side::Left, crate::hand::Side::Right]
-            .into_iter()
-            .flat_map(|side| {
-                rig.track(side)
-                    .map(|track| {
-                        track
-                            .keyframes()
-                            .iter()
-                            .map(|k| (side, k.time))
-                            .collect::<Vec<_>>()
-                    })
-                    .unwrap_or_default()
-            })
-            .collect();
-    let viewport = cameras
-        .single()
-        .ok()
-        .map(|(camera, _)| camera.transform().compute_affine());
-    if let Some(problem) = super::timeline::timeline_ui(
-        &mut window_ui,
-        &mut timeline,
-        &settings,
-        super::timeline::TimelineRequests {
-            open: &mut show_dialog,
-            record: &mut record,
-            save: &mut save,
-        },
-        &recorder,
-        viewport,
-        &hand_keys,
-    ) {
-        notifications.error(problem);
+    for id in &bottom {
+        if let Err(error) = world.run_system_with(*id, &mut window_ui) {
+            tracing::error!("a bottom panel failed: {error}");
+        }
     }
-    notifications.toasts_ui(&ctx);
+    world.resource_mut::<FreeArea>().0 = Some(window_ui.available_rect_before_wrap());
+}
 
-    // Keep the 3D view in the space the panels leave rather than under them.
+/// Keeps the 3D view in the space the panels leave rather than under them.
+fn fit_viewport(
+    free: Res<FreeArea>,
+    mut cameras: Query<(&mut ViewerCamera, &mut Camera)>,
+    window: Single<&Window, With<PrimaryWindow>>,
+    timeline: Res<super::timeline::Timeline>,
+    results: Res<super::results::Results>,
+    settings: Res<StreamSettings>,
+) {
+    let Some(free) = free.0 else {
+        return;
+    };
     if let Ok((_, mut camera)) = cameras.single_mut() {
         let scale = window.scale_factor();
-        let mut free = window_ui.available_rect_before_wrap();
+        let mut free = free;
         // Through the ego camera or over a clip, show exactly the streams' frame: letterbox to their aspect.
         let showing_clip = results.showing && results.streams.is_some();
         if (timeline.ego_view && timeline.current_frame().is_some()) || showing_clip {
@@ -204,109 +176,10 @@ pub(super) fn side_panel_system(
             ..default()
         });
     }
-    Ok(())
 }
 
-fn scene_ui(
-    ui: &mut egui::Ui,
-    current: &CurrentScene,
-    show_dialog: &mut MessageWriter<ShowOpenDialog>,
-    open: &mut MessageWriter<OpenScene>,
-) {
-    ui.strong("Scene");
-    ui.label(current.source.display_name());
-    if let SceneSource::File(path) = &current.source {
-        ui.label(
-            egui::RichText::new(path.display().to_string())
-                .small()
-                .weak(),
-        );
-    }
-    match &current.state {
-        SceneLoadState::Loading => {
-            ui.horizontal(|ui| {
-                ui.spinner();
-                ui.label("loading…");
-            });
-        }
-        SceneLoadState::Failed(reason) => {
-            ui.colored_label(egui::Color32::LIGHT_RED, format!("failed: {reason}"));
-        }
-        SceneLoadState::Loaded => {}
-    }
-    if let Some(stats) = &current.statistics {
-        egui::Grid::new("scene_statistics")
-            .num_columns(2)
-            .striped(true)
-            .show(ui, |ui| {
-                if stats.splats > 0 {
-                    ui.label("splats");
-                    ui.label(stats.splats.to_string());
-                    ui.end_row();
-                } else {
-                    ui.label("meshes");
-                    ui.label(stats.meshes.to_string());
-                    ui.end_row();
-                    ui.label("triangles");
-                    ui.label(stats.triangles.to_string());
-                    ui.end_row();
-                    ui.label("vertices");
-                    ui.label(stats.vertices.to_string());
-                    ui.end_row();
-                    ui.label("materials");
-                    ui.label(stats.materials.to_string());
-                    ui.end_row();
-                    ui.label("lights");
-                    ui.label(if stats.lights == 0 {
-                        "none (default light added)".to_string()
-                    } else {
-                        stats.lights.to_string()
-                    });
-                    ui.end_row();
-                }
-                if let Some((min, max)) = stats.bounds {
-                    let size = max - min;
-                    ui.label("size");
-                    ui.label(format!("{:.2} × {:.2} × {:.2} m", size.x, size.y, size.z));
-                    ui.end_row();
-                }
-            });
-    }
-    ui.horizontal(|ui| {
-        if ui
-            .button("Open scene…")
-            .on_hover_text("glTF / GLB; or drop a file on the window")
-            .clicked()
-        {
-            show_dialog.write(ShowOpenDialog);
-        }
-        if current.source != SceneSource::Bundled && ui.button("Bundled room").clicked() {
-            open.write(OpenScene(SceneSource::Bundled));
-        }
-    });
-}
-
-fn camera_ui(ui: &mut egui::Ui, camera: &mut ViewerCamera) {
-    ui.strong("Camera");
-    ui.horizontal(|ui| {
-        ui.selectable_value(&mut camera.mode, CameraMode::Orbit, "Orbit");
-        ui.selectable_value(&mut camera.mode, CameraMode::Fly, "Fly");
-        ui.label(egui::RichText::new("Tab").weak());
-    });
-    let help = match camera.mode {
-        CameraMode::Orbit => "left-drag: orbit · right/middle-drag: pan · wheel: zoom",
-        CameraMode::Fly => "hold right button: look · W/A/S/D: move · Q/E: down/up · Shift: fast",
-    };
-    ui.label(egui::RichText::new(help).small().weak());
-    if camera.mode == CameraMode::Fly {
-        ui.add(
-            egui::Slider::new(&mut camera.speed, 0.1..=10.0)
-                .logarithmic(true)
-                .text("speed m/s"),
-        );
-    }
-    let eye = camera.eye();
-    ui.label(format!("eye ({:.2}, {:.2}, {:.2}) m", eye.x, eye.y, eye.z));
+fn stream_settings_section(InMut(ui): InMut<egui::Ui>, mut settings: ResMut<StreamSettings>) {
+    stream_settings_ui(ui, &mut settings);
 }
 
 fn stream_settings_ui(ui: &mut egui::Ui, settings: &mut StreamSettings) {

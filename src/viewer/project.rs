@@ -3,12 +3,13 @@
 //! unsaved changes when the window closes.
 //!
 //! A project holds the scene and its placement, one action (the timeline's camera path and the hands as posed
-//! in the hand panel, attached to the camera), the stream settings, and the Candidates window's candidates and
+//! in the hand panel, attached to the camera), the stream settings, and the Candidates section's candidates and
 //! goal (a goal taken from a frame is written beside the project as `<name>.goal.png` when it is saved).
 
 use super::candidates::{Candidates, Goal, read_goal_image};
 use super::hands::{HandRig, HandState};
 use super::notifications::Notifications;
+use super::panel::PanelSections as _;
 use super::scene_view::{CurrentScene, OpenScene, ScenePlacementState};
 use super::timeline::Timeline;
 use crate::action::{
@@ -98,7 +99,8 @@ impl Plugin for ProjectPlugin {
                 )
                     .chain(),
             )
-            .add_systems(EguiPrimaryContextPass, quit_prompt_ui);
+            .add_systems(EguiPrimaryContextPass, quit_prompt_ui)
+            .add_side_panel_section(0, project_section);
     }
 }
 
@@ -639,4 +641,13 @@ pub fn project_ui(
             .small()
             .weak(),
     );
+}
+
+/// The side panel's project section.
+fn project_section(
+    InMut(ui): InMut<egui::Ui>,
+    project: Res<ProjectState>,
+    mut commands: MessageWriter<ProjectCommand>,
+) {
+    project_ui(ui, &project, &mut commands);
 }

@@ -7,6 +7,7 @@ use super::composite::{
     spawn_composite,
 };
 use super::notifications::Notifications;
+use super::panel::PanelSections as _;
 use super::scene_view::CurrentScene;
 use super::timeline::Timeline;
 use crate::action::CameraFrame;
@@ -122,6 +123,7 @@ pub struct ResultsPlugin;
 
 impl Plugin for ResultsPlugin {
     fn build(&self, app: &mut App) {
+        app.add_side_panel_section(50, results_section);
         app.add_plugins(CompositePlugin)
             .insert_resource(Results {
                 wipe: 0.5,
@@ -590,4 +592,21 @@ pub(super) fn results_ui(
     {
         export.write(ExportSample);
     }
+}
+
+/// The side panel's section for the conditioning streams and the composite view.
+fn results_section(
+    InMut(ui): InMut<bevy_egui::egui::Ui>,
+    mut results: ResMut<Results>,
+    timeline: Res<Timeline>,
+    mut capture: MessageWriter<CaptureStreams>,
+    mut export: MessageWriter<ExportSample>,
+) {
+    results_ui(
+        ui,
+        &mut results,
+        !timeline.frames.is_empty(),
+        &mut capture,
+        &mut export,
+    );
 }

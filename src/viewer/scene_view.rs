@@ -1,12 +1,15 @@
 //! The scene shown in the viewer: loading, replacing, statistics, default lighting.
 
+use super::file_open::ShowOpenDialog;
 use super::notifications::Notifications;
+use super::panel::PanelSections as _;
 use crate::scene::{
     LoadedScene, SceneLoadState, SceneSource, SceneStatistics, scene_load_state, spawn_scene,
 };
 use bevy::camera::primitives::Aabb;
 use bevy::light::{DirectionalLight, PointLight, SpotLight};
 use bevy::prelude::*;
+use bevy_egui::egui;
 use std::collections::HashSet;
 
 /// Ask the viewer to replace the scene.
@@ -197,6 +200,7 @@ pub struct SceneViewPlugin {
 
 impl Plugin for SceneViewPlugin {
     fn build(&self, app: &mut App) {
+        app.add_side_panel_section(10, scene_section);
         app.add_message::<OpenScene>()
             .insert_resource(CurrentScene {
                 source: self.initial.clone(),
@@ -518,4 +522,118 @@ fn statistics(
     statistics.materials = materials.len();
     statistics.bounds = bounds;
     statistics
+}
+
+/// The side panel's scene section: the scene, its statistics, opening another, adding splats, its placement.
+fn scene_section(
+    InMut(ui): InMut<egui::Ui>,
+    current: Res<CurrentScene>,
+    mut show_dialog: MessageWriter<ShowOpenDialog>,
+    mut open: MessageWriter<OpenScene>,
+    mut pick_splats: MessageWriter<PickSplats>,
+    mut placement: ResMut<ScenePlacementState>,
+) {
+    scene_ui(ui, &current, &mut show_dialog, &mut open);
+    if !current.source.is_splats() {
+        ui.horizontal(|ui| {
+            if ui
+                .button("Add splats…")
+                .on_hover_text("show a Gaussian-splat file together with this mesh scene")
+                .clicked()
+            {
+                pick_splats.write(PickSplats);
+            }
+            if let Some((_, path)) = &current.overlay {
+                ui.label(
+                    egui::RichText::new(format!(
+                        "+ {}",
+                        path.file_name()
+                            .map(|n| n.to_string_lossy().into_owned())
+                            .unwrap_or_default()
+                    ))
+                    .weak(),
+                );
+            }
+        });
+    }
+    placement_ui(ui, &mut placement);
+}
+
+fn scene_ui(
+    ui: &mut egui::Ui,
+    current: &CurrentScene,
+    show_dialog: &mut MessageWriter<ShowOpenDialog>,
+    open: &mut MessageWriter<OpenScene>,
+) {
+    ui.strong("Scene");
+    ui.label(current.source.display_name());
+    if let SceneSource::File(path) = &current.source {
+        ui.label(
+            egui::RichText::new(path.display().to_string())
+                .small()
+                .weak(),
+        );
+    }
+    match &current.state {
+        SceneLoadState::Loading => {
+            ui.horizontal(|ui| {
+                ui.spinner();
+                ui.label("loading…");
+            });
+        }
+        SceneLoadState::Failed(reason) => {
+            ui.colored_label(egui::Color32::LIGHT_RED, format!("failed: {reason}"));
+        }
+        SceneLoadState::Loaded => {}
+    }
+    if let Some(stats) = &current.statistics {
+        egui::Grid::new("scene_statistics")
+            .num_columns(2)
+            .striped(true)
+            .show(ui, |ui| {
+                if stats.splats > 0 {
+                    ui.label("splats");
+                    ui.label(stats.splats.to_string());
+                    ui.end_row();
+                } else {
+                    ui.label("meshes");
+                    ui.label(stats.meshes.to_string());
+                    ui.end_row();
+                    ui.label("triangles");
+                    ui.label(stats.triangles.to_string());
+                    ui.end_row();
+                    ui.label("vertices");
+                    ui.label(stats.vertices.to_string());
+                    ui.end_row();
+                    ui.label("materials");
+                    ui.label(stats.materials.to_string());
+                    ui.end_row();
+                    ui.label("lights");
+                    ui.label(if stats.lights == 0 {
+                        "none (default light added)".to_string()
+                    } else {
+                        stats.lights.to_string()
+                    });
+                    ui.end_row();
+                }
+                if let Some((min, max)) = stats.bounds {
+                    let size = max - min;
+                    ui.label("size");
+                    ui.label(format!("{:.2} × {:.2} × {:.2} m", size.x, size.y, size.z));
+                    ui.end_row();
+                }
+            });
+    }
+    ui.horizontal(|ui| {
+        if ui
+            .button("Open scene…")
+            .on_hover_text("glTF / GLB; or drop a file on the window")
+            .clicked()
+        {
+            show_dialog.write(ShowOpenDialog);
+        }
+        if current.source != SceneSource::Bundled && ui.button("Bundled room").clicked() {
+            open.write(OpenScene(SceneSource::Bundled));
+        }
+    });
 }

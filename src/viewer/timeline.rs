@@ -4,6 +4,7 @@
 
 use super::camera_control::ViewerCamera;
 use super::notifications::Notifications;
+use super::panel::PanelSections as _;
 use crate::action::{CameraFrame, CameraKeyframe, CameraPath, DenseCameraPath};
 use crate::streams::{PinholeProjection, StreamSettings};
 use bevy::prelude::*;
@@ -228,6 +229,7 @@ pub struct TimelinePlugin;
 
 impl Plugin for TimelinePlugin {
     fn build(&self, app: &mut App) {
+        app.add_bottom_panel(0, timeline_bar);
         app.add_message::<OpenCameraPath>()
             .init_resource::<Timeline>()
             .add_systems(
@@ -842,5 +844,55 @@ fn hand_key_strip_ui(
                 crate::hand::Side::Right => "right",
             }
         ));
+    }
+}
+
+/// The timeline bar along the bottom of the window.
+#[allow(clippy::too_many_arguments)] // a Bevy system
+fn timeline_bar(
+    InMut(root): InMut<egui::Ui>,
+    mut timeline: ResMut<Timeline>,
+    settings: Res<StreamSettings>,
+    mut open: MessageWriter<super::file_open::ShowOpenDialog>,
+    mut record: MessageWriter<super::recording::ToggleRecording>,
+    mut save: MessageWriter<super::recording::SavePath>,
+    recorder: Res<super::recording::Recorder>,
+    cameras: Query<&ViewerCamera>,
+    rig: Res<super::hands::HandRig>,
+    mut notifications: ResMut<Notifications>,
+) {
+    let hand_keys: Vec<(crate::hand::Side, f64)> =
+        [crate::hand::Side::Left, crate::hand::Side::Right]
+            .into_iter()
+            .flat_map(|side| {
+                rig.track(side)
+                    .map(|track| {
+                        track
+                            .keyframes()
+                            .iter()
+                            .map(|k| (side, k.time))
+                            .collect::<Vec<_>>()
+                    })
+                    .unwrap_or_default()
+            })
+            .collect();
+    let viewport = cameras
+        .single()
+        .ok()
+        .map(|camera| camera.transform().compute_affine());
+    if let Some(problem) = timeline_ui(
+        root,
+        &mut timeline,
+        &settings,
+        TimelineRequests {
+            open: &mut open,
+            record: &mut record,
+            save: &mut save,
+        },
+        &recorder,
+        viewport,
+        &hand_keys,
+    ) {
+        notifications.error(problem);
     }
 }
