@@ -225,21 +225,6 @@ fn apply_camera_transform(
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn looking_at_round_trips_the_eye_and_direction() {
-        let eye = Vec3::new(0.6, 1.55, 1.0);
-        let target = Vec3::new(-0.2, 0.8, -1.6);
-        let camera = ViewerCamera::looking_at(eye, target);
-        assert!((camera.eye() - eye).length() < 1e-4);
-        let forward = camera.transform().forward();
-        assert!(forward.dot((target - eye).normalize()) > 0.9999);
-    }
-}
-
 /// The side panel's camera section.
 fn camera_section(InMut(ui): InMut<egui::Ui>, mut cameras: Query<&mut ViewerCamera>) {
     if let Ok(mut camera) = cameras.single_mut() {
@@ -268,4 +253,19 @@ fn camera_ui(ui: &mut egui::Ui, camera: &mut ViewerCamera) {
     }
     let eye = camera.eye();
     ui.label(format!("eye ({:.2}, {:.2}, {:.2}) m", eye.x, eye.y, eye.z));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn looking_at_round_trips_the_eye_and_direction() {
+        let eye = Vec3::new(0.6, 1.55, 1.0);
+        let target = Vec3::new(-0.2, 0.8, -1.6);
+        let camera = ViewerCamera::looking_at(eye, target);
+        assert!((camera.eye() - eye).length() < 1e-4);
+        let forward = camera.transform().forward();
+        assert!(forward.dot((target - eye).normalize()) > 0.9999);
+    }
 }
