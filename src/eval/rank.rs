@@ -822,7 +822,8 @@ mod tests {
         assert_eq!(blind.score(&scene).unwrap().psnr, None);
         // Over the whole frame the hand counts.
         let whole = GoalScorer::new(lpips, &with_hand, None, Some(&scene)).unwrap();
-        assert!(whole.score(&scene).unwrap().lpips > 0.0);
+        // (Random weights: the distance may have either sign, but it is not zero.)
+        assert!(whole.score(&scene).unwrap().lpips != 0.0);
         assert!(whole.score(&with_hand).unwrap().lpips == 0.0);
     }
 
