@@ -10,17 +10,12 @@ use std::io::Write as _;
 use std::path::Path;
 use std::time::Instant;
 
-/// SplitMix64, as in the tests.
-struct Rng(u64);
+/// The crate's SplitMix64.
+struct Rng(handtwin::rng::SplitMix64);
 
 impl Rng {
     fn uniform(&mut self, low: f32, high: f32) -> f32 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^= z >> 31;
-        low + (high - low) * ((z >> 40) as f32 / (1u64 << 24) as f32)
+        self.0.range_f32(low, high)
     }
 }
 
@@ -46,7 +41,7 @@ fn write_random_ply(path: &Path, count: usize, seed: u64) -> std::io::Result<()>
     }
     header += "end_header\n";
     out.write_all(header.as_bytes())?;
-    let mut rng = Rng(seed);
+    let mut rng = Rng(handtwin::rng::SplitMix64::new(seed));
     let mut record = Vec::with_capacity(62 * 4);
     for _ in 0..count {
         record.clear();

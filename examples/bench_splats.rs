@@ -11,16 +11,12 @@ use handtwin::scene::splat::{SplatCloud, write_ply};
 use handtwin::streams::{StreamRenderer, StreamRequest};
 use std::time::Instant;
 
-/// SplitMix64: a small deterministic generator.
-struct Rng(u64);
+/// The crate's SplitMix64.
+struct Rng(handtwin::rng::SplitMix64);
 
 impl Rng {
     fn unit(&mut self) -> f32 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        ((z ^ (z >> 31)) >> 40) as f32 / (1u64 << 24) as f32
+        self.0.unit_f32()
     }
 
     fn range(&mut self, low: f32, high: f32) -> f32 {
@@ -30,7 +26,7 @@ impl Rng {
 
 /// Splats filling a 6 × 2.5 × 6 m room-sized box, log-uniform sizes of 5 mm to 5 cm, random SH up to degree 3.
 fn random_cloud(count: usize, seed: u64) -> SplatCloud {
-    let mut rng = Rng(seed);
+    let mut rng = Rng(handtwin::rng::SplitMix64::new(seed));
     let coefficients = 16;
     let mut cloud = SplatCloud {
         means: Vec::with_capacity(count),

@@ -10,6 +10,7 @@ pub mod atomic;
 pub mod cli;
 pub mod eval;
 pub mod hand;
+pub mod rng;
 pub mod scene;
 pub mod synth;
 pub mod video;

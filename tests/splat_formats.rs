@@ -12,29 +12,22 @@ use std::path::Path;
 
 const SH_C0: f32 = 0.282_094_8;
 
-/// SplitMix64: a small deterministic generator (no new dependency).
-struct Rng(u64);
+/// The crate's SplitMix64, with this file's draws.
+struct Rng(handtwin::rng::SplitMix64);
 
 impl Rng {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
     fn uniform(&mut self, low: f32, high: f32) -> f32 {
-        low + (high - low) * ((self.next_u64() >> 40) as f32 / (1u64 << 24) as f32)
+        self.0.range_f32(low, high)
     }
     fn below(&mut self, n: usize) -> usize {
-        (self.next_u64() % n.max(1) as u64) as usize
+        self.0.below_mod(n.max(1))
     }
 }
 
 /// A random cloud: means in ±5, log scales in −5..0, unit rotations, opacities in 0.02..0.98, display colours in
 /// 0..1, higher SH coefficients in ±3.
 fn random_cloud(count: usize, degree: usize, seed: u64) -> SplatCloud {
-    let mut rng = Rng(seed);
+    let mut rng = Rng(handtwin::rng::SplitMix64::new(seed));
     let k = (degree + 1) * (degree + 1);
     let mut cloud = SplatCloud {
         means: Vec::new(),
@@ -1101,7 +1094,7 @@ fn mutated_files_never_panic() {
         ("fuzz-old.compressed.ply", write_compressed(&cloud, false)),
         ("fuzz.splat", write_dot_splat(&cloud)),
     ];
-    let mut rng = Rng(0xF022);
+    let mut rng = Rng(handtwin::rng::SplitMix64::new(0xF022));
     let (mut cases, mut loaded, mut failures) = (0, 0, Vec::new());
     for (name, good) in &inputs {
         let header_end = good

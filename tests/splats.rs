@@ -90,21 +90,13 @@ fn splat_scene_renders_as_3dgs_composites() {
     assert_eq!(frame.pixel(0, 5, 5), Some([0, 0, 0]));
 }
 
-/// SplitMix64: a small deterministic generator (no dependency).
-struct Rng(u64);
+/// The crate's SplitMix64, with this file's draws.
+struct Rng(handtwin::rng::SplitMix64);
 
 impl Rng {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
     /// Uniform in [0, 1).
     fn unit(&mut self) -> f32 {
-        (self.next_u64() >> 40) as f32 / (1u64 << 24) as f32
+        self.0.unit_f32()
     }
 
     fn range(&mut self, low: f32, high: f32) -> f32 {
@@ -227,7 +219,7 @@ fn random_splat_scene_matches_the_cpu_reference() {
         intrinsics: k,
     };
     let (width, height) = (k.width as f32, k.height as f32);
-    let mut rng = Rng(20_260_612);
+    let mut rng = Rng(handtwin::rng::SplitMix64::new(20_260_612));
     let mut scene = SceneBuilder::new();
     // The camera's rotation, to orient splats relative to the image.
     let camera_rotation = Quat::from_mat3a(&camera.world_from_camera.matrix3);
@@ -255,7 +247,7 @@ fn random_splat_scene_matches_the_cpu_reference() {
             rng.range(0.05, 0.95),
         );
         // SH degree 1, 2 or 3 per splat (the bands above it zero), small enough to stay mostly in range.
-        let degree = 1 + (rng.next_u64() % 3) as usize;
+        let degree = 1 + (rng.0.next_u64() % 3) as usize;
         let mut sh = NO_SH;
         for (i, coefficient) in sh.iter_mut().enumerate() {
             let band = if i < 3 {

@@ -492,7 +492,7 @@ pub fn plan_clip(
         (target, behaviour, motion)
     } else {
         let mut alt_rng = Rng::new(
-            seed ^ ALTERNATIVE_SALT ^ (alternative as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+            seed ^ ALTERNATIVE_SALT ^ (alternative as u64).wrapping_mul(crate::rng::GOLDEN_GAMMA),
         );
         alternative_action(
             &drawers,

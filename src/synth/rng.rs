@@ -1,46 +1,39 @@
-//! A small deterministic random generator (SplitMix64): the same seed gives the same clips on every platform
-//! and every version of every dependency, which a data set needs.
+//! synth's draws over the crate's SplitMix64 (`crate::rng`): the same seed gives the same clips on every
+//! platform and every version of every dependency, which a data set needs.
 
-/// SplitMix64 (Steele, Lea, Flood 2014).
+use crate::rng::SplitMix64;
+
+/// The generator of a clip's plan.
 #[derive(Clone, Debug)]
-pub struct Rng {
-    state: u64,
-}
+pub struct Rng(SplitMix64);
 
 impl Rng {
     pub fn new(seed: u64) -> Self {
-        Self { state: seed }
+        Self(SplitMix64::new(seed))
     }
 
     pub fn next_u64(&mut self) -> u64 {
-        self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        self.0.next_u64()
     }
 
     /// Uniform in [0, 1).
     pub fn unit(&mut self) -> f32 {
-        (self.next_u64() >> 40) as f32 / (1u64 << 24) as f32
+        self.0.unit_f32()
     }
 
     /// Uniform in [lo, hi).
     pub fn range(&mut self, lo: f32, hi: f32) -> f32 {
-        lo + (hi - lo) * self.unit()
+        self.0.range_f32(lo, hi)
     }
 
     /// Uniform in 0..n (n > 0; 0 for n = 0).
     pub fn below(&mut self, n: usize) -> usize {
-        if n == 0 {
-            return 0;
-        }
-        (self.next_u64() % n as u64) as usize
+        self.0.below_mod(n)
     }
 
     /// True with probability `p`.
     pub fn chance(&mut self, p: f64) -> bool {
-        ((self.next_u64() >> 11) as f64 / (1u64 << 53) as f64) < p
+        self.0.unit_f64() < p
     }
 
     /// `c` with each channel scaled by a factor in [1 − amount, 1 + amount].

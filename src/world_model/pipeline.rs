@@ -164,37 +164,17 @@ pub fn sample_latents(
 
 /// A deterministic standard-normal generator (SplitMix64 + Box–Muller), so a seed repeats a run exactly on any
 /// device. (PyTorch's Philox stream cannot be reproduced bit for bit anyway; dwm-reference.md §8.)
-pub struct NormalRng(u64);
+pub struct NormalRng(crate::rng::SplitMix64);
 
 impl NormalRng {
     pub fn new(seed: u64) -> Self {
-        Self(seed ^ 0x9E37_79B9_7F4A_7C15)
-    }
-
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// A uniform number in (0, 1].
-    fn uniform(&mut self) -> f64 {
-        ((self.next_u64() >> 11) as f64 + 1.0) / (1u64 << 53) as f64
+        Self(crate::rng::SplitMix64::new(seed ^ crate::rng::GOLDEN_GAMMA))
     }
 
     pub fn tensor(&mut self, shape: &[usize], device: &Device) -> Result<Tensor> {
         let count: usize = shape.iter().product();
-        let mut values = Vec::with_capacity(count + 1);
-        while values.len() < count {
-            let (u1, u2) = (self.uniform(), self.uniform());
-            let radius = (-2.0 * u1.ln()).sqrt();
-            let angle = std::f64::consts::TAU * u2;
-            values.push((radius * angle.cos()) as f32);
-            values.push((radius * angle.sin()) as f32);
-        }
-        values.truncate(count);
+        let rng = &mut self.0;
+        let values = crate::rng::box_muller(count, || (rng.open_unit_f64(), rng.open_unit_f64()));
         Ok(Tensor::from_vec(values, shape, device)?)
     }
 }

@@ -388,15 +388,8 @@ pub fn room_corner_splats(count: usize, seed: u64) -> SplatCloud {
         sum += area;
         cumulative.push(sum);
     }
-    // SplitMix64: a small deterministic generator.
-    let mut state = seed ^ 0x9E37_79B9_7F4A_7C15;
-    let mut uniform = move || {
-        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        ((z ^ (z >> 31)) >> 40) as f32 / (1u64 << 24) as f32
-    };
+    let mut rng = crate::rng::SplitMix64::new(seed ^ crate::rng::GOLDEN_GAMMA);
+    let mut uniform = move || rng.unit_f32();
     // Splats cover about twice the area they stand for, so surfaces look closed.
     let radius = (2.0 * total / (count as f32 * std::f32::consts::PI)).sqrt();
     let mut cloud = SplatCloud {

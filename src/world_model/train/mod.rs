@@ -58,15 +58,15 @@ impl Stage {
     }
 }
 
-/// SplitMix64: small, fast, and the same on every platform.
+/// The training run's draws over the crate's SplitMix64 (`crate::rng`): the same on every platform.
 #[derive(Clone, Debug)]
-pub struct TrainRng(u64);
+pub struct TrainRng(crate::rng::SplitMix64);
 
 impl TrainRng {
     /// The generator of one training step.
     pub fn for_step(seed: u64, stage: Stage, step: usize) -> Self {
-        let mut rng = Self(
-            seed ^ stage.tag().wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        let mut rng = Self::new(
+            seed ^ stage.tag().wrapping_mul(crate::rng::GOLDEN_GAMMA)
                 ^ (step as u64).wrapping_mul(0xD1B5_4A32_D192_ED03),
         );
         rng.next_u64();
@@ -74,20 +74,16 @@ impl TrainRng {
     }
 
     pub fn new(seed: u64) -> Self {
-        Self(seed)
+        Self(crate::rng::SplitMix64::new(seed))
     }
 
     pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        self.0.next_u64()
     }
 
     /// Uniform in [0, 1).
     pub fn uniform(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+        self.0.unit_f64()
     }
 
     /// Uniform in 0..n (n > 0; 0 for n = 0).
@@ -101,16 +97,10 @@ impl TrainRng {
     /// Standard normal values (Box–Muller) as an f32 tensor.
     pub fn normal(&mut self, shape: &[usize], device: &Device) -> Result<Tensor> {
         let count: usize = shape.iter().product();
-        let mut values = Vec::with_capacity(count + 1);
-        while values.len() < count {
+        let values = crate::rng::box_muller(count, || {
             let u1 = self.uniform().max(1e-300);
-            let u2 = self.uniform();
-            let radius = (-2.0 * u1.ln()).sqrt();
-            let angle = std::f64::consts::TAU * u2;
-            values.push((radius * angle.cos()) as f32);
-            values.push((radius * angle.sin()) as f32);
-        }
-        values.truncate(count);
+            (u1, self.uniform())
+        });
         Ok(Tensor::from_vec(values, shape, device)?)
     }
 }
