@@ -3,6 +3,7 @@
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarMap;
+use handtwin::world_model::ConfigFile as _;
 use handtwin::world_model::t5::{T5Config, T5TextEncoder};
 use handtwin::world_model::train::recipe::VAE_CROP;
 use handtwin::world_model::train::{

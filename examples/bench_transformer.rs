@@ -11,6 +11,7 @@
 use anyhow::{Context as _, bail};
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
+use handtwin::world_model::ConfigFile as _;
 use handtwin::world_model::parity::relative_error;
 use handtwin::world_model::transformer::{
     CogVideoXTransformer3DModel, TransformerConfig, cogvideox_5b_config, estimate_memory,

@@ -18,6 +18,8 @@ pub mod worker;
 pub mod world_model;
 
 #[cfg(feature = "render")]
+pub mod shaders;
+#[cfg(feature = "render")]
 pub mod streams;
 #[cfg(feature = "render")]
 pub mod viewer;

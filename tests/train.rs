@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests and tools may panic; see [lints]
 
 use candle_core::{Device, Tensor};
+use handtwin::world_model::ConfigFile as _;
 use handtwin::world_model::model_dir::SamplingDefaults;
 use handtwin::world_model::tokenizer::T5Tokenizer;
 use handtwin::world_model::train::data::{Clip, ClipLatents, room_seeds};

@@ -20,7 +20,7 @@
 //! DWM's 720×480 at 90° horizontal field of view. Frames are evenly spaced at `fps`.
 
 use super::camera::{CameraFrame, Intrinsics};
-use glam::{Affine3A, Mat3, Mat4, Quat, Vec3, Vec4};
+use glam::Affine3A;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use thiserror::Error;
@@ -40,16 +40,6 @@ pub enum PathFileError {
 }
 
 #[derive(Serialize, Deserialize)]
-struct FileIntrinsics {
-    width: u32,
-    height: u32,
-    fx: f32,
-    fy: f32,
-    cx: f32,
-    cy: f32,
-}
-
-#[derive(Serialize, Deserialize)]
 struct FileFrame {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     world_from_camera: Option<Vec<f32>>,
@@ -58,7 +48,7 @@ struct FileFrame {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     rotation: Option<[f32; 4]>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    intrinsics: Option<FileIntrinsics>,
+    intrinsics: Option<Intrinsics>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -67,7 +57,7 @@ struct File {
     version: u32,
     fps: f64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    intrinsics: Option<FileIntrinsics>,
+    intrinsics: Option<Intrinsics>,
     frames: Vec<FileFrame>,
 }
 
@@ -151,14 +141,7 @@ impl DenseCameraPath {
             .first()
             .map(|f| f.intrinsics)
             .filter(|k| self.frames.iter().all(|f| f.intrinsics == *k));
-        let to_file = |k: &Intrinsics| FileIntrinsics {
-            width: k.width,
-            height: k.height,
-            fx: k.fx,
-            fy: k.fy,
-            cx: k.cx,
-            cy: k.cy,
-        };
+        let to_file = |k: &Intrinsics| *k;
         let file = File {
             format: CAMERA_PATH_FORMAT.into(),
             version: 1,
@@ -229,95 +212,26 @@ impl DenseCameraPath {
     }
 }
 
-fn intrinsics(k: &FileIntrinsics) -> Result<Intrinsics, String> {
-    if k.width == 0 || k.height == 0 {
-        return Err(format!("intrinsics size {}x{} is empty", k.width, k.height));
-    }
-    for (name, value) in [("fx", k.fx), ("fy", k.fy)] {
-        if !(value.is_finite() && value > 0.0) {
-            return Err(format!(
-                "intrinsics {name} must be a positive number of pixels, got {value}"
-            ));
-        }
-    }
-    for (name, value) in [("cx", k.cx), ("cy", k.cy)] {
-        if !value.is_finite() {
-            return Err(format!("intrinsics {name} is not a number"));
-        }
-    }
-    Ok(Intrinsics {
-        width: k.width,
-        height: k.height,
-        fx: k.fx,
-        fy: k.fy,
-        cx: k.cx,
-        cy: k.cy,
-    })
+/// Checked intrinsics (the same rules as an action's camera).
+fn intrinsics(k: &Intrinsics) -> Result<Intrinsics, String> {
+    super::track::check_intrinsics(k)?;
+    Ok(*k)
 }
 
-/// Tolerance on |q| − 1 and on the orthonormality of a rotation matrix.
-const UNIT_TOLERANCE: f32 = 1e-3;
-
+/// The frame's pose, in either form an action's camera keyframe takes (the same reader and checks).
 fn pose(frame: &FileFrame) -> Result<Affine3A, String> {
-    match (
-        &frame.world_from_camera,
-        &frame.translation,
-        &frame.rotation,
-    ) {
-        (Some(m), None, None) => {
-            if m.len() != 16 {
-                return Err(format!(
-                    "world_from_camera has {} numbers, expected 16 (a column-major 4×4)",
-                    m.len()
-                ));
-            }
-            if m.iter().any(|v| !v.is_finite()) {
-                return Err("world_from_camera holds a non-finite number".into());
-            }
-            let matrix = Mat4::from_cols_slice(m);
-            if (matrix.row(3) - Vec4::new(0.0, 0.0, 0.0, 1.0))
-                .abs()
-                .max_element()
-                > UNIT_TOLERANCE
-            {
-                return Err(format!(
-                    "world_from_camera's last row is {:?}, expected [0, 0, 0, 1] (is it row-major?)",
-                    matrix.row(3).to_array()
-                ));
-            }
-            let rotation = Mat3::from_mat4(matrix);
-            let error = (rotation.transpose() * rotation - Mat3::IDENTITY)
-                .to_cols_array()
-                .iter()
-                .fold(0f32, |a, v| a.max(v.abs()));
-            if error > UNIT_TOLERANCE || rotation.determinant() < 0.0 {
-                return Err("world_from_camera's rotation part is not a rotation (scaled, sheared or mirrored)".into());
-            }
-            Ok(Affine3A::from_mat4(matrix))
-        }
-        (None, Some(t), Some(q)) => {
-            if t.iter().chain(q.iter()).any(|v| !v.is_finite()) {
-                return Err("translation or rotation holds a non-finite number".into());
-            }
-            let quaternion = Quat::from_array(*q);
-            if (quaternion.length() - 1.0).abs() > UNIT_TOLERANCE {
-                return Err(format!(
-                    "rotation {q:?} is not a unit quaternion [x, y, z, w] (length {})",
-                    quaternion.length()
-                ));
-            }
-            Ok(Affine3A::from_rotation_translation(
-                quaternion.normalize(),
-                Vec3::from_array(*t),
-            ))
-        }
-        _ => Err("give either world_from_camera, or translation and rotation".into()),
-    }
+    let (rotation, translation) = super::action_file::parse_pose(
+        frame.world_from_camera.as_deref(),
+        frame.translation,
+        frame.rotation,
+    )?;
+    Ok(Affine3A::from_rotation_translation(rotation, translation))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use glam::Vec3;
 
     fn parse(text: &str) -> Result<DenseCameraPath, PathFileError> {
         DenseCameraPath::parse(text, Path::new("path.json"))

@@ -14,13 +14,8 @@ use std::time::Instant;
 
 #[derive(clap::Args, Debug)]
 pub struct GenerateArgs {
-    /// A diffusers-format CogVideoX(-Fun) model directory (model_index.json, transformer/, vae/, ...).
-    /// Default: the bundled tiny DWM (models/tiny-dwm).
-    #[arg(long)]
-    pub model: Option<PathBuf>,
-    /// The DWM LoRA folder (pytorch_lora_weights.safetensors, non_lora_weights.safetensors).
-    #[arg(long)]
-    pub lora: Option<PathBuf>,
+    #[command(flatten)]
+    pub model: super::ModelArgs,
     /// A DWM sample: DIR/STEM reads DIR/videos_static/STEM.mp4, DIR/videos_hands/STEM.mp4, the prompt and the
     /// ground truth when present.
     #[arg(long, conflicts_with_all = ["static_video", "hands"])]
@@ -35,20 +30,8 @@ pub struct GenerateArgs {
     pub prompt: Option<String>,
     #[arg(long)]
     pub prompt_file: Option<PathBuf>,
-    /// Denoising steps (default: the model folder's handtwin.json, else DWM's 50).
-    #[arg(long)]
-    pub steps: Option<usize>,
-    /// Classifier-free guidance scale (default: the model folder's handtwin.json, else DWM's 6.0).
-    #[arg(long)]
-    pub guidance: Option<f64>,
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
-    /// cpu, cuda or metal.
-    #[arg(long, default_value = "cpu")]
-    pub device: String,
-    /// f32, bf16 or f16 (bf16/f16 need a GPU).
-    #[arg(long, default_value = "f32")]
-    pub dtype: String,
     /// The video to write (the comparison video is written beside it as <name>_comparison.mp4; with
     /// `--output both`, <name>_composite.mp4 and <name>_generated.mp4).
     #[arg(long)]
@@ -143,14 +126,18 @@ pub fn run_with(args: GenerateArgs, loader: impl ModelLoader) -> anyhow::Result<
         dir: model,
         steps,
         guidance,
-    } = super::choose_model(args.model.clone(), args.steps, args.guidance)?;
+    } = super::choose_model(
+        args.model.model.clone(),
+        args.model.steps,
+        args.model.guidance,
+    )?;
     let ffmpeg = Ffmpeg::from_env();
     let inputs = read_inputs(&args, &ffmpeg)?;
     let spec = ModelSpec {
         directory: model,
-        lora: args.lora.clone(),
-        device: args.device.clone(),
-        dtype: args.dtype.clone(),
+        lora: args.model.lora.clone(),
+        device: args.model.device.clone(),
+        dtype: args.model.dtype.clone(),
     };
     let mut worker = Worker::spawn(loader, None).context("cannot start the generation thread")?;
     let job = worker.submit(

@@ -90,6 +90,30 @@ pub fn run(command: Command) -> anyhow::Result<()> {
     }
 }
 
+/// The model options of the commands that generate (`generate`, `rank`).
+#[derive(clap::Args, Debug, Clone)]
+pub struct ModelArgs {
+    /// A diffusers-format CogVideoX(-Fun) model directory (model_index.json, transformer/, vae/, ...).
+    /// Default: the bundled tiny DWM (models/tiny-dwm).
+    #[arg(long)]
+    pub model: Option<std::path::PathBuf>,
+    /// The DWM LoRA folder (pytorch_lora_weights.safetensors, non_lora_weights.safetensors), for a base model.
+    #[arg(long)]
+    pub lora: Option<std::path::PathBuf>,
+    /// Denoising steps (default: the model folder's handtwin.json, else DWM's 50).
+    #[arg(long)]
+    pub steps: Option<usize>,
+    /// Classifier-free guidance scale (default: the model folder's handtwin.json, else DWM's 6.0).
+    #[arg(long)]
+    pub guidance: Option<f64>,
+    /// cpu, cuda or metal.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// f32, bf16 or f16 (bf16/f16 need a GPU).
+    #[arg(long, default_value = "f32")]
+    pub dtype: String,
+}
+
 /// The model a generating command uses (`--model`, else the bundled tiny DWM) and its sampling settings
 /// (`--steps` / `--guidance`, else the folder's `handtwin.json`, else DWM's).
 pub(crate) struct ModelChoice {

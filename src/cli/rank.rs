@@ -56,22 +56,8 @@ pub struct RankArgs {
     /// The first seed.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
-    /// The model (default: the bundled tiny DWM).
-    #[arg(long)]
-    pub model: Option<PathBuf>,
-    /// The DWM LoRA folder, for a base model.
-    #[arg(long)]
-    pub lora: Option<PathBuf>,
-    #[arg(long)]
-    pub steps: Option<usize>,
-    #[arg(long)]
-    pub guidance: Option<f64>,
-    /// cpu, cuda or metal.
-    #[arg(long, default_value = "cpu")]
-    pub device: String,
-    /// f32, bf16 or f16.
-    #[arg(long, default_value = "f32")]
-    pub dtype: String,
+    #[command(flatten)]
+    pub model: super::ModelArgs,
     /// Output folder: rank.json (or benchmark.json), contact_sheet.png, and the cache of generated clips.
     #[arg(long)]
     pub out: PathBuf,
@@ -459,14 +445,18 @@ fn start_simulator(
         dir,
         steps,
         guidance,
-    } = super::choose_model(args.model.clone(), args.steps, args.guidance)?;
+    } = super::choose_model(
+        args.model.model.clone(),
+        args.model.steps,
+        args.model.guidance,
+    )?;
     let model_dir = dir.canonicalize().unwrap_or(dir.clone());
     let fingerprint = folder_fingerprint(&model_dir)?;
     let spec = ModelSpec {
         directory: dir,
-        lora: args.lora.clone(),
-        device: args.device.clone(),
-        dtype: args.dtype.clone(),
+        lora: args.model.lora.clone(),
+        device: args.model.device.clone(),
+        dtype: args.model.dtype.clone(),
     };
     let worker = Worker::spawn(loader, None).context("cannot start the generation thread")?;
     let bar = ProgressBar::new(0);
@@ -741,11 +731,11 @@ pub fn run_with(args: RankArgs, loader: impl ModelLoader) -> anyhow::Result<()> 
         score: score_name,
         scored: args.score_on,
         model: sim.model_name.clone(),
-        lora: args.lora.clone(),
+        lora: args.model.lora.clone(),
         steps: sim.steps,
         guidance: sim.guidance,
-        device: args.device.clone(),
-        dtype: args.dtype.clone(),
+        device: args.model.device.clone(),
+        dtype: args.model.dtype.clone(),
         seeds,
         candidates: ranked.into_iter().map(|(r, _)| r).collect(),
     };

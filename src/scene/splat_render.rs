@@ -116,14 +116,12 @@ pub struct SplatRenderPlugin;
 
 impl Plugin for SplatRenderPlugin {
     fn build(&self, app: &mut App) {
-        let shader = Shader::from_wgsl(
+        crate::shaders::embed_wgsl(
+            app,
+            &SPLAT_SHADER,
             include_str!("../../shaders/splat.wgsl"),
             "shaders/splat.wgsl",
         );
-        app.world_mut()
-            .resource_mut::<Assets<Shader>>()
-            .insert(SPLAT_SHADER.id(), shader)
-            .ok();
         app.add_plugins(MaterialPlugin::<SplatMaterial>::default())
             .init_resource::<SplatColorSpace>()
             .add_systems(

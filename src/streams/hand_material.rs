@@ -2,13 +2,9 @@
 
 use crate::hand::Side;
 use bevy::asset::uuid_handle;
-use bevy::mesh::MeshVertexBufferLayoutRef;
-use bevy::pbr::{Material, MaterialPipeline, MaterialPipelineKey};
 use bevy::prelude::*;
-use bevy::render::render_resource::{
-    AsBindGroup, RenderPipelineDescriptor, SpecializedMeshPipelineError,
-};
-use bevy::shader::{Shader, ShaderRef};
+use bevy::render::render_resource::AsBindGroup;
+use bevy::shader::Shader;
 
 /// The shader is embedded in the binary, so captures work from any working directory.
 pub const HAND_STREAM_SHADER: Handle<Shader> = uuid_handle!("6c0f3a52-3f7e-4f53-9a3e-2b8f7d1c9e41");
@@ -29,44 +25,23 @@ impl HandStreamMaterial {
     }
 }
 
-impl Material for HandStreamMaterial {
-    fn fragment_shader() -> ShaderRef {
-        ShaderRef::Handle(HAND_STREAM_SHADER)
-    }
-
-    fn enable_prepass() -> bool {
-        false
-    }
-
-    fn enable_shadows() -> bool {
-        false
-    }
-
-    fn specialize(
-        _pipeline: &MaterialPipeline,
-        descriptor: &mut RenderPipelineDescriptor,
-        _layout: &MeshVertexBufferLayoutRef,
-        _key: MaterialPipelineKey<Self>,
-    ) -> Result<(), SpecializedMeshPipelineError> {
-        // PyTorch3D's rasteriser draws back faces too (cull_backfaces = False).
-        descriptor.primitive.cull_mode = None;
-        Ok(())
-    }
-}
+crate::shaders::fragment_only_material!(
+    HandStreamMaterial,
+    HAND_STREAM_SHADER,
+    "PyTorch3D's rasteriser draws back faces too (cull_backfaces = False)"
+);
 
 /// Registers the material and its embedded shader.
 pub struct HandStreamMaterialPlugin;
 
 impl Plugin for HandStreamMaterialPlugin {
     fn build(&self, app: &mut App) {
-        let shader = Shader::from_wgsl(
+        crate::shaders::embed_wgsl(
+            app,
+            &HAND_STREAM_SHADER,
             include_str!("../../shaders/hand_stream.wgsl"),
             "shaders/hand_stream.wgsl",
         );
-        app.world_mut()
-            .resource_mut::<Assets<Shader>>()
-            .insert(HAND_STREAM_SHADER.id(), shader)
-            .ok();
         app.add_plugins(MaterialPlugin::<HandStreamMaterial>::default());
     }
 }

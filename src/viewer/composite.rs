@@ -9,14 +9,11 @@ use bevy::camera::visibility::RenderLayers;
 use bevy::camera::{ScalingMode, Viewport};
 use bevy::core_pipeline::tonemapping::{DebandDither, Tonemapping};
 use bevy::image::ImageSampler;
-use bevy::mesh::MeshVertexBufferLayoutRef;
-use bevy::pbr::{Material, MaterialPipeline, MaterialPipelineKey};
 use bevy::prelude::*;
 use bevy::render::render_resource::{
-    AsBindGroup, Extent3d, RenderPipelineDescriptor, ShaderType, SpecializedMeshPipelineError,
-    TextureDimension, TextureFormat,
+    AsBindGroup, Extent3d, ShaderType, TextureDimension, TextureFormat,
 };
-use bevy::shader::{Shader, ShaderRef};
+use bevy::shader::Shader;
 
 pub const COMPOSITE_SHADER: Handle<Shader> = uuid_handle!("3b8e2f4a-91c7-4d2b-8a65-7e0f1d9c3a58");
 /// The render layer of the composite quad.
@@ -135,42 +132,22 @@ impl CompositeMaterial {
     }
 }
 
-impl Material for CompositeMaterial {
-    fn fragment_shader() -> ShaderRef {
-        ShaderRef::Handle(COMPOSITE_SHADER)
-    }
-
-    fn enable_prepass() -> bool {
-        false
-    }
-
-    fn enable_shadows() -> bool {
-        false
-    }
-
-    fn specialize(
-        _pipeline: &MaterialPipeline,
-        descriptor: &mut RenderPipelineDescriptor,
-        _layout: &MeshVertexBufferLayoutRef,
-        _key: MaterialPipelineKey<Self>,
-    ) -> Result<(), SpecializedMeshPipelineError> {
-        descriptor.primitive.cull_mode = None;
-        Ok(())
-    }
-}
+crate::shaders::fragment_only_material!(
+    CompositeMaterial,
+    COMPOSITE_SHADER,
+    "the quad faces whichever way its camera looks"
+);
 
 pub struct CompositePlugin;
 
 impl Plugin for CompositePlugin {
     fn build(&self, app: &mut App) {
-        let shader = Shader::from_wgsl(
+        crate::shaders::embed_wgsl(
+            app,
+            &COMPOSITE_SHADER,
             include_str!("../../shaders/composite.wgsl"),
             "shaders/composite.wgsl",
         );
-        app.world_mut()
-            .resource_mut::<Assets<Shader>>()
-            .insert(COMPOSITE_SHADER.id(), shader)
-            .ok();
         app.add_plugins(MaterialPlugin::<CompositeMaterial>::default());
     }
 }

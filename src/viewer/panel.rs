@@ -50,10 +50,7 @@ impl PanelSections for App {
         section: impl IntoSystem<InMut<'static, egui::Ui>, (), M> + 'static,
     ) -> &mut Self {
         let id = self.world_mut().register_system(section);
-        let mut sections = self.world_mut().get_resource_or_init::<Sections>();
-        sections.side.push((order, id));
-        sections.side.sort_by_key(|(order, _)| *order);
-        self
+        register(self, |sections| &mut sections.side, order, id)
     }
 
     fn add_bottom_panel<M>(
@@ -62,11 +59,22 @@ impl PanelSections for App {
         section: impl IntoSystem<InMut<'static, egui::Ui>, (), M> + 'static,
     ) -> &mut Self {
         let id = self.world_mut().register_system(section);
-        let mut sections = self.world_mut().get_resource_or_init::<Sections>();
-        sections.bottom.push((order, id));
-        sections.bottom.sort_by_key(|(order, _)| *order);
-        self
+        register(self, |sections| &mut sections.bottom, order, id)
     }
+}
+
+/// Adds a registered section to one of the lists, kept in order.
+fn register(
+    app: &mut App,
+    list: impl FnOnce(&mut Sections) -> &mut Vec<(i32, SectionId)>,
+    order: i32,
+    id: SectionId,
+) -> &mut App {
+    let mut sections = app.world_mut().get_resource_or_init::<Sections>();
+    let list = list(&mut sections);
+    list.push((order, id));
+    list.sort_by_key(|(order, _)| *order);
+    app
 }
 
 pub struct PanelPlugin;

@@ -49,3 +49,26 @@ pub(crate) fn input_error(what: &str, reason: impl ToString) -> WorldModelError 
         reason: reason.to_string(),
     }
 }
+
+/// A diffusers `config.json` (scheduler, transformer, text encoder): parsed, then checked against what this
+/// implementation computes as the reference does. `source_name` names the file (or the string's origin) in
+/// errors.
+pub trait ConfigFile: serde::de::DeserializeOwned {
+    /// Rejects every value this implementation would not compute as the reference does.
+    fn check(&self, source_name: &str) -> Result<()>;
+
+    fn from_json(text: &str, source_name: &str) -> Result<Self> {
+        let config: Self = serde_json::from_str(text)
+            .map_err(|error| config_error(source_name, "(document)", error))?;
+        config.check(source_name)?;
+        Ok(config)
+    }
+
+    fn from_file(path: &std::path::Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|error| WorldModelError::File {
+            path: path.to_path_buf(),
+            reason: error.to_string(),
+        })?;
+        Self::from_json(&text, &path.display().to_string())
+    }
+}

@@ -17,4 +17,4 @@ pub mod train;
 pub mod transformer;
 pub mod vae;
 
-pub use error::{Result, WorldModelError};
+pub use error::{ConfigFile, Result, WorldModelError};

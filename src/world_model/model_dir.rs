@@ -5,6 +5,7 @@
 //! user can tell before a long run whether it fits.
 
 use super::checkpoint::{CheckpointError, TensorInfo, read_header};
+use crate::world_model::ConfigFile as _;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

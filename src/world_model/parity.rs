@@ -6,6 +6,7 @@ use super::error::{Result, WorldModelError};
 use super::scheduler::{CogVideoXDdimScheduler, DdimConfig};
 use super::t5::{T5Config, T5TextEncoder};
 use super::transformer::{CogVideoXTransformer3DModel, TransformerConfig, rope_tables_for_grid};
+use crate::world_model::ConfigFile as _;
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 use std::collections::HashMap;

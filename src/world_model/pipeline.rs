@@ -16,6 +16,7 @@ use super::transformer::{CogVideoXTransformer3DModel, TransformerConfig, rope_ta
 use super::vae::{AutoencoderKLCogVideoX, Tiling, VaeConfig};
 use super::{Result, WorldModelError};
 use crate::video::Frames;
+use crate::world_model::ConfigFile as _;
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 use std::path::Path;

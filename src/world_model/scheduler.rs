@@ -8,7 +8,6 @@
 use super::error::{Result, config_error, input_error};
 use candle_core::{DType, Tensor};
 use serde::Deserialize;
-use std::path::Path;
 
 /// `scheduler_config.json` of a `CogVideoXDDIMScheduler`, with diffusers' defaults for missing keys.
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -81,22 +80,13 @@ pub enum Spacing {
     Trailing,
 }
 
+impl super::ConfigFile for DdimConfig {
+    fn check(&self, source_name: &str) -> Result<()> {
+        self.validate(source_name)
+    }
+}
+
 impl DdimConfig {
-    pub fn from_json(text: &str, source_name: &str) -> Result<Self> {
-        let config: Self = serde_json::from_str(text)
-            .map_err(|error| config_error(source_name, "(document)", error))?;
-        config.validate(source_name)?;
-        Ok(config)
-    }
-
-    pub fn from_file(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|error| super::WorldModelError::File {
-            path: path.to_path_buf(),
-            reason: error.to_string(),
-        })?;
-        Self::from_json(&text, &path.display().to_string())
-    }
-
     pub fn validate(&self, source_name: &str) -> Result<()> {
         let fail = |key: &str, reason: String| Err(config_error(source_name, key, reason));
         if self.trained_betas.is_some() {
@@ -389,6 +379,7 @@ impl CogVideoXDdimScheduler {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::world_model::ConfigFile as _;
 
     fn config_5b() -> DdimConfig {
         DdimConfig::from_json(

@@ -8,7 +8,6 @@ use candle_core::{DType, Tensor};
 use candle_nn::VarBuilder;
 use candle_transformers::models::t5 as candle_t5;
 use serde::Deserialize;
-use std::path::Path;
 
 /// transformers `T5Config` (config.json of the `text_encoder/` folder): the keys the encoder uses.
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -51,22 +50,13 @@ fn default_eos() -> usize {
     1
 }
 
+impl super::ConfigFile for T5Config {
+    fn check(&self, source_name: &str) -> Result<()> {
+        self.validate(source_name)
+    }
+}
+
 impl T5Config {
-    pub fn from_json(text: &str, source_name: &str) -> Result<Self> {
-        let config: Self = serde_json::from_str(text)
-            .map_err(|error| config_error(source_name, "(document)", error))?;
-        config.validate(source_name)?;
-        Ok(config)
-    }
-
-    pub fn from_file(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|error| super::WorldModelError::File {
-            path: path.to_path_buf(),
-            reason: error.to_string(),
-        })?;
-        Self::from_json(&text, &path.display().to_string())
-    }
-
     /// The feed-forward of transformers' T5: (gated, activation). "gated-gelu" is the legacy name of the v1.1
     /// gated tanh-GELU ("gelu_new").
     fn feed_forward(&self) -> Option<(bool, candle_nn::Activation)> {
@@ -188,6 +178,7 @@ impl T5TextEncoder {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::world_model::ConfigFile as _;
 
     #[test]
     fn reads_the_v1_1_config_and_rejects_other_feed_forwards() {

@@ -9,7 +9,6 @@ use super::error::{Result, config_error, input_error};
 use candle_core::{D, DType, Device, Module as _, Tensor};
 use candle_nn::{Linear, VarBuilder};
 use serde::Deserialize;
-use std::path::Path;
 
 /// The VAE's spatial compression in CogVideoX (2^(4 blocks − 1)); the pipeline divides pixel sizes by it.
 pub const VAE_SPATIAL_SCALE: usize = 8;
@@ -115,23 +114,13 @@ pub enum FeedForwardActivation {
     GeluTanh,
 }
 
+impl super::ConfigFile for TransformerConfig {
+    fn check(&self, source_name: &str) -> Result<()> {
+        self.validate(source_name)
+    }
+}
+
 impl TransformerConfig {
-    /// Parses and checks a config.json; `source_name` names the file in errors.
-    pub fn from_json(text: &str, source_name: &str) -> Result<Self> {
-        let config: Self = serde_json::from_str(text)
-            .map_err(|error| config_error(source_name, "(document)", error))?;
-        config.validate(source_name)?;
-        Ok(config)
-    }
-
-    pub fn from_file(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|error| super::WorldModelError::File {
-            path: path.to_path_buf(),
-            reason: error.to_string(),
-        })?;
-        Self::from_json(&text, &path.display().to_string())
-    }
-
     /// Rejects every value that would make diffusers compute something this implementation does not.
     pub fn validate(&self, source_name: &str) -> Result<()> {
         let fail = |key: &str, reason: &str| Err(config_error(source_name, key, reason));
@@ -1154,6 +1143,7 @@ pub fn cogvideox_5b_config(in_channels: usize) -> TransformerConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::world_model::ConfigFile as _;
     use std::path::PathBuf;
 
     fn tiny_config(head_dim: usize, sample: (usize, usize)) -> TransformerConfig {

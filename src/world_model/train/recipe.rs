@@ -7,6 +7,7 @@ use super::{
     named_vars, restore_vars, save_checkpoint, save_tensors_atomic, seeded_var_builder,
     set_vars_from, start_t5_norm_scales_at_one, tiny, write_text_atomic,
 };
+use crate::world_model::ConfigFile as _;
 use crate::world_model::Result;
 use crate::world_model::error::file_error;
 use crate::world_model::error::input_error;

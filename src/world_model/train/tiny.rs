@@ -170,6 +170,7 @@ pub fn sampling_defaults_json(steps: usize, guidance_scale: f64, min_timestep: u
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::world_model::ConfigFile as _;
     use crate::world_model::t5::T5Config;
     use crate::world_model::transformer::TransformerConfig;
     use crate::world_model::vae::VaeConfig;
