@@ -6,7 +6,7 @@
 use crate::video::{
     DwmSample, Ffmpeg, Frames, Mp4Options, read_video_with, side_by_side, write_video_with,
 };
-use crate::worker::{Event, GenerationSettings, JobInput, ModelLoader, ModelSpec, Worker};
+use crate::worker::{Event, GenerationSettings, JobInput, ModelLoader, Worker};
 use anyhow::{Context as _, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::{Path, PathBuf};
@@ -126,19 +126,10 @@ pub fn run_with(args: GenerateArgs, loader: impl ModelLoader) -> anyhow::Result<
         dir: model,
         steps,
         guidance,
-    } = super::choose_model(
-        args.model.model.clone(),
-        args.model.steps,
-        args.model.guidance,
-    )?;
+    } = args.model.choose()?;
     let ffmpeg = Ffmpeg::from_env();
     let inputs = read_inputs(&args, &ffmpeg)?;
-    let spec = ModelSpec {
-        directory: model,
-        lora: args.model.lora.clone(),
-        device: args.model.device.clone(),
-        dtype: args.model.dtype.clone(),
-    };
+    let spec = args.model.spec(model);
     let mut worker = Worker::spawn(loader, None).context("cannot start the generation thread")?;
     let job = worker.submit(
         spec,

@@ -114,6 +114,23 @@ pub struct ModelArgs {
     pub dtype: String,
 }
 
+impl ModelArgs {
+    /// The model folder and its sampling settings ([`choose_model`]).
+    pub(crate) fn choose(&self) -> anyhow::Result<ModelChoice> {
+        choose_model(self.model.clone(), self.steps, self.guidance)
+    }
+
+    /// What the worker loads for `directory` with these options.
+    pub(crate) fn spec(&self, directory: std::path::PathBuf) -> crate::worker::ModelSpec {
+        crate::worker::ModelSpec {
+            directory,
+            lora: self.lora.clone(),
+            device: self.device.clone(),
+            dtype: self.dtype.clone(),
+        }
+    }
+}
+
 /// The model a generating command uses (`--model`, else the bundled tiny DWM) and its sampling settings
 /// (`--steps` / `--guidance`, else the folder's `handtwin.json`, else DWM's).
 pub(crate) struct ModelChoice {

@@ -445,19 +445,10 @@ fn start_simulator(
         dir,
         steps,
         guidance,
-    } = super::choose_model(
-        args.model.model.clone(),
-        args.model.steps,
-        args.model.guidance,
-    )?;
+    } = args.model.choose()?;
     let model_dir = dir.canonicalize().unwrap_or(dir.clone());
     let fingerprint = folder_fingerprint(&model_dir)?;
-    let spec = ModelSpec {
-        directory: dir,
-        lora: args.model.lora.clone(),
-        device: args.model.device.clone(),
-        dtype: args.model.dtype.clone(),
-    };
+    let spec = args.model.spec(dir);
     let worker = Worker::spawn(loader, None).context("cannot start the generation thread")?;
     let bar = ProgressBar::new(0);
     bar.set_style(

@@ -68,15 +68,19 @@ const TIMING_SALT: u64 = 0x7131_11AE_D0C1_0C4B;
 /// keeps the bytes of a one-alternative run and alternative `a` does not depend on how many there are.
 const ALTERNATIVE_SALT: u64 = 0xA17E_5A7E_0FC0_FFEE;
 
-/// A loose object's motion along the table: carried (lifted, moved, put down) or pushed `sign` (±1) along x.
-fn loose_motion(target: &Target, behaviour: Behaviour, sign: f32, rng: &mut Rng) -> TargetMotion {
+/// How far a loose object can move along x (`sign` ±1) before it reaches the table's edge.
+fn table_room(target: &Target, sign: f32) -> f32 {
     let (x_min, x_max, _, _) = target.table.unwrap_or((-1.0, 1.0, -1.0, 1.0));
-    let room = if sign > 0.0 {
+    if sign > 0.0 {
         x_max - target.half_width - target.grasp_point.x
     } else {
         target.grasp_point.x - (x_min + target.half_width)
-    };
-    let distance = rng.range(0.12, 0.2).min(room.max(0.08));
+    }
+}
+
+/// A loose object's motion along the table: carried (lifted, moved, put down) or pushed `sign` (±1) along x.
+fn loose_motion(target: &Target, behaviour: Behaviour, sign: f32, rng: &mut Rng) -> TargetMotion {
+    let distance = rng.range(0.12, 0.2).min(table_room(target, sign).max(0.08));
     if behaviour == Behaviour::Push {
         TargetMotion::Push {
             offset: Vec3::X * sign * distance,
@@ -384,35 +388,17 @@ pub fn plan_clip(
             )
         }
         Behaviour::PickAndPlace | Behaviour::Push => {
-            let (x_min, x_max, _, _) = target.table.unwrap_or((-1.0, 1.0, -1.0, 1.0));
             let sign = if rng.chance(0.5) { 1.0f32 } else { -1.0 };
             let mut sign = if behaviour == Behaviour::Push {
                 inward.x
             } else {
                 sign
             };
-            let room = |s: f32| {
-                if s > 0.0 {
-                    x_max - target.half_width - target.grasp_point.x
-                } else {
-                    target.grasp_point.x - (x_min + target.half_width)
-                }
-            };
-            if room(sign) < 0.12 && behaviour == Behaviour::PickAndPlace {
+            if table_room(&target, sign) < 0.12 && behaviour == Behaviour::PickAndPlace {
                 sign = -sign;
             }
-            let distance = rng.range(0.12, 0.2).min(room(sign).max(0.08));
             let word = if sign > 0.0 { "right" } else { "left" };
-            let motion = if behaviour == Behaviour::Push {
-                TargetMotion::Push {
-                    offset: Vec3::X * sign * distance,
-                }
-            } else {
-                TargetMotion::Carry {
-                    lift: rng.range(0.1, 0.18),
-                    shift: Vec3::X * sign * distance + Vec3::Z * rng.range(-0.04, 0.03),
-                }
-            };
+            let motion = loose_motion(&target, behaviour, sign, &mut rng);
             (motion, word)
         }
     };
