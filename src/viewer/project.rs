@@ -61,6 +61,21 @@ pub struct ProjectState {
     quit_after_save: bool,
 }
 
+impl ProjectState {
+    /// Notes the project as it is now (`json`): dirty when it differs from what was saved or opened; returns the
+    /// side file to autosave it to when that is due — a named project, changed, not autosaved with this content
+    /// yet, and a minute since the last autosave (the time is taken as the autosave's).
+    fn note_snapshot(&mut self, json: &str, now: Instant) -> Option<PathBuf> {
+        self.dirty = json != self.saved_json;
+        let due = self.dirty
+            && now.duration_since(self.last_autosave) >= AUTOSAVE_EVERY
+            && self.autosaved_json.as_deref() != Some(json);
+        let path = self.path.as_ref().filter(|_| due)?;
+        self.last_autosave = now;
+        Some(crate::action::autosave_path(path))
+    }
+}
+
 impl Default for ProjectState {
     fn default() -> Self {
         let recent = recent_projects_path()
@@ -504,18 +519,7 @@ fn check_dirty_and_autosave(
     }
     state.last_check = Some(now);
     let json = snapshot_json(&parts, state.path.as_deref());
-    let dirty = json != state.saved_json;
-    if dirty != state.dirty {
-        state.dirty = dirty;
-    }
-    // Autosave: only named projects with changes not yet autosaved, once a minute, to the side file.
-    if dirty
-        && now.duration_since(state.last_autosave) >= AUTOSAVE_EVERY
-        && state.autosaved_json.as_deref() != Some(json.as_str())
-        && let Some(path) = state.path.clone()
-    {
-        state.last_autosave = now;
-        let side = crate::action::autosave_path(&path);
+    if let Some(side) = state.note_snapshot(&json, now) {
         match crate::action::write_atomically(&side, json.as_bytes()) {
             Ok(()) => {
                 tracing::debug!("autosaved {}", side.display());
@@ -650,4 +654,62 @@ fn project_section(
     mut commands: MessageWriter<ProjectCommand>,
 ) {
     project_ui(ui, &project, &mut commands);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state() -> ProjectState {
+        ProjectState {
+            path: None,
+            saved_json: "saved".into(),
+            dirty: false,
+            last_check: None,
+            last_autosave: Instant::now(),
+            autosaved_json: None,
+            recent: RecentProjects::default(),
+            dialog: None,
+            quit_prompt: false,
+            quit_after_save: false,
+        }
+    }
+
+    #[test]
+    fn dirty_follows_the_snapshot_and_autosave_waits_a_minute_for_named_projects() {
+        let start = Instant::now();
+        let mut unnamed = state();
+        assert_eq!(unnamed.note_snapshot("saved", start), None);
+        assert!(!unnamed.dirty);
+        let later = start + AUTOSAVE_EVERY * 2;
+        assert_eq!(
+            unnamed.note_snapshot("changed", later),
+            None,
+            "no file to save beside"
+        );
+        assert!(unnamed.dirty);
+
+        let mut named = state();
+        named.path = Some(PathBuf::from("/p/room.json"));
+        named.last_autosave = start;
+        assert_eq!(
+            named.note_snapshot("changed", start + AUTOSAVE_EVERY / 2),
+            None
+        );
+        assert!(named.dirty);
+        let due = start + AUTOSAVE_EVERY;
+        assert_eq!(
+            named.note_snapshot("changed", due),
+            Some(PathBuf::from("/p/room.autosave.json"))
+        );
+        // Written: the same content is not autosaved again, however long it waits.
+        named.autosaved_json = Some("changed".into());
+        assert_eq!(
+            named.note_snapshot("changed", due + AUTOSAVE_EVERY * 3),
+            None
+        );
+        // Back to what was saved: clean, nothing to autosave.
+        assert_eq!(named.note_snapshot("saved", due + AUTOSAVE_EVERY * 5), None);
+        assert!(!named.dirty);
+    }
 }

@@ -175,7 +175,9 @@ impl Timeline {
         let Some(&old) = keys.keyframes().get(index) else {
             return;
         };
-        let time = time.clamp(0.0, settings.duration_seconds());
+        // Within the clip's frames: the last frame is at (frames − 1) / fps, not at the clip's duration.
+        let last_frame = settings.frame_count.saturating_sub(1) as f64 / settings.fps;
+        let time = time.clamp(0.0, last_frame);
         let keyframe = CameraKeyframe { time, ..old };
         if let Ok(index) = keys.replace(index, keyframe) {
             self.edit_keys(keys, settings);
@@ -894,5 +896,107 @@ fn timeline_bar(
         &hand_keys,
     ) {
         notifications.error(problem);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use glam::{Affine3A, Vec3};
+
+    fn at(x: f32) -> Affine3A {
+        Affine3A::from_translation(Vec3::new(x, 1.5, 0.0))
+    }
+
+    fn keys(timeline: &Timeline) -> Vec<(f64, f32)> {
+        timeline
+            .keys
+            .as_ref()
+            .map(|k| {
+                k.keyframes()
+                    .iter()
+                    .map(|k| (k.time, k.translation.x))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn keying_undo_and_redo() {
+        let settings = StreamSettings::default();
+        let mut timeline = Timeline::default();
+        assert!(!timeline.can_undo() && timeline.current_frame().is_none());
+        timeline.key_viewport(at(0.0), &settings).unwrap();
+        timeline.current = 24;
+        timeline.key_viewport(at(1.0), &settings).unwrap();
+        timeline.current = 48;
+        timeline.key_viewport(at(2.0), &settings).unwrap();
+        assert_eq!(timeline.frames.len(), settings.frame_count);
+        assert_eq!(keys(&timeline), vec![(0.0, 0.0), (3.0, 1.0), (6.0, 2.0)]);
+        // Keying again at a keyed frame re-poses that keyframe.
+        timeline.key_viewport(at(5.0), &settings).unwrap();
+        assert_eq!(keys(&timeline).len(), 3);
+        assert_eq!(keys(&timeline)[2], (6.0, 5.0));
+        timeline.undo(&settings);
+        timeline.undo(&settings);
+        assert_eq!(keys(&timeline), vec![(0.0, 0.0), (3.0, 1.0)]);
+        timeline.redo(&settings);
+        assert_eq!(keys(&timeline).len(), 3);
+        // A new edit drops what was undone.
+        timeline.undo(&settings);
+        timeline.current = 8;
+        timeline.key_viewport(at(9.0), &settings).unwrap();
+        assert!(!timeline.can_redo());
+        assert_eq!(keys(&timeline)[1], (1.0, 9.0));
+        // The dense path passes through the keyframes.
+        assert!((timeline.frames[24].world_from_camera.translation.x - 1.0).abs() < 1e-4);
+    }
+
+    #[test]
+    fn moving_retiming_and_deleting_keys() {
+        let settings = StreamSettings::default();
+        let mut timeline = Timeline::default();
+        assert_eq!(
+            timeline.move_selected_key(at(1.0), &settings),
+            Err("select a keyframe first".to_string())
+        );
+        timeline.key_viewport(at(0.0), &settings).unwrap();
+        timeline.current = 16;
+        timeline.key_viewport(at(1.0), &settings).unwrap();
+        assert_eq!(timeline.selected_key, Some(1));
+        timeline.move_selected_key(at(3.0), &settings).unwrap();
+        assert_eq!(keys(&timeline), vec![(0.0, 0.0), (2.0, 3.0)]);
+        // Re-timed past the end: clamped to the clip, the selection follows the key.
+        timeline.retime_key(0, 100.0, &settings);
+        assert_eq!(keys(&timeline), vec![(2.0, 3.0), (6.0, 0.0)]);
+        assert_eq!(timeline.selected_key, Some(1));
+        timeline.delete_selected_key(&settings);
+        assert_eq!(keys(&timeline), vec![(2.0, 3.0)]);
+        timeline.selected_key = Some(0);
+        // Deleting the last keyframe clears the path; undo brings it back.
+        timeline.delete_selected_key(&settings);
+        assert!(timeline.path.is_none() && timeline.frames.is_empty());
+        timeline.undo(&settings);
+        assert_eq!(keys(&timeline), vec![(2.0, 3.0)]);
+    }
+
+    #[test]
+    fn stepping_clamps_or_loops() {
+        let settings = StreamSettings::default();
+        let mut timeline = Timeline::default();
+        timeline.step(1);
+        assert_eq!(timeline.current, 0);
+        timeline.key_viewport(at(0.0), &settings).unwrap();
+        let last = settings.frame_count - 1;
+        timeline.step(-1);
+        assert_eq!(timeline.current, 0);
+        timeline.current = last;
+        timeline.step(1);
+        assert_eq!(timeline.current, last);
+        timeline.looping = true;
+        timeline.step(1);
+        assert_eq!(timeline.current, 0);
+        timeline.step(-1);
+        assert_eq!(timeline.current, last);
     }
 }
