@@ -8,8 +8,9 @@
 //! It draws its own section of the side panel (registered with `PanelSections::add_side_panel_section`).
 
 use super::composite::CompositeMode;
-use super::generation::{Generate, Generation, GenerationChoices};
+use super::generation::{Generation, GenerationChoices};
 use super::hands::{HandRig, HandsShown, side_index};
+use super::messages::Generate;
 use super::notifications::Notifications;
 use super::panel::PanelSections as _;
 use super::results::Results;

@@ -1,15 +1,12 @@
 //! Opening files: the native dialog (rfd, asynchronous, so the viewport keeps running) and drag and drop.
 
-use super::scene_view::OpenScene;
-use super::timeline::OpenCameraPath;
+use super::messages::OpenCameraPath;
+use super::messages::OpenScene;
+use super::messages::ShowOpenDialog;
 use crate::scene::SceneSource;
 use bevy::prelude::*;
 use bevy::tasks::{AsyncComputeTaskPool, Task, block_on, poll_once};
 use bevy::window::FileDragAndDrop;
-
-/// Ask for the "open scene" dialog.
-#[derive(Message, Clone, Copy, Debug)]
-pub struct ShowOpenDialog;
 
 #[derive(Resource, Default)]
 struct PendingDialog(Option<Task<Option<rfd::FileHandle>>>);
@@ -18,8 +15,7 @@ pub struct FileOpenPlugin;
 
 impl Plugin for FileOpenPlugin {
     fn build(&self, app: &mut App) {
-        app.add_message::<ShowOpenDialog>()
-            .init_resource::<PendingDialog>()
+        app.init_resource::<PendingDialog>()
             .add_systems(Update, (start_dialog, finish_dialog, dropped_files));
     }
 }

@@ -2,9 +2,11 @@
 //! the background worker, show per-step progress with an ETA while the viewport stays interactive, and put the
 //! generated clip into the composite view.
 
+use super::messages::CaptureStreams;
+use super::messages::Generate;
 use super::notifications::Notifications;
 use super::panel::PanelSections as _;
-use super::results::{CaptureStreams, Results};
+use super::results::Results;
 use crate::viewer::composite::CompositeMode;
 use crate::worker::{Event, GenerationSettings, JobId, JobInput, ModelLoader, ModelSpec, Worker};
 use bevy::prelude::*;
@@ -103,10 +105,6 @@ impl Generation {
     }
 }
 
-/// Ask to generate.
-#[derive(Message, Clone, Copy, Debug)]
-pub struct Generate;
-
 pub struct GenerationPlugin<L: ModelLoader + Clone> {
     pub loader: L,
 }
@@ -114,7 +112,6 @@ pub struct GenerationPlugin<L: ModelLoader + Clone> {
 impl<L: ModelLoader + Clone + Sync> Plugin for GenerationPlugin<L> {
     fn build(&self, app: &mut App) {
         app.init_resource::<GenerationChoices>()
-            .add_message::<Generate>()
             .add_side_panel_section(60, generation_section);
         match Worker::spawn(self.loader.clone(), None) {
             Ok(worker) => {

@@ -7,6 +7,7 @@ pub mod composite;
 mod file_open;
 mod generation;
 mod hands;
+mod messages;
 mod notifications;
 mod panel;
 mod project;
@@ -16,9 +17,10 @@ mod scene_view;
 mod timeline;
 
 pub use camera_control::{CameraMode, ViewerCamera};
-pub use results::{CaptureStreams, ExportSample, Results};
-pub use scene_view::{CurrentScene, OpenScene};
-pub use timeline::{OpenCameraPath, Timeline};
+pub use messages::{CaptureStreams, ExportSample, OpenCameraPath, OpenScene};
+pub use results::Results;
+pub use scene_view::CurrentScene;
+pub use timeline::Timeline;
 
 use crate::scene::{HandtwinCamera, SceneSetupPlugin, SceneSource, assets_dir};
 use crate::streams::StreamSettings;
@@ -80,6 +82,7 @@ pub fn run(options: ViewerOptions) -> anyhow::Result<()> {
     .init_resource::<StreamSettings>()
     .add_plugins((
         SceneSetupPlugin,
+        messages::MessagesPlugin,
         crate::scene::splat_render::SplatRenderPlugin,
         scene_view::SceneViewPlugin {
             initial: options.scene,
@@ -113,8 +116,8 @@ pub fn run(options: ViewerOptions) -> anyhow::Result<()> {
     if let Some(path) = options.project {
         app.add_systems(
             Startup,
-            move |mut commands: MessageWriter<project::ProjectCommand>| {
-                commands.write(project::ProjectCommand::OpenPath(path.clone()));
+            move |mut commands: MessageWriter<messages::ProjectCommand>| {
+                commands.write(messages::ProjectCommand::OpenPath(path.clone()));
             },
         );
     }

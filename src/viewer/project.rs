@@ -8,9 +8,11 @@
 
 use super::candidates::{Candidates, Goal, read_goal_image};
 use super::hands::{HandRig, HandState};
+use super::messages::OpenScene;
+use super::messages::ProjectCommand;
 use super::notifications::Notifications;
 use super::panel::PanelSections as _;
-use super::scene_view::{CurrentScene, OpenScene, ScenePlacementState};
+use super::scene_view::{CurrentScene, ScenePlacementState};
 use super::timeline::Timeline;
 use crate::action::{
     Action, CameraPath, HandTrack, NamedAction, Project, RecentProjects, SceneReference,
@@ -29,15 +31,6 @@ use std::time::{Duration, Instant};
 const AUTOSAVE_EVERY: Duration = Duration::from_secs(60);
 /// How often the project is compared with what was saved (serialising it every frame would be waste).
 const DIRTY_CHECK_EVERY: Duration = Duration::from_millis(500);
-
-/// What the user asked of the project.
-#[derive(Message, Clone, Debug)]
-pub enum ProjectCommand {
-    Open,
-    OpenPath(PathBuf),
-    Save,
-    SaveAs,
-}
 
 enum Dialog {
     Open(Task<Option<rfd::FileHandle>>),
@@ -101,7 +94,6 @@ pub struct ProjectPlugin;
 impl Plugin for ProjectPlugin {
     fn build(&self, app: &mut App) {
         app.init_resource::<ProjectState>()
-            .add_message::<ProjectCommand>()
             .add_systems(Startup, remember_empty_project)
             .add_systems(
                 Update,

@@ -2,6 +2,7 @@
 //! the recording is resampled to the clip's frame rate and becomes the timeline's path (undoable).
 
 use super::camera_control::ViewerCamera;
+use super::messages::{SavePath, ToggleRecording};
 use super::notifications::Notifications;
 use super::timeline::Timeline;
 use crate::action::{CameraFrame, DenseCameraPath};
@@ -27,14 +28,6 @@ impl Recorder {
     }
 }
 
-/// Start or stop recording.
-#[derive(Message, Clone, Copy, Debug)]
-pub struct ToggleRecording;
-
-/// Save the timeline's path to a file (a dialog follows).
-#[derive(Message, Clone, Copy, Debug)]
-pub struct SavePath;
-
 #[derive(Resource, Default)]
 struct PendingSave(Option<(Task<Option<rfd::FileHandle>>, DenseCameraPath)>);
 
@@ -44,8 +37,6 @@ impl Plugin for RecordingPlugin {
     fn build(&self, app: &mut App) {
         app.init_resource::<Recorder>()
             .init_resource::<PendingSave>()
-            .add_message::<ToggleRecording>()
-            .add_message::<SavePath>()
             .add_systems(
                 Update,
                 (toggle_recording, record_pose, start_save, finish_save),

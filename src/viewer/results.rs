@@ -6,6 +6,7 @@ use super::composite::{
     CompositeMaterial, CompositeMode, CompositePlugin, CompositeSettings, frame_image, mask_image,
     spawn_composite,
 };
+use super::messages::{CaptureStreams, ExportSample};
 use super::notifications::Notifications;
 use super::panel::PanelSections as _;
 use super::scene_view::CurrentScene;
@@ -103,14 +104,6 @@ impl Results {
     }
 }
 
-/// Ask for a capture of both streams along the timeline's path.
-#[derive(Message, Clone, Copy, Debug)]
-pub struct CaptureStreams;
-
-/// Ask to export the captured sample (a folder dialog follows).
-#[derive(Message, Clone, Copy, Debug)]
-pub struct ExportSample;
-
 /// The composite quad, camera and textures.
 #[derive(Resource)]
 struct CompositeView {
@@ -130,8 +123,6 @@ impl Plugin for ResultsPlugin {
                 heat_gain: 4.0,
                 ..default()
             })
-            .add_message::<CaptureStreams>()
-            .add_message::<ExportSample>()
             .add_systems(Startup, spawn_composite_view)
             .add_systems(
                 Update,

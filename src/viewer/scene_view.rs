@@ -1,6 +1,7 @@
 //! The scene shown in the viewer: loading, replacing, statistics, default lighting.
 
-use super::file_open::ShowOpenDialog;
+use super::messages::ShowOpenDialog;
+use super::messages::{AddSplats, OpenScene, PickSplats};
 use super::notifications::Notifications;
 use super::panel::PanelSections as _;
 use crate::scene::{
@@ -11,10 +12,6 @@ use bevy::light::{DirectionalLight, PointLight, SpotLight};
 use bevy::prelude::*;
 use bevy_egui::egui;
 use std::collections::HashSet;
-
-/// Ask the viewer to replace the scene.
-#[derive(Message, Clone, Debug)]
-pub struct OpenScene(pub SceneSource);
 
 /// The scene the viewer shows and how far it has loaded.
 #[derive(Resource, Debug)]
@@ -34,17 +31,9 @@ pub struct CurrentScene {
     pub overlay: Option<(Entity, std::path::PathBuf)>,
 }
 
-/// Ask the viewer to show a splat file together with the current mesh scene.
-#[derive(Message, Clone, Debug)]
-pub struct AddSplats(pub std::path::PathBuf);
-
 /// An open "Add splats…" dialog.
 #[derive(Resource, Default)]
 struct PendingSplatsDialog(Option<bevy::tasks::Task<Option<rfd::FileHandle>>>);
-
-/// Starts the "Add splats…" dialog.
-#[derive(Message, Clone, Debug)]
-pub struct PickSplats;
 
 fn pick_splats(
     mut requests: MessageReader<PickSplats>,
@@ -201,38 +190,35 @@ pub struct SceneViewPlugin {
 impl Plugin for SceneViewPlugin {
     fn build(&self, app: &mut App) {
         app.add_side_panel_section(10, scene_section);
-        app.add_message::<OpenScene>()
-            .insert_resource(CurrentScene {
-                source: self.initial.clone(),
-                root: None,
-                state: SceneLoadState::Loading,
-                statistics: None,
-                frame_when_loaded: false,
-                previous: None,
-                frame_pending: false,
-                overlay: None,
-            })
-            .add_message::<AddSplats>()
-            .add_message::<PickSplats>()
-            .init_resource::<PendingSplatsDialog>()
-            .add_systems(
-                Startup,
-                |mut open: MessageWriter<OpenScene>, current: Res<CurrentScene>| {
-                    open.write(OpenScene(current.source.clone()));
-                },
+        app.insert_resource(CurrentScene {
+            source: self.initial.clone(),
+            root: None,
+            state: SceneLoadState::Loading,
+            statistics: None,
+            frame_when_loaded: false,
+            previous: None,
+            frame_pending: false,
+            overlay: None,
+        })
+        .init_resource::<PendingSplatsDialog>()
+        .add_systems(
+            Startup,
+            |mut open: MessageWriter<OpenScene>, current: Res<CurrentScene>| {
+                open.write(OpenScene(current.source.clone()));
+            },
+        )
+        .init_resource::<ScenePlacementState>()
+        .add_systems(
+            Update,
+            (
+                open_scene,
+                track_loading,
+                pick_splats,
+                add_splats,
+                apply_placement,
             )
-            .init_resource::<ScenePlacementState>()
-            .add_systems(
-                Update,
-                (
-                    open_scene,
-                    track_loading,
-                    pick_splats,
-                    add_splats,
-                    apply_placement,
-                )
-                    .chain(),
-            );
+                .chain(),
+        );
     }
 }
 

@@ -3,6 +3,7 @@
 //! streams will see.
 
 use super::camera_control::ViewerCamera;
+use super::messages::OpenCameraPath;
 use super::notifications::Notifications;
 use super::panel::PanelSections as _;
 use crate::action::{CameraFrame, CameraKeyframe, CameraPath, DenseCameraPath};
@@ -10,10 +11,6 @@ use crate::streams::{PinholeProjection, StreamSettings};
 use bevy::prelude::*;
 use bevy_egui::{EguiContexts, egui};
 use std::path::PathBuf;
-
-/// Ask the viewer to load a camera path.
-#[derive(Message, Clone, Debug)]
-pub struct OpenCameraPath(pub PathBuf);
 
 /// One undoable state of the path: the dense path, the file it came from, and its keyframes when it is drawn.
 type PathState = (Option<DenseCameraPath>, Option<PathBuf>, Option<CameraPath>);
@@ -232,8 +229,7 @@ pub struct TimelinePlugin;
 impl Plugin for TimelinePlugin {
     fn build(&self, app: &mut App) {
         app.add_bottom_panel(0, timeline_bar);
-        app.add_message::<OpenCameraPath>()
-            .init_resource::<Timeline>()
+        app.init_resource::<Timeline>()
             .add_systems(
                 Update,
                 (
@@ -513,9 +509,9 @@ fn apply_ego_view(
 /// What the timeline's buttons ask of other systems: the file dialog, the recorder, the path's save dialog.
 /// (Each writer keeps its own world borrow: Bevy gives every system parameter its own lifetime.)
 pub(super) struct TimelineRequests<'a, 'o, 'r, 's> {
-    pub open: &'a mut MessageWriter<'o, super::file_open::ShowOpenDialog>,
-    pub record: &'a mut MessageWriter<'r, super::recording::ToggleRecording>,
-    pub save: &'a mut MessageWriter<'s, super::recording::SavePath>,
+    pub open: &'a mut MessageWriter<'o, super::messages::ShowOpenDialog>,
+    pub record: &'a mut MessageWriter<'r, super::messages::ToggleRecording>,
+    pub save: &'a mut MessageWriter<'s, super::messages::SavePath>,
 }
 
 /// The bottom panel (drawn by the panel system, inside the window's root `Ui`).
@@ -533,8 +529,8 @@ pub(super) fn timeline_ui(
     let edit_buttons =
         |ui: &mut egui::Ui,
          timeline: &mut Timeline,
-         record: &mut MessageWriter<super::recording::ToggleRecording>,
-         save: &mut MessageWriter<super::recording::SavePath>| {
+         record: &mut MessageWriter<super::messages::ToggleRecording>,
+         save: &mut MessageWriter<super::messages::SavePath>| {
             let label = if recorder.is_recording() {
                 format!(
                     "⏹ Stop ({:.1} / {:.1} s)",
@@ -551,13 +547,13 @@ pub(super) fn timeline_ui(
                 )
                 .clicked()
             {
-                record.write(super::recording::ToggleRecording);
+                record.write(super::messages::ToggleRecording);
             }
             if ui
                 .add_enabled(timeline.path.is_some(), egui::Button::new("Save path…"))
                 .clicked()
             {
-                save.write(super::recording::SavePath);
+                save.write(super::messages::SavePath);
             }
             if ui
                 .add_enabled(timeline.can_undo(), egui::Button::new("Undo"))
@@ -580,7 +576,7 @@ pub(super) fn timeline_ui(
             ui.horizontal(|ui| {
                 ui.label("No camera path loaded.");
                 if ui.button("Open camera path…").clicked() {
-                    open.write(super::file_open::ShowOpenDialog);
+                    open.write(super::messages::ShowOpenDialog);
                 }
                 edit_buttons(ui, timeline, record, save);
                 if let Some(pose) = viewport
@@ -855,9 +851,9 @@ fn timeline_bar(
     InMut(root): InMut<egui::Ui>,
     mut timeline: ResMut<Timeline>,
     settings: Res<StreamSettings>,
-    mut open: MessageWriter<super::file_open::ShowOpenDialog>,
-    mut record: MessageWriter<super::recording::ToggleRecording>,
-    mut save: MessageWriter<super::recording::SavePath>,
+    mut open: MessageWriter<super::messages::ShowOpenDialog>,
+    mut record: MessageWriter<super::messages::ToggleRecording>,
+    mut save: MessageWriter<super::messages::SavePath>,
     recorder: Res<super::recording::Recorder>,
     cameras: Query<&ViewerCamera>,
     rig: Res<super::hands::HandRig>,
