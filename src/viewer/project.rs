@@ -52,6 +52,9 @@ pub struct ProjectState {
     quit_prompt: bool,
     /// Close once the save (possibly through the save dialog) succeeds.
     quit_after_save: bool,
+    /// A project was just opened: the next snapshot of the viewer is what was opened (the viewer holds the
+    /// project in its own form — the camera path resampled to frames — so the file's JSON is not it).
+    opened: bool,
 }
 
 impl ProjectState {
@@ -59,6 +62,9 @@ impl ProjectState {
     /// side file to autosave it to when that is due — a named project, changed, not autosaved with this content
     /// yet, and a minute since the last autosave (the time is taken as the autosave's).
     fn note_snapshot(&mut self, json: &str, now: Instant) -> Option<PathBuf> {
+        if std::mem::take(&mut self.opened) {
+            self.saved_json = json.to_string();
+        }
         self.dirty = json != self.saved_json;
         let due = self.dirty
             && now.duration_since(self.last_autosave) >= AUTOSAVE_EVERY
@@ -85,6 +91,7 @@ impl Default for ProjectState {
             dialog: None,
             quit_prompt: false,
             quit_after_save: false,
+            opened: false,
         }
     }
 }
@@ -356,8 +363,10 @@ fn run_commands(
                         candidates.replace(list, goal);
                         notifications.info(format!("opened {}", path.display()));
                         state.path = Some(path.clone());
-                        // What was opened is the saved state; the scene loads in the next frames.
+                        // What was opened is the saved state: the viewer's snapshot of it once the scene
+                        // request has gone out (the next check), not the file's text.
                         state.saved_json = project.to_json();
+                        state.opened = true;
                         state.dirty = false;
                         state.recent.add(&path);
                         if let Some(list) = recent_projects_path() {
@@ -664,6 +673,7 @@ mod tests {
             dialog: None,
             quit_prompt: false,
             quit_after_save: false,
+            opened: false,
         }
     }
 
@@ -703,5 +713,16 @@ mod tests {
         // Back to what was saved: clean, nothing to autosave.
         assert_eq!(named.note_snapshot("saved", due + AUTOSAVE_EVERY * 5), None);
         assert!(!named.dirty);
+    }
+
+    #[test]
+    fn a_project_just_opened_is_clean_in_the_viewers_own_form() {
+        let mut opened = state();
+        opened.opened = true;
+        // The viewer's snapshot differs from the file's text (resampled path): still clean.
+        assert_eq!(opened.note_snapshot("viewer's form", Instant::now()), None);
+        assert!(!opened.dirty);
+        assert!(opened.note_snapshot("edited", Instant::now()).is_none());
+        assert!(opened.dirty);
     }
 }
