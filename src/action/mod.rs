@@ -5,6 +5,7 @@ mod action_file;
 mod camera;
 pub mod import;
 pub mod interpolate;
+mod params;
 mod path_file;
 mod placement;
 mod project;
@@ -15,6 +16,7 @@ pub use action_file::{
     ACTION_FORMAT, ActionFileError, MAX_FRAME_COUNT, load_action, load_camera_path,
 };
 pub use camera::{CameraFrame, Intrinsics};
+pub use params::{ActionParams, ParamMotion, ParamsError};
 pub use path_file::{CAMERA_PATH_FORMAT, DenseCameraPath, PathFileError};
 pub use placement::{ScenePlacement, UpAxis};
 pub use project::{
