@@ -20,6 +20,11 @@ impl SplitMix64 {
         Self { state }
     }
 
+    /// The state: `SplitMix64::new(rng.state())` continues exactly where `rng` is (for resumable runs).
+    pub fn state(&self) -> u64 {
+        self.state
+    }
+
     pub fn next_u64(&mut self) -> u64 {
         self.state = self.state.wrapping_add(GOLDEN_GAMMA);
         let mut z = self.state;

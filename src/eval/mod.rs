@@ -8,6 +8,7 @@ pub mod dataset;
 pub mod lpips;
 pub mod metrics;
 pub mod rank;
+pub mod search;
 
 use crate::video::Frames;
 use metrics::{
