@@ -13,6 +13,8 @@ pub mod rank;
 #[cfg(feature = "render")]
 pub mod render;
 #[cfg(feature = "render")]
+pub mod search;
+#[cfg(feature = "render")]
 pub mod synth;
 pub mod train;
 
@@ -66,6 +68,10 @@ pub enum Command {
     /// Simulate candidate actions with the world model and rank them against a goal image (−LPIPS, seeds
     /// averaged); --benchmark scores the ranking on `synth --alternatives K` rooms where the answer is known.
     Rank(rank::RankArgs),
+    /// Search for the hand action that reaches a goal image: the cross-entropy method over a start action's
+    /// grasp point, contact time and motion, each candidate simulated by the world model.
+    #[cfg(feature = "render")]
+    Search(search::SearchArgs),
     /// Train the tiny DWM (VAE, inpainting pre-training, DWM fine-tune) on `handtwin synth` clips.
     Train(train::TrainArgs),
     /// Print what a model directory holds (configs, parameters, dtypes, LoRA) and the memory a run needs.
@@ -87,6 +93,8 @@ pub fn run(command: Command) -> anyhow::Result<()> {
         Command::Eval(args) => eval::run(args),
         Command::Metrics(args) => metrics::run(args),
         Command::Rank(args) => rank::run(args),
+        #[cfg(feature = "render")]
+        Command::Search(args) => search::run_search(args),
     }
 }
 

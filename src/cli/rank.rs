@@ -80,7 +80,7 @@ pub struct RankArgs {
     pub size: Option<(u32, u32)>,
 }
 
-fn parse_size(text: &str) -> Result<(u32, u32), String> {
+pub(super) fn parse_size(text: &str) -> Result<(u32, u32), String> {
     let (w, h) = text
         .split_once(['x', 'X'])
         .ok_or_else(|| format!("\"{text}\" is not WIDTHxHEIGHT"))?;
@@ -94,7 +94,7 @@ fn parse_size(text: &str) -> Result<(u32, u32), String> {
 
 /// Renders action-file candidates: the static and hand streams of each along its camera path.
 #[cfg(feature = "render")]
-struct ActionRenderer {
+pub(super) struct ActionRenderer {
     renderer: crate::streams::StreamRenderer,
     models: crate::hand::HandModels,
     size: Option<(u32, u32)>,
@@ -102,7 +102,7 @@ struct ActionRenderer {
 
 #[cfg(feature = "render")]
 impl ActionRenderer {
-    fn new(scene: Option<&Path>, size: Option<(u32, u32)>) -> anyhow::Result<Self> {
+    pub(super) fn new(scene: Option<&Path>, size: Option<(u32, u32)>) -> anyhow::Result<Self> {
         let source = scene.map_or(crate::scene::SceneSource::Bundled, |p| {
             crate::scene::SceneSource::File(p.to_path_buf())
         });
@@ -120,6 +120,26 @@ impl ActionRenderer {
 
     fn render(&mut self, path: &Path) -> anyhow::Result<Candidate> {
         let action = crate::action::Action::load(path)?;
+        let name = path
+            .file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+        let name = name
+            .trim_end_matches(".json")
+            .trim_end_matches(".action")
+            .to_string();
+        let mut candidate = self
+            .render_action(&action, &name)
+            .with_context(|| format!("{}: rendering its streams", path.display()))?;
+        candidate.source = path.to_path_buf();
+        Ok(candidate)
+    }
+
+    /// The static and hand streams of `action` along its camera path.
+    pub(super) fn render_action(
+        &mut self,
+        action: &crate::action::Action,
+        name: &str,
+    ) -> anyhow::Result<Candidate> {
         let (frames, fps) = (action.frame_count, action.fps);
         let cameras: Vec<_> = action
             .camera
@@ -134,7 +154,7 @@ impl ActionRenderer {
             .collect();
         let hands = action
             .hand_meshes(&self.models, frames, fps)
-            .with_context(|| format!("{}: posing the hand tracks", path.display()))?;
+            .context("posing the hand tracks")?;
         let streams = self.renderer.render(
             &crate::streams::StreamRequest {
                 cameras: &cameras,
@@ -143,19 +163,12 @@ impl ActionRenderer {
             },
             &mut |_, _| {},
         )?;
-        let name = path
-            .file_name()
-            .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
-        let name = name
-            .trim_end_matches(".json")
-            .trim_end_matches(".action")
-            .to_string();
         Ok(Candidate {
-            name,
-            source: path.to_path_buf(),
+            name: name.to_string(),
+            source: PathBuf::from(name),
             static_video: streams.static_video,
             hand_video: streams.hand_video,
-            prompt: action.prompt,
+            prompt: action.prompt.clone(),
             truth: None,
         })
     }
@@ -199,13 +212,13 @@ impl LpipsArg {
 }
 
 /// One candidate: its name, where it came from, its videos and prompt.
-struct Candidate {
-    name: String,
-    source: PathBuf,
-    static_video: Frames,
-    hand_video: Frames,
-    prompt: String,
-    truth: Option<Frames>,
+pub(super) struct Candidate {
+    pub(super) name: String,
+    pub(super) source: PathBuf,
+    pub(super) static_video: Frames,
+    pub(super) hand_video: Frames,
+    pub(super) prompt: String,
+    pub(super) truth: Option<Frames>,
 }
 
 fn read_candidate(path: &Path, ffmpeg: &Ffmpeg) -> anyhow::Result<Candidate> {
@@ -312,7 +325,7 @@ fn read_goal(path: &Path, frame: Option<usize>, ffmpeg: &Ffmpeg) -> anyhow::Resu
 }
 
 /// Runs generations through the worker, with the cache in front.
-struct Simulator {
+pub(super) struct Simulator {
     worker: Worker,
     spec: ModelSpec,
     steps: usize,
@@ -327,8 +340,8 @@ struct Simulator {
 }
 
 /// The final frames of one simulation.
-struct Simulated {
-    generated: Frames,
+pub(super) struct Simulated {
+    pub(super) generated: Frames,
     composite: Frames,
     seconds: f64,
     cached: bool,
@@ -336,7 +349,30 @@ struct Simulated {
 }
 
 impl Simulator {
-    fn key(&self, static_video: &str, hands: &Frames, prompt: &str, seed: u64) -> GenerationKey {
+    #[cfg(feature = "render")] // for `search`
+    /// The progress bar's length: `simulations` more generations of the model's steps.
+    pub(super) fn set_length(&self, simulations: usize) {
+        self.bar.set_length((simulations * self.steps) as u64);
+    }
+
+    #[cfg(feature = "render")] // for `search`
+    /// The progress bar (a handle: lines printed through it stay above the bar).
+    pub(super) fn progress_bar(&self) -> ProgressBar {
+        self.bar.clone()
+    }
+
+    #[cfg(feature = "render")] // for `search`
+    pub(super) fn finish(&self) {
+        self.bar.finish_and_clear();
+    }
+
+    pub(super) fn key(
+        &self,
+        static_video: &str,
+        hands: &Frames,
+        prompt: &str,
+        seed: u64,
+    ) -> GenerationKey {
         GenerationKey {
             model: self.model_name.clone(),
             model_fingerprint: self.fingerprint.clone(),
@@ -356,7 +392,7 @@ impl Simulator {
         matches!(CacheEntry::new(&self.cache, key).load(key), Ok(Some(_)))
     }
 
-    fn simulate(
+    pub(super) fn simulate(
         &mut self,
         label: &str,
         static_video: &Frames,
@@ -436,8 +472,9 @@ impl Simulator {
     }
 }
 
-fn start_simulator(
-    args: &RankArgs,
+pub(super) fn start_simulator(
+    model: &super::ModelArgs,
+    cache: Option<PathBuf>,
     loader: impl ModelLoader,
     out: &Path,
 ) -> anyhow::Result<Simulator> {
@@ -445,10 +482,10 @@ fn start_simulator(
         dir,
         steps,
         guidance,
-    } = args.model.choose()?;
+    } = model.choose()?;
     let model_dir = dir.canonicalize().unwrap_or(dir.clone());
     let fingerprint = folder_fingerprint(&model_dir)?;
-    let spec = args.model.spec(dir);
+    let spec = model.spec(dir);
     let worker = Worker::spawn(loader, None).context("cannot start the generation thread")?;
     let bar = ProgressBar::new(0);
     bar.set_style(
@@ -463,7 +500,7 @@ fn start_simulator(
         guidance,
         model_name: model_dir.display().to_string(),
         fingerprint,
-        cache: args.cache.clone().unwrap_or_else(|| out.join("cache")),
+        cache: cache.unwrap_or_else(|| out.join("cache")),
         ffmpeg: Ffmpeg::from_env(),
         bar,
         generated: 0,
@@ -597,7 +634,7 @@ pub fn run_with(args: RankArgs, loader: impl ModelLoader) -> anyhow::Result<()> 
     let scorer = GoalScorer::new(lpips, &goal, region, Some(&static_last))?;
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create the output folder {}", args.out.display()))?;
-    let mut sim = start_simulator(&args, loader, &args.out)?;
+    let mut sim = start_simulator(&args.model, args.cache.clone(), loader, &args.out)?;
     let static_digest = frames_digest(static_video);
     let seeds: Vec<u64> = (0..args.seeds as u64).map(|i| args.seed + i).collect();
     let keys: Vec<Vec<GenerationKey>> = candidates
@@ -836,7 +873,7 @@ fn benchmark(args: &RankArgs, dir: &Path, loader: impl ModelLoader) -> anyhow::R
     let lpips = Lpips::load(backbone, &candle_core::Device::Cpu)?;
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create the output folder {}", args.out.display()))?;
-    let mut sim = start_simulator(args, loader, &args.out)?;
+    let mut sim = start_simulator(&args.model, args.cache.clone(), loader, &args.out)?;
     let seeds: Vec<u64> = (0..args.seeds as u64).map(|i| args.seed + i).collect();
 
     // Read every room first: the cache tells how much there is to generate.
