@@ -9,9 +9,8 @@
 
 use super::{Action, CameraPath, HandKeyframe, HandTrack, TrackError, WristFrame};
 use crate::hand::placement::{DEFAULT_WRIST_ANGLES, camera_from_hand, default_wrist_position};
-use crate::hand::rotation::axis_angle_from_quat;
-use crate::hand::{ManoPose, Preset, Side};
-use glam::{Affine3A, Quat, Vec3};
+use crate::hand::{Preset, Side};
+use glam::{Quat, Vec3};
 use serde::{Deserialize, Serialize};
 
 /// Parameters that cannot make an action.
@@ -152,7 +151,7 @@ impl ActionParams {
                 let position = rest_position.lerp(target, approach);
                 let world_from_hand = camera_from_hand(side, position, DEFAULT_WRIST_ANGLES);
                 let fingers = relaxed.interpolate(&gripping, approach * (1.0 - backing));
-                keyframe(t, world_from_hand, fingers)
+                HandKeyframe::placed(t, world_from_hand, &fingers)
             })
             .collect();
         let track = HandTrack::new(side, Vec::new(), WristFrame::Camera, keyframes)?;
@@ -168,22 +167,11 @@ impl ActionParams {
     }
 }
 
-fn keyframe(time: f64, camera_from_hand: Affine3A, fingers: ManoPose) -> HandKeyframe {
-    let (_, rotation, translation) = camera_from_hand.to_scale_rotation_translation();
-    HandKeyframe {
-        time,
-        pose: ManoPose {
-            global_orient: axis_angle_from_quat(rotation),
-            hand_pose: fingers.hand_pose,
-        },
-        wrist_translation: translation.to_array(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::action::Intrinsics;
+    use glam::Affine3A;
 
     fn params() -> ActionParams {
         ActionParams {

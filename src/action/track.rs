@@ -391,6 +391,22 @@ pub struct HandKeyframe {
     pub wrist_translation: [f32; 3],
 }
 
+impl HandKeyframe {
+    /// A keyframe at `time` with the wrist placed by `frame_from_hand` (rigid; camera or world frame, as the
+    /// track's) and the fingers of `fingers` (its global orientation is replaced by the placement's).
+    pub fn placed(time: f64, frame_from_hand: Affine3A, fingers: &ManoPose) -> Self {
+        let (_, rotation, translation) = frame_from_hand.to_scale_rotation_translation();
+        Self {
+            time,
+            pose: ManoPose {
+                global_orient: super::interpolate::axis_angle_from_quat(rotation),
+                ..*fingers
+            },
+            wrist_translation: translation.to_array(),
+        }
+    }
+}
+
 /// What one hand does along the clip.
 #[derive(Clone, Debug, PartialEq)]
 pub struct HandTrack {
@@ -617,15 +633,7 @@ impl HandTrack {
                     WristFrame::Camera => sample.camera_from_hand(&frame),
                     WristFrame::World => sample.world_from_hand(&frame),
                 };
-                let (_, rotation, translation) = moved.to_scale_rotation_translation();
-                HandKeyframe {
-                    time: k.time,
-                    pose: ManoPose {
-                        global_orient: super::interpolate::axis_angle_from_quat(rotation),
-                        ..k.pose
-                    },
-                    wrist_translation: translation.to_array(),
-                }
+                HandKeyframe::placed(k.time, moved, &k.pose)
             })
             .collect();
         HandTrack {

@@ -12,7 +12,6 @@ use crate::action::{
     TrackError, WristFrame,
 };
 use crate::hand::placement::{DEFAULT_WRIST_ANGLES, camera_from_hand, default_wrist_position};
-use crate::hand::rotation::axis_angle_from_quat;
 use crate::hand::{ManoPose, Preset, Side};
 use crate::scene::procedural::ProceduralScene;
 use glam::{Affine3A, Mat3, Quat, Vec3};
@@ -572,15 +571,7 @@ pub fn plan_clip(
             .collect(),
     )?;
     let keyframe = |time: f64, camera_from_hand: Affine3A, fingers: ManoPose| {
-        let (_, rotation, translation) = camera_from_hand.to_scale_rotation_translation();
-        HandKeyframe {
-            time,
-            pose: ManoPose {
-                global_orient: axis_angle_from_quat(rotation),
-                hand_pose: fingers.hand_pose,
-            },
-            wrist_translation: translation.to_array(),
-        }
+        HandKeyframe::placed(time, camera_from_hand, &fingers)
     };
     let acting_track = HandTrack::new(
         acting,

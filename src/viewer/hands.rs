@@ -93,15 +93,7 @@ impl HandState {
 
     /// This state as a hand keyframe at time `t`, the wrist placed by `frame_from_hand` (camera or world).
     pub fn keyframe(&self, side: Side, t: f64, frame_from_hand: Affine3A) -> HandKeyframe {
-        let (_, rotation, translation) = frame_from_hand.to_scale_rotation_translation();
-        HandKeyframe {
-            time: t,
-            pose: ManoPose {
-                global_orient: crate::hand::rotation::axis_angle_from_quat(rotation),
-                hand_pose: self.pose(side).hand_pose,
-            },
-            wrist_translation: translation.to_array(),
-        }
+        HandKeyframe::placed(t, frame_from_hand, &self.pose(side))
     }
 
     pub fn pose(&self, side: Side) -> ManoPose {
