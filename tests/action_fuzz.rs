@@ -11,20 +11,10 @@ use handtwin::action::{Action, CameraPath, DenseCameraPath, HandTrack, Project};
 use handtwin::hand::Side;
 use std::path::Path;
 
-struct Rng(u64);
+#[path = "common/fuzz.rs"]
+mod fuzz_common;
 
-impl Rng {
-    fn next(&mut self) -> u64 {
-        // xorshift64*
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
+use fuzz_common::Rng;
 
 const TOKENS: &[&str] = &[
     "NaN",
@@ -270,14 +260,8 @@ fn example_action() -> String {
 
 /// Runs `parse` on `cases` inputs (half mutations of `seeds`, half random), counting outcomes.
 fn fuzz(name: &str, seeds: &[String], parse: impl Fn(&str) -> Result<(), String>) {
-    let cases: usize = std::env::var("HANDTWIN_FUZZ_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(3000);
-    let seed: u64 = std::env::var("HANDTWIN_FUZZ_SEED")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0x9e37_79b9_7f4a_7c15);
+    let cases = fuzz_common::env_or("HANDTWIN_FUZZ_CASES", 3000) as usize;
+    let seed = fuzz_common::env_or("HANDTWIN_FUZZ_SEED", 0x9e37_79b9_7f4a_7c15);
     let mut rng = Rng(seed ^ name.len() as u64 ^ 0x5555);
     let (mut accepted, mut rejected) = (0usize, 0usize);
     for seed_text in seeds {

@@ -16,33 +16,17 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-struct Rng(u64);
+#[path = "common/fuzz.rs"]
+mod fuzz_common;
 
-impl Rng {
-    fn next(&mut self) -> u64 {
-        // xorshift64*
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
+use fuzz_common::Rng;
 
 fn cases() -> usize {
-    std::env::var("HANDTWIN_FUZZ_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(2000)
+    fuzz_common::env_or("HANDTWIN_FUZZ_CASES", 2000) as usize
 }
 
 fn seed() -> u64 {
-    std::env::var("HANDTWIN_FUZZ_SEED")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0x00F0_22ED_5EED)
+    fuzz_common::env_or("HANDTWIN_FUZZ_SEED", 0x00F0_22ED_5EED)
 }
 
 const EDGE_BYTES: [u8; 8] = [0x00, 0xFF, 0x7F, 0x80, 0x01, b'{', b'"', b'.'];
