@@ -389,7 +389,7 @@ impl Simulator {
     }
 
     fn is_cached(&self, key: &GenerationKey) -> bool {
-        matches!(CacheEntry::new(&self.cache, key).load(key), Ok(Some(_)))
+        CacheEntry::new(&self.cache, key).contains(key)
     }
 
     pub(super) fn simulate(

@@ -600,17 +600,9 @@ impl CacheEntry {
 
     /// The cached final frames, when the entry exists and holds this key (`Ok(None)`: not cached).
     pub fn load(&self, key: &GenerationKey) -> Result<Option<CachedFinal>, RankError> {
-        let key_path = self.dir.join(CACHE_KEY_FILE);
-        let Ok(text) = std::fs::read_to_string(&key_path) else {
+        let Some(seconds) = self.stored(key)? else {
             return Ok(None);
         };
-        let stored: KeyFile = serde_json::from_str(&text).map_err(|e| RankError::Cache {
-            path: key_path.clone(),
-            message: format!("not a cache key file ({e}); delete the folder to regenerate it"),
-        })?;
-        if stored.format != CACHE_FORMAT || &stored.key != key {
-            return Ok(None);
-        }
         let read = |name: &str| -> Result<Frames, RankError> {
             let path = self.dir.join(name);
             let image = image::open(&path)
@@ -629,8 +621,26 @@ impl CacheEntry {
         Ok(Some(CachedFinal {
             generated: read(CACHE_GENERATED_LAST)?,
             composite: read(CACHE_COMPOSITE_LAST)?,
-            seconds: stored.seconds,
+            seconds,
         }))
+    }
+
+    /// Whether the entry exists and holds this key (its key file alone is read).
+    pub fn contains(&self, key: &GenerationKey) -> bool {
+        matches!(self.stored(key), Ok(Some(_)))
+    }
+
+    /// The generation's seconds when the entry's key file holds this key (`Ok(None)`: not cached).
+    fn stored(&self, key: &GenerationKey) -> Result<Option<f64>, RankError> {
+        let key_path = self.dir.join(CACHE_KEY_FILE);
+        let Ok(text) = std::fs::read_to_string(&key_path) else {
+            return Ok(None);
+        };
+        let stored: KeyFile = serde_json::from_str(&text).map_err(|e| RankError::Cache {
+            path: key_path.clone(),
+            message: format!("not a cache key file ({e}); delete the folder to regenerate it"),
+        })?;
+        Ok((stored.format == CACHE_FORMAT && &stored.key == key).then_some(stored.seconds))
     }
 
     /// Stores a generation: the final frames as PNG, the key, and whatever `write_videos` puts in the folder it
@@ -861,6 +871,7 @@ mod tests {
                 std::fs::write(folder.join("extra.txt"), "ok").map_err(|e| e.to_string())
             })
             .unwrap();
+        assert!(entry.contains(&key) && !entry.contains(&other_seed));
         let cached = entry.load(&key).unwrap().unwrap();
         assert_eq!(cached.generated.as_bytes(), generated.as_bytes());
         assert_eq!(cached.composite.as_bytes(), composite.as_bytes());
