@@ -388,6 +388,24 @@ impl Simulator {
         }
     }
 
+    /// Every candidate's key for every seed, on one static video.
+    fn keys(
+        &self,
+        static_video: &str,
+        candidates: &[Candidate],
+        seeds: &[u64],
+    ) -> Vec<Vec<GenerationKey>> {
+        candidates
+            .iter()
+            .map(|c| {
+                seeds
+                    .iter()
+                    .map(|&s| self.key(static_video, &c.hand_video, &c.prompt, s))
+                    .collect()
+            })
+            .collect()
+    }
+
     fn is_cached(&self, key: &GenerationKey) -> bool {
         CacheEntry::new(&self.cache, key).contains(key)
     }
@@ -637,15 +655,7 @@ pub fn run_with(args: RankArgs, loader: impl ModelLoader) -> anyhow::Result<()> 
     let mut sim = start_simulator(&args.model, args.cache.clone(), loader, &args.out)?;
     let static_digest = frames_digest(static_video);
     let seeds: Vec<u64> = (0..args.seeds as u64).map(|i| args.seed + i).collect();
-    let keys: Vec<Vec<GenerationKey>> = candidates
-        .iter()
-        .map(|c| {
-            seeds
-                .iter()
-                .map(|&s| sim.key(&static_digest, &c.hand_video, &c.prompt, s))
-                .collect()
-        })
-        .collect();
+    let keys = sim.keys(&static_digest, &candidates, &seeds);
     let missing = keys.iter().flatten().filter(|k| !sim.is_cached(k)).count();
     sim.bar.set_length((missing * sim.steps) as u64);
     println!(
@@ -894,15 +904,7 @@ fn benchmark(args: &RankArgs, dir: &Path, loader: impl ModelLoader) -> anyhow::R
             }
         }
         let digest = frames_digest(&candidates[0].static_video);
-        let keys: Vec<Vec<GenerationKey>> = candidates
-            .iter()
-            .map(|c| {
-                seeds
-                    .iter()
-                    .map(|&s| sim.key(&digest, &c.hand_video, &c.prompt, s))
-                    .collect()
-            })
-            .collect();
+        let keys = sim.keys(&digest, &candidates, &seeds);
         room_data.push((candidates, keys));
     }
     let missing = room_data
