@@ -16,7 +16,7 @@ pub use action_file::{
     ACTION_FORMAT, ActionFileError, MAX_FRAME_COUNT, load_action, load_camera_path,
 };
 pub use camera::{CameraFrame, Intrinsics};
-pub use params::{ActionParams, ParamMotion, ParamsError};
+pub use params::{ActionParams, FitTimes, ParamMotion, ParamsError, search_parameter_names};
 pub use path_file::{CAMERA_PATH_FORMAT, DenseCameraPath, PathFileError};
 pub use placement::{ScenePlacement, UpAxis};
 pub use project::{

@@ -7,7 +7,7 @@
 //! rest pose, moves (smoothly) to the grasp point as the path's camera sees it, closes its fingers on the way,
 //! then moves with what it holds, and with `release` opens and backs away at the end.
 
-use super::{Action, CameraPath, HandKeyframe, HandTrack, TrackError, WristFrame};
+use super::{Action, CameraPath, HandKeyframe, HandTrack, ManoPose, TrackError, WristFrame};
 use crate::hand::placement::{DEFAULT_WRIST_ANGLES, camera_from_hand, default_wrist_position};
 use crate::hand::{Preset, Side};
 use glam::{Quat, Vec3};
@@ -146,8 +146,8 @@ impl ActionParams {
                 };
                 // The wrist sits a little behind and above the grasp point (the palm reaches it).
                 let held = self.moved(grasp, progress);
-                let target = camera_from_world.transform_point3(held)
-                    + Vec3::new(0.0, 0.04, 0.06) * (1.0 + backing);
+                let target =
+                    camera_from_world.transform_point3(held) + PALM_OFFSET * (1.0 + backing);
                 let position = rest_position.lerp(target, approach);
                 let world_from_hand = camera_from_hand(side, position, DEFAULT_WRIST_ANGLES);
                 let fingers = relaxed.interpolate(&gripping, approach * (1.0 - backing));
@@ -164,6 +164,242 @@ impl ActionParams {
             Side::Right => action.right = Some(track),
         }
         Ok(action)
+    }
+}
+
+/// The palm's offset from the wrist, in the camera frame, that `build` puts between the grasp point and the wrist.
+const PALM_OFFSET: Vec3 = Vec3::new(0.0, 0.04, 0.06);
+
+/// How `ActionParams::fit` finds the moments of an action.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct FitTimes {
+    /// Contact (s); default: the first moment the fingers are 97% of the way to their most closed pose.
+    pub contact: Option<f64>,
+    /// The end of the motion (s); default: the last moment the held point still moves while they are that closed.
+    pub motion_end: Option<f64>,
+}
+
+/// What `ActionParams::search_vector` holds, in order.
+pub fn search_parameter_names(motion: &ParamMotion) -> Vec<&'static str> {
+    match motion {
+        ParamMotion::Translate { .. } => vec![
+            "grasp x",
+            "grasp y",
+            "grasp z",
+            "contact s",
+            "move x",
+            "move y",
+            "move z",
+        ],
+        ParamMotion::Hinge { .. } => {
+            vec![
+                "grasp x",
+                "grasp y",
+                "grasp z",
+                "contact s",
+                "hinge degrees",
+            ]
+        }
+    }
+}
+
+impl ActionParams {
+    /// The parameters `handtwin search` varies, as one vector: the grasp point (world, m), the contact time (s),
+    /// and the motion — the displacement (world, m) of a straight move, or a hinge's angle (degrees). The acting
+    /// hand, its grasp preset, the approach's start, the motion's duration, the hinge's pivot and release stay
+    /// as they are.
+    pub fn search_vector(&self) -> Vec<f64> {
+        let mut x: Vec<f64> = self.grasp_point.iter().map(|&v| f64::from(v)).collect();
+        x.push(self.contact);
+        match self.motion {
+            ParamMotion::Translate {
+                direction,
+                distance,
+            } => {
+                let d = Vec3::from_array(direction).normalize_or_zero() * distance;
+                x.extend(d.to_array().iter().map(|&v| f64::from(v)));
+            }
+            ParamMotion::Hinge { angle_degrees, .. } => x.push(f64::from(angle_degrees)),
+        }
+        x
+    }
+
+    /// These parameters with the searched ones replaced by `x` (as [`ActionParams::search_vector`] orders them;
+    /// a vector of another length changes nothing).
+    pub fn with_search_vector(&self, x: &[f64]) -> ActionParams {
+        let mut p = self.clone();
+        if x.len() != self.search_vector().len() {
+            return p;
+        }
+        p.grasp_point = [x[0] as f32, x[1] as f32, x[2] as f32];
+        p.contact = x[3];
+        p.motion = match self.motion {
+            ParamMotion::Translate { direction, .. } => {
+                let d = Vec3::new(x[4] as f32, x[5] as f32, x[6] as f32);
+                let distance = d.length();
+                ParamMotion::Translate {
+                    // A zero move keeps its old direction, so the file stays meaningful.
+                    direction: if distance > 1e-6 {
+                        (d / distance).to_array()
+                    } else {
+                        direction
+                    },
+                    distance,
+                }
+            }
+            ParamMotion::Hinge { pivot, .. } => ParamMotion::Hinge {
+                pivot,
+                angle_degrees: x[4] as f32,
+            },
+        };
+        p
+    }
+
+    /// The box `handtwin search` explores around these parameters, as (lower, upper) bounds of the search vector:
+    /// the grasp point within `radius` metres in each axis; contact from a quarter second after the approach
+    /// starts to the last moment the motion still fits in `duration`; a straight move anywhere within
+    /// max(1.5 × its length, `radius`) in each axis (so a start that moves the wrong way can reverse); a hinge
+    /// within ±120°.
+    pub fn search_bounds(&self, radius: f64, duration: f64) -> (Vec<f64>, Vec<f64>) {
+        let x = self.search_vector();
+        let mut low: Vec<f64> = x[..3].iter().map(|v| v - radius).collect();
+        let mut high: Vec<f64> = x[..3].iter().map(|v| v + radius).collect();
+        let earliest = (self.approach_start + 0.25).min(duration);
+        let latest = (duration - self.motion_seconds).max(earliest);
+        low.push(earliest);
+        high.push(latest);
+        match self.motion {
+            ParamMotion::Translate { distance, .. } => {
+                let reach = (1.5 * f64::from(distance)).max(radius);
+                for _ in 0..3 {
+                    low.push(-reach);
+                    high.push(reach);
+                }
+            }
+            ParamMotion::Hinge { .. } => {
+                low.push(-120.0);
+                high.push(120.0);
+            }
+        }
+        (low, high)
+    }
+
+    /// The world point held by the grasp at time `t` of `track` (the wrist minus the palm offset, as `build`
+    /// places it).
+    fn held_point(track: &HandTrack, camera: &CameraPath, t: f64) -> Vec3 {
+        let frame = camera.sample(t);
+        let sample = track.sample(t);
+        let wrist = Vec3::from(sample.camera_from_hand(&frame).translation);
+        frame
+            .world_from_camera
+            .transform_point3(wrist - PALM_OFFSET)
+    }
+
+    /// Parameters that reproduce `side`'s track of `action` as a straight move: the grasp point where the hand is
+    /// at contact, the move to where it is at the motion's end, the preset nearest the fingers at contact, the
+    /// approach from the first frame the wrist leaves its place, release if the fingers open again before the
+    /// end. Contact and the end are found from the fingers' closing unless `times` gives them. What `search`
+    /// starts from when given an action file (a demo, a synthetic clip's action).
+    pub fn fit(action: &Action, side: Side, times: FitTimes) -> Result<ActionParams, ParamsError> {
+        let name = match side {
+            Side::Left => "left",
+            Side::Right => "right",
+        };
+        let track = action
+            .hand(side)
+            .ok_or_else(|| ParamsError::Invalid(format!("the action has no {name} hand")))?;
+        let (count, fps) = (action.frame_count.max(2), action.fps);
+        let duration = (count - 1) as f64 / fps;
+        let times_at: Vec<f64> = (0..count).map(|i| i as f64 / fps).collect();
+        let finger_distance = |a: &ManoPose, b: &ManoPose| -> f32 {
+            a.hand_pose
+                .iter()
+                .flatten()
+                .zip(b.hand_pose.iter().flatten())
+                .map(|(x, y)| (x - y).powi(2))
+                .sum::<f32>()
+                .sqrt()
+        };
+        let poses: Vec<ManoPose> = times_at.iter().map(|&t| track.sample(t).pose).collect();
+        let closure: Vec<f32> = poses
+            .iter()
+            .map(|p| finger_distance(p, &poses[0]))
+            .collect();
+        let most = closure.iter().copied().fold(0.0f32, f32::max);
+        let closed: Vec<usize> = (0..count).filter(|&i| closure[i] >= 0.97 * most).collect();
+        let (first_closed, last_closed) = match (closed.first(), closed.last()) {
+            (Some(&a), Some(&b)) if most > 1e-3 => (a, b),
+            _ => (0, 0),
+        };
+        let contact = match times.contact {
+            Some(t) => t,
+            None if most > 1e-3 => times_at[first_closed],
+            None => {
+                return Err(ParamsError::Invalid(format!(
+                    "the {} hand's fingers never close, so its contact cannot be found; give the contact time",
+                    name
+                )));
+            }
+        };
+        // The motion ends when the held point stops moving (the hand may hold on until the clip's end).
+        let moving_until = (first_closed + 1..=last_closed)
+            .rev()
+            .find(|&i| {
+                let step = Self::held_point(track, &action.camera, times_at[i])
+                    - Self::held_point(track, &action.camera, times_at[i - 1]);
+                step.length() > 1e-3
+            })
+            .unwrap_or(last_closed);
+        let motion_end = times.motion_end.unwrap_or(times_at[moving_until]);
+        if !(contact > 0.0 && contact < motion_end && motion_end <= duration + 1e-9) {
+            return Err(ParamsError::Invalid(format!(
+                "contact ({contact:.3} s) must come after the start and before the motion's end ({motion_end:.3} s), within the clip ({duration:.3} s)"
+            )));
+        }
+        let frames = action.camera.frames(count, fps);
+        let rest = Vec3::from(track.sample(0.0).camera_from_hand(&frames[0]).translation);
+        let approach_start = times_at
+            .iter()
+            .zip(&frames)
+            .find(|&(&t, frame)| {
+                let wrist = Vec3::from(track.sample(t).camera_from_hand(frame).translation);
+                (wrist - rest).length() > 0.01
+            })
+            .map_or(0.0, |(&t, _)| (t - 1.0 / fps).max(0.0))
+            .min(contact - 0.5 / fps)
+            .max(0.0);
+        let grasp = Self::held_point(track, &action.camera, contact);
+        let moved = Self::held_point(track, &action.camera, motion_end) - grasp;
+        let at_contact = track.sample(contact).pose;
+        let grasp_preset = Preset::ALL
+            .into_iter()
+            .min_by(|a, b| {
+                let da = finger_distance(&a.controls().pose_for(side), &at_contact);
+                let db = finger_distance(&b.controls().pose_for(side), &at_contact);
+                da.total_cmp(&db)
+            })
+            .unwrap_or(Preset::PowerGrasp);
+        let release = last_closed + 1 < count && closure[count - 1] < 0.5 * most;
+        let distance = moved.length();
+        let params = ActionParams {
+            side,
+            grasp_point: grasp.to_array(),
+            grasp_preset,
+            approach_start,
+            contact,
+            motion: ParamMotion::Translate {
+                direction: if distance > 1e-6 {
+                    (moved / distance).to_array()
+                } else {
+                    [0.0, 0.0, 1.0]
+                },
+                distance,
+            },
+            motion_seconds: motion_end - contact,
+            release,
+        };
+        params.check(duration).map_err(ParamsError::Invalid)?;
+        Ok(params)
     }
 }
 
@@ -229,6 +465,93 @@ mod tests {
         };
         let moved = hinge.moved(Vec3::from_array(hinge.grasp_point), 1.0);
         assert!(((moved - Vec3::new(0.5, 0.9, -0.6)).length() - 0.4).abs() < 1e-5);
+    }
+
+    #[test]
+    fn fitting_a_built_action_gives_its_parameters_back() {
+        let moving = CameraPath::new(vec![
+            crate::action::CameraKeyframe::new(
+                0.0,
+                Affine3A::from_translation(Vec3::new(0.0, 1.4, 0.0)),
+                Intrinsics::DWM,
+            ),
+            crate::action::CameraKeyframe::new(
+                2.0,
+                Affine3A::from_rotation_translation(
+                    Quat::from_rotation_y(0.3),
+                    Vec3::new(0.2, 1.3, -0.1),
+                ),
+                Intrinsics::DWM,
+            ),
+        ])
+        .unwrap();
+        for (camera, release) in [(camera(), false), (moving, true)] {
+            let p = ActionParams {
+                release,
+                motion_seconds: if release { 0.5 } else { 0.75 },
+                ..params()
+            };
+            let action = p.build(&camera, 17, 8.0, "pull").unwrap();
+            let fitted = ActionParams::fit(&action, Side::Right, FitTimes::default()).unwrap();
+            assert_eq!(fitted.side, Side::Right);
+            assert_eq!(fitted.grasp_preset, Preset::PowerGrasp);
+            assert_eq!(fitted.release, release);
+            assert!((fitted.contact - 1.0).abs() < 1e-9, "{fitted:?}");
+            assert!((fitted.motion_seconds - p.motion_seconds).abs() < 1e-9);
+            assert!(fitted.approach_start < 0.25 + 1e-9 && fitted.approach_start >= 0.0);
+            let (a, b) = (fitted.search_vector(), p.search_vector());
+            for (u, v) in a.iter().zip(&b) {
+                assert!((u - v).abs() < 1e-4, "fitted {a:?}, built from {b:?}");
+            }
+            // Rebuilt, the wrist is where the original's was at contact and at the motion's end.
+            let again = fitted.build(&camera, 17, 8.0, "pull").unwrap();
+            for t in [1.0, 1.0 + p.motion_seconds] {
+                let wrist = |a: &Action| {
+                    Vec3::from(
+                        a.right
+                            .as_ref()
+                            .unwrap()
+                            .sample(t)
+                            .frame_from_hand
+                            .translation,
+                    )
+                };
+                assert!((wrist(&again) - wrist(&action)).length() < 1e-4);
+            }
+        }
+        // The search vector round-trips, and a zero move keeps a direction.
+        let p = params();
+        let x = p.search_vector();
+        assert_eq!(x.len(), search_parameter_names(&p.motion).len());
+        assert_eq!(p.with_search_vector(&x).search_vector(), x);
+        let still = p.with_search_vector(&[0.1, 0.9, -0.6, 1.0, 0.0, 0.0, 0.0]);
+        assert!(matches!(
+            still.motion,
+            ParamMotion::Translate { direction: [0.0, 0.0, 1.0], distance } if distance == 0.0
+        ));
+        let (low, high) = p.search_bounds(0.3, 2.0);
+        assert!(
+            low.iter()
+                .zip(&x)
+                .zip(&high)
+                .all(|((l, v), h)| l <= v && v <= h)
+        );
+        // An action without that hand, or whose fingers never move, is refused by name.
+        let action = p.build(&camera(), 17, 8.0, "").unwrap();
+        let error = ActionParams::fit(&action, Side::Left, FitTimes::default()).unwrap_err();
+        assert!(error.to_string().contains("no left hand"), "{error}");
+        let open = ActionParams {
+            grasp_preset: Preset::Relaxed,
+            ..params()
+        };
+        let action = open.build(&camera(), 17, 8.0, "").unwrap();
+        let error = ActionParams::fit(&action, Side::Right, FitTimes::default()).unwrap_err();
+        assert!(error.to_string().contains("never close"), "{error}");
+        let given = FitTimes {
+            contact: Some(1.0),
+            motion_end: Some(1.75),
+        };
+        assert!(ActionParams::fit(&action, Side::Right, given).is_ok());
     }
 
     #[test]

@@ -236,6 +236,69 @@ pub fn run<E>(
     Ok(())
 }
 
+/// One machine's share of independent simulations: `--shard I/N` takes the jobs whose index is I − 1 modulo N.
+/// Shards meet in a shared cache folder (every simulation is an entry keyed by its inputs), so any machine that
+/// later runs the same command without `--shard` finds every simulation there and only scores.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Shard {
+    /// 1-based, as Slurm's array indices and GNU parallel's `{%}` slots usually are.
+    pub index: usize,
+    pub count: usize,
+}
+
+impl Shard {
+    /// Parses `I/N` with 1 ≤ I ≤ N.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let bad = || format!("\"{text}\" is not a shard I/N with 1 ≤ I ≤ N (for example 2/8)");
+        let (i, n) = text.split_once('/').ok_or_else(bad)?;
+        let (index, count) = (
+            i.trim().parse::<usize>().map_err(|_| bad())?,
+            n.trim().parse::<usize>().map_err(|_| bad())?,
+        );
+        if index == 0 || count == 0 || index > count {
+            return Err(bad());
+        }
+        Ok(Self { index, count })
+    }
+
+    /// Whether job `job` (0-based) is this shard's.
+    pub fn owns(&self, job: usize) -> bool {
+        job % self.count == self.index - 1
+    }
+}
+
+impl std::fmt::Display for Shard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
+}
+
+/// `count` points of the Halton sequence (bases 2, 3, 5, …) scaled into `search_box`: a fixed, space-filling
+/// design to compare an adaptive search against at the same budget (a full grid has too few points per axis in
+/// more than a few dimensions: 64 points in 7 dimensions is under two per axis).
+pub fn halton_design(search_box: &SearchBox, count: usize) -> Vec<Vec<f64>> {
+    const PRIMES: [u64; 12] = [2, 3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37];
+    let radical_inverse = |mut i: u64, base: u64| -> f64 {
+        let (mut value, mut scale) = (0.0, 1.0 / base as f64);
+        while i > 0 {
+            value += (i % base) as f64 * scale;
+            i /= base;
+            scale /= base as f64;
+        }
+        value
+    };
+    (1..=count as u64)
+        .map(|i| {
+            (0..search_box.dimensions())
+                .map(|d| {
+                    let u = radical_inverse(i, PRIMES[d % PRIMES.len()]);
+                    search_box.low[d] + u * (search_box.high[d] - search_box.low[d])
+                })
+                .collect()
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -333,5 +396,35 @@ mod tests {
         }
         assert!(SearchBox::new(vec![1.0], vec![0.0]).is_err());
         assert!(CemState::new(search_box(), Some(vec![0.0]), CemSettings::default(), 1).is_err());
+    }
+
+    #[test]
+    fn shards_split_the_jobs_and_the_design_fills_the_box() {
+        let shards: Vec<Shard> = (1..=3)
+            .map(|i| Shard::parse(&format!("{i}/3")).unwrap())
+            .collect();
+        for job in 0..10 {
+            assert_eq!(shards.iter().filter(|s| s.owns(job)).count(), 1);
+        }
+        assert!(shards[0].owns(0) && shards[1].owns(4) && shards[2].owns(8));
+        for bad in ["0/3", "4/3", "1/0", "x/2", "2", "1/2/3"] {
+            assert!(Shard::parse(bad).is_err(), "{bad}");
+        }
+        assert_eq!(Shard::parse(" 2 / 8").unwrap().to_string(), "2/8");
+        let design = halton_design(&search_box(), 64);
+        assert_eq!(design.len(), 64);
+        for d in 0..3 {
+            let values: Vec<f64> = design.iter().map(|x| x[d]).collect();
+            let (low, high) = (search_box().low[d], search_box().high[d]);
+            assert!(values.iter().all(|v| (low..=high).contains(v)));
+            // Every quarter of every side holds points.
+            for q in 0..4 {
+                let (a, b) = (
+                    low + (high - low) * q as f64 / 4.0,
+                    low + (high - low) * (q + 1) as f64 / 4.0,
+                );
+                assert!(values.iter().filter(|v| (a..b).contains(*v)).count() >= 12);
+            }
+        }
     }
 }
