@@ -1,7 +1,7 @@
 //! handtwin: make static digital twins interactive.
 //!
 //! See `ARCHITECTURE.md` for the module map and the data flow. The core modules (`hand`, `action`, `video`,
-//! `world_model`, `worker`, and the pure parts of `scene`) build without Bevy; `streams`, `viewer` and
+//! `world_model`, `worker`, and the pure parts of `scene`) build without Bevy; the GPU parts of `streams`, `viewer` and
 //! scene loading need the `render` feature (on by default).
 
 pub mod action;
@@ -19,7 +19,6 @@ pub mod world_model;
 
 #[cfg(feature = "render")]
 pub mod shaders;
-#[cfg(feature = "render")]
 pub mod streams;
 #[cfg(feature = "render")]
 pub mod viewer;

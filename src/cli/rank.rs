@@ -335,16 +335,16 @@ pub(super) struct Simulator {
     cache: PathBuf,
     ffmpeg: Ffmpeg,
     bar: ProgressBar,
-    generated: usize,
-    reused: usize,
+    pub(super) generated: usize,
+    pub(super) reused: usize,
 }
 
 /// The final frames of one simulation.
 pub(super) struct Simulated {
     pub(super) generated: Frames,
     composite: Frames,
-    seconds: f64,
-    cached: bool,
+    pub(super) seconds: f64,
+    pub(super) cached: bool,
     key: String,
 }
 
@@ -359,6 +359,11 @@ impl Simulator {
     /// The progress bar (a handle: lines printed through it stay above the bar).
     pub(super) fn progress_bar(&self) -> ProgressBar {
         self.bar.clone()
+    }
+
+    #[cfg(feature = "render")] // for `search`
+    pub(super) fn model_name(&self) -> String {
+        self.model_name.clone()
     }
 
     #[cfg(feature = "render")] // for `search`
@@ -404,6 +409,41 @@ impl Simulator {
                     .collect()
             })
             .collect()
+    }
+
+    /// Waits until another shard has stored `key` in the shared cache (polling every second), for at most
+    /// `patience`; the error says which simulation never came.
+    #[cfg(feature = "render")] // for `search`
+    pub(super) fn wait_for(
+        &mut self,
+        label: &str,
+        key: &GenerationKey,
+        patience: std::time::Duration,
+    ) -> anyhow::Result<Simulated> {
+        let entry = CacheEntry::new(&self.cache, key);
+        let started = Instant::now();
+        self.bar
+            .set_message(format!("waiting for {label} (another shard's)"));
+        loop {
+            if let Some(cached) = entry.load(key)? {
+                self.reused += 1;
+                return Ok(Simulated {
+                    generated: cached.generated,
+                    composite: cached.composite,
+                    seconds: cached.seconds,
+                    cached: true,
+                    key: key.id(),
+                });
+            }
+            if started.elapsed() > patience {
+                bail!(
+                    "{label} is another shard's, and it did not appear in the cache {} within {} s; is that shard running with the same --cache?",
+                    self.cache.display(),
+                    patience.as_secs()
+                );
+            }
+            std::thread::sleep(std::time::Duration::from_secs(1));
+        }
     }
 
     fn is_cached(&self, key: &GenerationKey) -> bool {
@@ -792,43 +832,43 @@ pub fn run_with(args: RankArgs, loader: impl ModelLoader) -> anyhow::Result<()> 
     Ok(())
 }
 
-/// A room of the benchmark: its clips in alternative order.
-fn benchmark_rooms(dir: &Path) -> anyhow::Result<Vec<Vec<String>>> {
-    let path = dir.join("synth.json");
+/// The rooms of a `handtwin synth --alternatives K` folder: each room's clips in alternative order (rooms with
+/// fewer than two alternatives left out).
+pub(super) fn alternative_rooms(
+    dir: &Path,
+) -> anyhow::Result<Vec<Vec<crate::synth::manifest::ManifestClip>>> {
+    use crate::synth::manifest::{MANIFEST_FILE, Manifest};
+    let path = dir.join(MANIFEST_FILE);
     let text = std::fs::read_to_string(&path).with_context(|| {
         format!(
             "cannot read {}: --benchmark takes a folder made by `handtwin synth --alternatives K`",
             path.display()
         )
     })?;
-    let manifest: serde_json::Value = serde_json::from_str(&text)
-        .with_context(|| format!("{} is not valid JSON", path.display()))?;
-    let clips = manifest["clips"]
-        .as_array()
-        .with_context(|| format!("{} has no clips list", path.display()))?;
-    let mut rooms: std::collections::BTreeMap<(u64, u64), Vec<(u64, String)>> =
-        std::collections::BTreeMap::new();
-    for clip in clips {
-        let (Some(stem), Some(seed), Some(index)) = (
-            clip["stem"].as_str(),
-            clip["seed"].as_u64(),
-            clip["index"].as_u64(),
-        ) else {
-            bail!("{}: a clip without a stem, seed or index", path.display());
+    let manifest: Manifest = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a synth manifest", path.display()))?;
+    let mut rooms: std::collections::BTreeMap<
+        (usize, u64),
+        Vec<crate::synth::manifest::ManifestClip>,
+    > = std::collections::BTreeMap::new();
+    for clip in manifest.clips {
+        let Some(room) = clip.index.checked_sub(clip.alternative) else {
+            bail!(
+                "{}: clip {} is alternative {} but has index {}",
+                path.display(),
+                clip.stem,
+                clip.alternative,
+                clip.index
+            );
         };
-        let alternative = clip["alternative"].as_u64().unwrap_or(0);
-        let room = index - alternative;
-        rooms
-            .entry((room, seed))
-            .or_default()
-            .push((alternative, stem.to_string()));
+        rooms.entry((room, clip.seed)).or_default().push(clip);
     }
-    let rooms: Vec<Vec<String>> = rooms
+    let rooms: Vec<_> = rooms
         .into_values()
         .filter(|clips| clips.len() >= 2)
         .map(|mut clips| {
-            clips.sort();
-            clips.into_iter().map(|(_, stem)| stem).collect()
+            clips.sort_by_key(|c| c.alternative);
+            clips
         })
         .collect();
     if rooms.is_empty() {
@@ -875,7 +915,10 @@ const METHODS: [&str; 5] = [
 
 fn benchmark(args: &RankArgs, dir: &Path, loader: impl ModelLoader) -> anyhow::Result<()> {
     let ffmpeg = Ffmpeg::from_env();
-    let mut rooms = benchmark_rooms(dir)?;
+    let mut rooms: Vec<Vec<String>> = alternative_rooms(dir)?
+        .into_iter()
+        .map(|clips| clips.into_iter().map(|c| c.stem).collect())
+        .collect();
     if let Some(limit) = args.rooms {
         rooms.truncate(limit);
     }
