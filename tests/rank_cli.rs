@@ -8,7 +8,7 @@ use handtwin::video::{Ffmpeg, SampleWriteOptions};
 #[path = "common/sample.rs"]
 mod common_sample;
 
-use common_sample::sample;
+use common_sample::{alternatives_manifest, sample};
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -56,15 +56,9 @@ fn rank_ranks_caches_refuses_and_benchmarks() {
         sample(stem, room, shift)
             .write(&data, &SampleWriteOptions::default(), &ffmpeg)
             .unwrap();
-        clips.push(serde_json::json!({
-            "stem": stem, "index": index, "seed": 100 + room as u64, "alternative": alternative
-        }));
+        clips.push((stem, index, 100 + room as u64, alternative));
     }
-    std::fs::write(
-        data.join("synth.json"),
-        serde_json::json!({ "format": "handtwin.synth", "clips": clips }).to_string(),
-    )
-    .unwrap();
+    std::fs::write(data.join("synth.json"), alternatives_manifest(&clips)).unwrap();
     let out = dir.path().join("ranked");
     let goal = data.join("videos").join("r0b.mp4");
     let common = ["--steps", "2", "--seeds", "2", "--out", s(&out)];
@@ -155,6 +149,36 @@ fn rank_ranks_caches_refuses_and_benchmarks() {
         "required",
     );
 
+    // Sharded over two "machines" with a shared cache: each simulates half, then the plain command only ranks.
+    let shared = dir.path().join("shared-cache");
+    let (r0a, r0b) = (data.join("r0a"), data.join("r0b"));
+    let two = [
+        "rank",
+        s(&r0a),
+        s(&r0b),
+        "--goal",
+        s(&goal),
+        "--cache",
+        s(&shared),
+    ];
+    for shard in ["1/2", "2/2"] {
+        let done = ok(&handtwin(
+            &[&two[..], &common[..], &["--shard", shard]].concat(),
+        ));
+        assert!(
+            done.contains(&format!(
+                "shard {shard}: 2 of 4 simulations are this shard's (2 generated"
+            )),
+            "{done}"
+        );
+    }
+    let merged = ok(&handtwin(&[&two[..], &common[..]].concat()));
+    assert!(merged.contains("(0 to generate, 4 cached)"), "{merged}");
+    refused(
+        &[&two[..], &common[..], &["--shard", "3/2"]].concat(),
+        "is not a shard I/N",
+    );
+
     // The benchmark: the oracle is always right, the static copy always at chance.
     let bench = dir.path().join("bench");
     let report = ok(&handtwin(&[
@@ -237,4 +261,58 @@ fn benchmark_on_synthetic_alternatives() {
         "1",
     ]));
     assert!(again.contains("(0 to generate)"), "{again}");
+
+    // The search benchmark on the same clips: shard 1 of 2 runs the first goal, then the plain command runs the
+    // second and prints the summary over both.
+    let searched = dir.path().join("search");
+    let search = |shard: Option<&str>| {
+        let mut args = vec![
+            "search",
+            "--benchmark",
+            s(&data),
+            "--out",
+            s(&searched),
+            "--steps",
+            "1",
+            "--budget",
+            "2",
+            "--population",
+            "2",
+        ];
+        if let Some(shard) = shard {
+            args.extend(["--shard", shard]);
+        }
+        ok(&handtwin(&args))
+    };
+    let first = search(Some("1/2"));
+    assert!(
+        first.contains("2 goals (1 to run as shard 1/2)")
+            && first.contains("1 of 2 goals are done"),
+        "{first}"
+    );
+    let summary = search(None);
+    assert!(summary.contains("2 goals (1 to run)"), "{summary}");
+    for line in [
+        "start (another alternative)                 0%",
+        "true action, fitted                       100%",
+        "search (CEM)",
+        "fixed design (Halton)",
+        "true action (its hand video)",
+    ] {
+        assert!(summary.contains(line), "{line}\n{summary}");
+    }
+    let file: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(searched.join("search_benchmark.json")).unwrap(),
+    )
+    .unwrap();
+    let goals = file["goals"].as_array().unwrap();
+    assert_eq!(goals.len(), 2);
+    for goal in goals {
+        assert_ne!(goal["goal"], goal["start"]);
+        assert_eq!(
+            goal["parameters"]["search (CEM)"].as_array().unwrap().len(),
+            7
+        );
+        assert!(goal["lpips"]["search (CEM)"].as_f64().unwrap() > 0.0);
+    }
 }

@@ -350,10 +350,14 @@ impl ActionParams {
                 step.length() > 1e-3
             })
             .unwrap_or(last_closed);
-        let motion_end = times.motion_end.unwrap_or(times_at[moving_until]);
-        if !(contact > 0.0 && contact < motion_end && motion_end <= duration + 1e-9) {
+        // A reach that ends in the grasp has no motion: one frame of standing still.
+        let motion_end = times
+            .motion_end
+            .unwrap_or(times_at[moving_until])
+            .max(contact + 1.0 / fps);
+        if !(contact > 0.0 && contact <= duration + 1e-9) {
             return Err(ParamsError::Invalid(format!(
-                "contact ({contact:.3} s) must come after the start and before the motion's end ({motion_end:.3} s), within the clip ({duration:.3} s)"
+                "contact ({contact:.3} s) must come after the clip's start and within it ({duration:.3} s)"
             )));
         }
         let frames = action.camera.frames(count, fps);

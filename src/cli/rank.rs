@@ -78,6 +78,10 @@ pub struct RankArgs {
     /// The size action-file candidates are rendered at, WIDTHxHEIGHT (default: their camera's).
     #[arg(long, value_parser = parse_size)]
     pub size: Option<(u32, u32)>,
+    /// Simulate only this machine's share I of N into the (shared) --cache and stop; the same command without
+    /// --shard then finds every simulation cached and ranks.
+    #[arg(long, value_parser = crate::eval::search::Shard::parse)]
+    pub shard: Option<crate::eval::search::Shard>,
 }
 
 pub(super) fn parse_size(text: &str) -> Result<(u32, u32), String> {
@@ -706,6 +710,14 @@ pub fn run_with(args: RankArgs, loader: impl ModelLoader) -> anyhow::Result<()> 
         missing,
         candidates.len() * seeds.len() - missing
     );
+    if let Some(shard) = args.shard {
+        let jobs: Vec<(&Candidate, &GenerationKey)> = candidates
+            .iter()
+            .zip(&keys)
+            .flat_map(|(c, keys)| keys.iter().map(move |k| (c, k)))
+            .collect();
+        return simulate_share(&mut sim, shard, static_video, &jobs);
+    }
     let started = Instant::now();
     let mut records = Vec::new();
     let mut finals = Vec::new();
@@ -829,6 +841,39 @@ pub fn run_with(args: RankArgs, loader: impl ModelLoader) -> anyhow::Result<()> 
         json_path.display(),
         sheet_path.display()
     );
+    Ok(())
+}
+
+/// Simulates the jobs (candidate, seed) this shard owns into the cache.
+fn simulate_share(
+    sim: &mut Simulator,
+    shard: crate::eval::search::Shard,
+    static_video: &Frames,
+    jobs: &[(&Candidate, &GenerationKey)],
+) -> anyhow::Result<()> {
+    let mine: Vec<_> = jobs
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| shard.owns(*i))
+        .map(|(_, job)| *job)
+        .collect();
+    let missing = mine.iter().filter(|(_, k)| !sim.is_cached(k)).count();
+    sim.bar.set_length((missing * sim.steps) as u64);
+    for (c, key) in &mine {
+        let label = format!("{} seed {}", c.name, key.seed);
+        sim.simulate(&label, static_video, key, &c.hand_video, &c.prompt)?;
+    }
+    sim.bar.finish_and_clear();
+    if shard.count > 1 {
+        println!(
+            "shard {shard}: {} of {} simulations are this shard's ({} generated, {} already cached) in {}; once every shard has finished, run the same command without --shard (same --cache) to rank",
+            mine.len(),
+            jobs.len(),
+            sim.generated,
+            sim.reused,
+            sim.cache.display()
+        );
+    }
     Ok(())
 }
 
@@ -962,6 +1007,31 @@ fn benchmark(args: &RankArgs, dir: &Path, loader: impl ModelLoader) -> anyhow::R
         room_data.len(),
         seeds.len()
     );
+    if let Some(shard) = args.shard {
+        let mut generated = 0;
+        for (candidates, keys) in &room_data {
+            let jobs: Vec<(&Candidate, &GenerationKey)> = candidates
+                .iter()
+                .zip(keys)
+                .flat_map(|(c, keys)| keys.iter().map(move |k| (c, k)))
+                .collect();
+            // Numbered across rooms, so the shards' shares stay even.
+            let offset = generated;
+            generated += jobs.len();
+            let mine: Vec<_> = jobs
+                .into_iter()
+                .enumerate()
+                .filter(|(i, _)| shard.owns(offset + i))
+                .map(|(_, job)| job)
+                .collect();
+            let all = crate::eval::search::Shard { index: 1, count: 1 };
+            simulate_share(&mut sim, all, &candidates[0].static_video, &mine)?;
+        }
+        println!(
+            "shard {shard} done; once every shard has finished, run the same command without --shard (same --cache) for the benchmark"
+        );
+        return Ok(());
+    }
     let started = Instant::now();
     let regions = [GoalRegion::Frame, GoalRegion::Objects];
     let mut tallies: Vec<Vec<Tally>> = regions

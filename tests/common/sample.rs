@@ -42,3 +42,27 @@ pub fn sample(stem: &str, room: u8, shift: usize) -> DwmSample {
         prompt: Some("push the box to the right".to_string()),
     }
 }
+
+/// A `synth.json` (as `handtwin synth --alternatives K` writes it) for hand-made clips: (stem, index, room seed,
+/// alternative) each.
+#[allow(dead_code)] // not every test that includes this module uses it
+pub fn alternatives_manifest(clips: &[(&str, usize, u64, usize)]) -> String {
+    let clips: Vec<serde_json::Value> = clips
+        .iter()
+        .map(|&(stem, index, seed, alternative)| {
+            serde_json::json!({
+                "stem": stem, "index": index, "seed": seed, "variant": 0, "alternative": alternative,
+                "behaviour": "push", "object_kind": "box", "target": "box", "room_style": 0,
+                "room_style_name": "hand-made", "fixed_camera": true, "acting_hand": "right",
+                "both_hands": false, "prompt": "Push the box to the right."
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "format": "handtwin.synth", "version": 1, "seed": 1, "split": "heldout",
+        "held_out_rule": "(room_style + object_kind) % 5 == 0", "width": 96, "height": 64,
+        "frame_count": 9, "fps": 8.0, "horizontal_fov_degrees": 90.0, "fixed_camera_fraction": 1.0,
+        "alternatives": 2, "clips": clips
+    })
+    .to_string()
+}
