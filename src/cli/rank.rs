@@ -360,9 +360,22 @@ impl Simulator {
     }
 
     #[cfg(feature = "render")] // for `search`
-    /// The progress bar (a handle: lines printed through it stay above the bar).
-    pub(super) fn progress_bar(&self) -> ProgressBar {
-        self.bar.clone()
+    /// Prints a line above the progress bar (or plainly, when output is not a terminal and the bar is hidden).
+    pub(super) fn say(&self, line: &str) {
+        (self.sayer())(line);
+    }
+
+    #[cfg(feature = "render")] // for `search`
+    /// [`Simulator::say`] as a function that does not borrow the simulator.
+    pub(super) fn sayer(&self) -> impl Fn(&str) + use<> {
+        let bar = self.bar.clone();
+        move |line| {
+            if bar.is_hidden() {
+                println!("{line}");
+            } else {
+                bar.println(line);
+            }
+        }
     }
 
     #[cfg(feature = "render")] // for `search`

@@ -266,8 +266,8 @@ impl Simulation {
         name: &str,
         mut after: impl FnMut(&CemState) -> anyhow::Result<()>,
     ) -> anyhow::Result<()> {
-        let bar = self.sim.progress_bar();
         let population = state.settings.population;
+        let say = self.sim.sayer();
         let mut failed = None;
         run(
             state,
@@ -292,7 +292,7 @@ impl Simulation {
             },
             |state| {
                 if let Some((best, mean)) = state.convergence().last() {
-                    bar.println(format!(
+                    say(&format!(
                         "{name}generation {}: best score {best:.4}, mean {mean:.4} ({} simulations)",
                         state.generation - 1,
                         state.evaluated.len()
@@ -940,7 +940,7 @@ fn benchmark(args: &SearchArgs, dir: &Path, loader: impl ModelLoader) -> anyhow:
                 serde_json::to_string_pretty(&record)?.as_bytes(),
             )
             .with_context(|| format!("cannot write {}", path.display()))?;
-            s.sim.progress_bar().println(format!(
+            s.sim.say(&format!(
                 "{name}{} → {}: LPIPS search {:.4}, design {:.4}, true {:.4}; right target: search {}, design {}",
                 room[s_index].prompt,
                 clip.prompt,

@@ -43,6 +43,15 @@ pub struct CandidateResult {
 }
 
 impl CandidateResult {
+    pub fn new(generated: Frames, composite: Option<Composite>, lpips: Vec<f64>) -> Self {
+        Self {
+            generated,
+            composite,
+            lpips,
+            thumbnail: None,
+        }
+    }
+
     pub fn distance(&self) -> Option<Spread> {
         Spread::of(&self.lpips)
     }
@@ -103,6 +112,24 @@ impl Default for Candidates {
 }
 
 impl Candidates {
+    /// Whether a ranking is running.
+    pub fn is_ranking(&self) -> bool {
+        self.run.is_some()
+    }
+
+    /// The LPIPS model (loaded on first use).
+    pub fn lpips_model(&mut self) -> Result<Lpips, String> {
+        if self.lpips.is_none() {
+            self.lpips = Some(
+                Lpips::load(Backbone::Alex, &candle_core::Device::Cpu)
+                    .map_err(|e| e.to_string())?,
+            );
+        }
+        self.lpips
+            .clone()
+            .ok_or_else(|| "LPIPS did not load".to_string())
+    }
+
     /// Forgets every result (the goal, the path or the candidates changed).
     fn clear_results(&mut self) {
         for candidate in &mut self.list {
@@ -180,7 +207,7 @@ pub fn current_tracks(rig: &HandRig) -> [Option<HandTrack>; 2] {
     tracks
 }
 
-fn load_tracks(rig: &mut HandRig, tracks: &[Option<HandTrack>; 2]) {
+pub(super) fn load_tracks(rig: &mut HandRig, tracks: &[Option<HandTrack>; 2]) {
     rig.tracks = tracks.clone();
     rig.shown = match (tracks[0].is_some(), tracks[1].is_some()) {
         (true, true) => HandsShown::Both,
@@ -224,7 +251,7 @@ impl Plugin for CandidatesPlugin {
 }
 
 /// The distance of `frame`'s last frame to the goal (resized to the frame's size when they differ).
-fn score(lpips: Lpips, goal: Frames, frame: Frames) -> Result<f64, String> {
+pub(super) fn score(lpips: Lpips, goal: Frames, frame: Frames) -> Result<f64, String> {
     let last = last_frame(&frame).ok_or("the generated clip has no frames")?;
     let goal = if (goal.width(), goal.height()) == (last.width(), last.height()) {
         goal
@@ -393,6 +420,11 @@ fn show_candidate(candidates: &Candidates, index: usize, results: &mut Results) 
     let Some(result) = candidates.list.get(index).and_then(|c| c.result.as_ref()) else {
         return;
     };
+    show_result(result, results);
+}
+
+/// Shows a simulated clip in the composite.
+pub(super) fn show_result(result: &CandidateResult, results: &mut Results) {
     results.generated = Some(result.generated.clone());
     results.composite = result.composite.clone();
     results.mode = if result.composite.is_some() {
@@ -462,6 +494,7 @@ fn candidates_section(
     generation: Option<ResMut<Generation>>,
     mut choices: ResMut<GenerationChoices>,
     mut notifications: ResMut<Notifications>,
+    search: Option<Res<super::search::ActionSearch>>,
 ) {
     let candidates = &mut *candidates;
     let has_path = !timeline.frames.is_empty();
@@ -656,7 +689,8 @@ fn candidates_section(
                     ui.label("seeds");
                     ui.add(egui::DragValue::new(&mut candidates.seeds).range(1..=5));
                     let ready = !candidates.list.is_empty() && candidates.goal.is_some() && has_path;
-                    let busy = generation.as_ref().is_none_or(|g| g.is_busy());
+                    let busy = generation.as_ref().is_none_or(|g| g.is_busy())
+                        || search.is_some_and(|s| s.is_running());
                     if ui
                         .add_enabled(ready && !busy, egui::Button::new("Rank"))
                         .on_hover_text("generate every candidate and order them by LPIPS to the goal (lower is closer)")

@@ -14,6 +14,7 @@ mod project;
 mod recording;
 mod results;
 mod scene_view;
+mod search;
 mod timeline;
 
 pub use camera_control::{CameraMode, ViewerCamera};
@@ -101,6 +102,7 @@ pub fn run(options: ViewerOptions) -> anyhow::Result<()> {
         },
         candidates::CandidatesPlugin,
     ))
+    .add_plugins(search::ActionSearchPlugin)
     .add_systems(Startup, spawn_cameras);
     if options.model.is_some() || options.lora.is_some() || options.steps.is_some() {
         let mut choices = generation::GenerationChoices::default();
