@@ -256,6 +256,7 @@ impl Simulation {
 
     /// Runs the cross-entropy method from `state` to `budget` simulations; generation g is simulated with seed
     /// `seed` + g. `after` sees the state after each generation (to save it).
+    #[allow(clippy::too_many_arguments)] // one search's whole description; the benchmark and `search` share it
     fn search(
         &mut self,
         state: &mut CemState,

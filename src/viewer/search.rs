@@ -384,9 +384,7 @@ fn step(
             }
         }
         Phase::Scoring(task) => {
-            let Some(scored) = block_on(poll_once(task)) else {
-                return None;
-            };
+            let scored = block_on(poll_once(task))?;
             let distance = match scored {
                 Ok(d) => d,
                 Err(message) => {
