@@ -236,6 +236,20 @@ impl HandRig {
         self.last_panel_edit = None;
     }
 
+    /// Replaces the hand tracks as an edit (one undo step per drag of a control, as panel edits are); shows the
+    /// hands that have a track.
+    pub fn replace_tracks(&mut self, tracks: [Option<HandTrack>; 2]) {
+        let before = self.edit_state();
+        self.shown = match (tracks[0].is_some(), tracks[1].is_some()) {
+            (true, true) => HandsShown::Both,
+            (true, false) => HandsShown::Left,
+            (false, true) => HandsShown::Right,
+            (false, false) => HandsShown::None,
+        };
+        self.tracks = tracks;
+        self.record_panel_edit(before);
+    }
+
     /// Records a panel edit (preset, slider, wrist, switches) made from `before`, coalescing the stream of
     /// changes of one slider drag into one undo step.
     fn record_panel_edit(&mut self, before: RigEdit) {

@@ -17,7 +17,7 @@ use super::notifications::Notifications;
 use super::panel::PanelSections as _;
 use super::results::Results;
 use super::timeline::Timeline;
-use crate::action::{Action, ActionParams, CameraPath, FitTimes, HandTrack};
+use crate::action::{Action, ActionParams, CameraPath, FitTimes, HandTrack, ParamMotion};
 use crate::eval::search::{CemSettings, CemState, SearchBox};
 use crate::hand::Side;
 use crate::streams::StreamSettings;
@@ -38,6 +38,9 @@ pub struct ActionSearch {
     pub population: usize,
     /// How far (m) the grasp point may move from the start's, in each axis.
     pub radius: f32,
+    /// The start's parameters, as fitted and edited in the panel (`None`: fit the selection when the search
+    /// starts).
+    pub params: Option<ActionParams>,
     run: Option<SearchRun>,
 }
 
@@ -53,6 +56,7 @@ impl Default for ActionSearch {
             budget: 16,
             population: 4,
             radius: 0.3,
+            params: None,
             run: None,
         }
     }
@@ -136,20 +140,21 @@ impl SearchRun {
 }
 
 /// Fits the start (the given tracks on the timeline's camera path) and sets up a run.
-fn start_run(
-    search: &ActionSearch,
-    tracks: &[Option<HandTrack>; 2],
-    timeline: &Timeline,
-    settings: &StreamSettings,
-    rig: &HandRig,
-    seed: u64,
-) -> Result<SearchRun, String> {
+fn timeline_camera(timeline: &Timeline) -> Result<CameraPath, String> {
     let dense = timeline
         .path
         .as_ref()
         .ok_or("load or record a camera path first")?;
-    let camera = CameraPath::from_dense(dense).map_err(|e| e.to_string())?;
-    let mut action = Action::new(camera.clone());
+    CameraPath::from_dense(dense).map_err(|e| e.to_string())
+}
+
+/// The given tracks on the timeline's camera path, fitted into parameters.
+fn fit_tracks(
+    tracks: &[Option<HandTrack>; 2],
+    timeline: &Timeline,
+    settings: &StreamSettings,
+) -> Result<ActionParams, String> {
+    let mut action = Action::new(timeline_camera(timeline)?);
     action.frame_count = settings.frame_count;
     action.fps = settings.fps;
     action.left = tracks[0].clone();
@@ -163,7 +168,19 @@ fn start_run(
             );
         }
     };
-    let start = ActionParams::fit(&action, side, FitTimes::default()).map_err(|e| e.to_string())?;
+    ActionParams::fit(&action, side, FitTimes::default()).map_err(|e| e.to_string())
+}
+
+/// Sets up a run from `start` along the timeline's camera path.
+fn start_run(
+    search: &ActionSearch,
+    start: ActionParams,
+    timeline: &Timeline,
+    settings: &StreamSettings,
+    rig: &HandRig,
+    seed: u64,
+) -> Result<SearchRun, String> {
+    let camera = timeline_camera(timeline)?;
     let duration = (settings.frame_count.max(2) - 1) as f64 / settings.fps;
     let (low, high) = start.search_bounds(f64::from(search.radius), duration);
     let search_box = SearchBox::new(low, high)?;
@@ -507,15 +524,50 @@ fn search_section(
         && idle
         && !candidates.is_ranking()
         && search.budget >= search.population;
-    let from = match candidates.selected {
-        Some(i) if i < candidates.list.len() => format!("from \"{}\"", candidates.list[i].name),
-        _ => "from the timeline's hands".to_string(),
+    let selection = match candidates.selected {
+        Some(i) if i < candidates.list.len() => format!("\"{}\"", candidates.list[i].name),
+        _ => "the timeline's hands".to_string(),
+    };
+    let selected_tracks = match candidates.selected {
+        Some(i) if i < candidates.list.len() => candidates.list[i].tracks.clone(),
+        _ => current_tracks(&rig),
+    };
+    // The start's parameters: fitted from the selection, shown and editable.
+    ui.horizontal(|ui| {
+        if ui
+            .add_enabled(!timeline.frames.is_empty(), egui::Button::new(format!("Fit {selection}")))
+            .on_hover_text(
+                "describe the selection's acting hand by a few parameters (grasp point, contact time, move), \
+                 shown below for editing; the search starts from them",
+            )
+            .clicked()
+        {
+            match fit_tracks(&selected_tracks, &timeline, &settings) {
+                Ok(params) => search.params = Some(params),
+                Err(e) => notifications.error(format!("cannot fit: {e}")),
+            }
+        }
+        if search.params.is_some() && ui.small_button("forget").clicked() {
+            search.params = None;
+        }
+    });
+    if let Some(params) = search.params.as_mut() {
+        let duration = (settings.frame_count.max(2) - 1) as f64 / settings.fps;
+        if params_editor(ui, params, duration)
+            && let Err(e) = apply_params(params, &timeline, &settings, &mut rig)
+        {
+            notifications.error(format!("cannot build the action: {e}"));
+        }
+    }
+    let from = match &search.params {
+        Some(_) => "from these parameters".to_string(),
+        None => format!("from {selection}"),
     };
     if ui
         .add_enabled(ready, egui::Button::new(format!("Search toward goal {from}")))
         .on_hover_text(
-            "fit the start's hand into a grasp point, contact time and move, then let the world model find the \
-             ones whose final frame is nearest the goal (cross-entropy method, one seed per generation)",
+            "let the world model find the grasp point, contact time and move whose final frame is nearest the goal \
+             (cross-entropy method, one seed per generation)",
         )
         .on_disabled_hover_text("needs a camera path, a goal, an idle generator and a budget of a generation or more")
         .clicked()
@@ -524,20 +576,156 @@ fn search_section(
             notifications.error(format!("cannot search: {e}"));
             return;
         }
-        let tracks = match candidates.selected {
-            Some(i) if i < candidates.list.len() => candidates.list[i].tracks.clone(),
-            _ => current_tracks(&rig),
+        let start = match search.params.clone() {
+            Some(params) => Ok(params),
+            None => fit_tracks(&selected_tracks, &timeline, &settings),
         };
-        match start_run(
-            search,
-            &tracks,
-            &timeline,
-            &settings,
-            &rig,
-            choices.settings.seed,
-        ) {
+        match start.and_then(|start| {
+            start_run(search, start, &timeline, &settings, &rig, choices.settings.seed)
+        }) {
             Ok(run) => search.run = Some(run),
             Err(e) => notifications.error(format!("cannot search: {e}")),
         }
     }
+}
+
+/// Builds `params` on the timeline's camera path and puts its track on the timeline.
+fn apply_params(
+    params: &ActionParams,
+    timeline: &Timeline,
+    settings: &StreamSettings,
+    rig: &mut HandRig,
+) -> Result<(), String> {
+    let action = params
+        .build(
+            &timeline_camera(timeline)?,
+            settings.frame_count,
+            settings.fps,
+            "",
+        )
+        .map_err(|e| e.to_string())?;
+    let track = action
+        .hand(params.side)
+        .cloned()
+        .ok_or("the built action has no hand")?;
+    // Undoable (Ctrl+Z): the user's own keys are one step back.
+    rig.replace_tracks(tracks_for(params.side, track));
+    Ok(())
+}
+
+/// The parameters as editable fields; true when one changed (the action is then rebuilt on the timeline).
+fn params_editor(ui: &mut egui::Ui, p: &mut ActionParams, duration: f64) -> bool {
+    let mut changed = false;
+    let side = match p.side {
+        Side::Left => "left",
+        Side::Right => "right",
+    };
+    egui::Grid::new("action parameters")
+        .num_columns(2)
+        .spacing([6.0, 2.0])
+        .show(ui, |ui| {
+            ui.label("hand");
+            ui.label(side);
+            ui.end_row();
+            ui.label("grasp point (m)");
+            ui.horizontal(|ui| {
+                for v in &mut p.grasp_point {
+                    changed |= ui
+                        .add(egui::DragValue::new(v).speed(0.005).max_decimals(3))
+                        .changed();
+                }
+            });
+            ui.end_row();
+            ui.label("grasp");
+            egui::ComboBox::from_id_salt("grasp preset")
+                .selected_text(p.grasp_preset.name())
+                .show_ui(ui, |ui| {
+                    for preset in crate::hand::Preset::ALL {
+                        changed |= ui
+                            .selectable_value(&mut p.grasp_preset, preset, preset.name())
+                            .changed();
+                    }
+                });
+            ui.end_row();
+            ui.label("approach from, contact (s)");
+            ui.horizontal(|ui| {
+                changed |= ui
+                    .add(
+                        egui::DragValue::new(&mut p.approach_start)
+                            .range(0.0..=duration)
+                            .speed(0.01),
+                    )
+                    .changed();
+                changed |= ui
+                    .add(
+                        egui::DragValue::new(&mut p.contact)
+                            .range(0.0..=duration)
+                            .speed(0.01),
+                    )
+                    .changed();
+            });
+            ui.end_row();
+            match &mut p.motion {
+                ParamMotion::Translate {
+                    direction,
+                    distance,
+                } => {
+                    ui.label("move direction, distance (m)");
+                    ui.horizontal(|ui| {
+                        for v in direction.iter_mut() {
+                            changed |= ui
+                                .add(
+                                    egui::DragValue::new(v)
+                                        .range(-1.0..=1.0)
+                                        .speed(0.01)
+                                        .max_decimals(2),
+                                )
+                                .changed();
+                        }
+                        changed |= ui
+                            .add(
+                                egui::DragValue::new(distance)
+                                    .range(0.0..=2.0)
+                                    .speed(0.005)
+                                    .max_decimals(3),
+                            )
+                            .changed();
+                    });
+                }
+                ParamMotion::Hinge {
+                    pivot,
+                    angle_degrees,
+                } => {
+                    ui.label("hinge pivot (m), angle (°)");
+                    ui.horizontal(|ui| {
+                        for v in pivot.iter_mut() {
+                            changed |= ui
+                                .add(egui::DragValue::new(v).speed(0.005).max_decimals(3))
+                                .changed();
+                        }
+                        changed |= ui
+                            .add(egui::DragValue::new(angle_degrees).range(-180.0..=180.0))
+                            .changed();
+                    });
+                }
+            }
+            ui.end_row();
+            ui.label("motion takes (s)");
+            ui.horizontal(|ui| {
+                changed |= ui
+                    .add(
+                        egui::DragValue::new(&mut p.motion_seconds)
+                            .range(0.05..=duration.max(0.05))
+                            .speed(0.01),
+                    )
+                    .changed();
+                changed |= ui.checkbox(&mut p.release, "release").changed();
+            });
+            ui.end_row();
+        });
+    if let Err(e) = p.check(duration) {
+        ui.colored_label(egui::Color32::from_rgb(230, 160, 60), e);
+        return false;
+    }
+    changed
 }
