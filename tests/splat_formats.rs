@@ -1041,12 +1041,174 @@ fn dot_splat_and_unknown_errors() {
     ));
     assert!(matches!(
         error(&good, "scene.spz"),
-        SplatLoadError::Unsupported { .. }
+        SplatLoadError::Header { .. }
     ));
     assert!(matches!(
         error(&good, "scene.bin"),
         SplatLoadError::UnknownFormat { .. }
     ));
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// SPZ: files written by PlayCanvas splat-transform 3.7 (tools/splat_formats/make_fixtures.mjs) against the PLY
+// it converted, and hand-made version 2 files.
+
+fn fixture(name: &str) -> Vec<u8> {
+    std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/splat_formats")
+            .join(name),
+    )
+    .unwrap()
+}
+
+/// `cloud` as SPZ quantises it: DC clamped to what a byte holds at colour scale 0.15, higher SH to ±1.
+fn spz_representable(cloud: &SplatCloud) -> SplatCloud {
+    let mut c = cloud.clone();
+    let k = c.coefficients_per_channel();
+    for (i, v) in c.sh.iter_mut().enumerate() {
+        let limit = if i % k == 0 {
+            0.5 / 0.15
+        } else {
+            127.0 / 128.0
+        };
+        for x in v.iter_mut() {
+            *x = x.clamp(-limit, limit);
+        }
+    }
+    c
+}
+
+#[test]
+fn spz_from_splat_transform_matches_its_ply() {
+    let ply = parse(&fixture("cloud.ply"), "cloud.ply").unwrap();
+    let expected = spz_representable(&ply);
+    for name in ["cloud.spz", "cloud_v3.spz"] {
+        let bytes = fixture(name);
+        // Version 4 starts with its plain header, version 3 is gzip.
+        assert_eq!(bytes.starts_with(b"NGSP"), name == "cloud.spz");
+        let spz = parse(&bytes, name).unwrap();
+        assert_close(
+            &expected,
+            &spz,
+            &Tolerance {
+                // 12 fractional bits: half a step is 1.2e-4 m.
+                mean: Vec3::splat(1.3e-4),
+                // log scale in steps of 1/16.
+                log_scale: 1.0 / 32.0 + 1e-4,
+                rotation: 1e-5,
+                opacity: 0.5 / 255.0 + 1e-6,
+                dc: 0.5 / 255.0 / 0.15 + 1e-4,
+                // Degree-1 SH at 5 bits: steps of 8/128.
+                rest: 4.0 / 128.0 + 0.005,
+            },
+        );
+    }
+}
+
+/// A version 2 SPZ of `cloud` (degree 0 or 1), encoded as the reference's formulas say, gzip-compressed.
+fn write_spz_v2(cloud: &SplatCloud) -> Vec<u8> {
+    use std::io::Write as _;
+    let n = cloud.len();
+    let mut raw = Vec::new();
+    raw.extend_from_slice(&0x5053_474e_u32.to_le_bytes());
+    raw.extend_from_slice(&2u32.to_le_bytes());
+    raw.extend_from_slice(&(n as u32).to_le_bytes());
+    raw.extend_from_slice(&[cloud.sh_degree as u8, 12, 0, 0]);
+    for m in &cloud.means {
+        for v in m.to_array() {
+            let fixed = (v * 4096.0).round() as i32;
+            raw.extend_from_slice(&fixed.to_le_bytes()[..3]);
+        }
+    }
+    for o in &cloud.opacities {
+        raw.push((o * 255.0).round() as u8);
+    }
+    let k = cloud.coefficients_per_channel();
+    for i in 0..n {
+        for c in cloud.sh[i * k] {
+            raw.push(((c * 0.15 + 0.5) * 255.0).round().clamp(0.0, 255.0) as u8);
+        }
+    }
+    for s in &cloud.scales {
+        for v in s.to_array() {
+            raw.push(((v.ln() + 10.0) * 16.0).round().clamp(0.0, 255.0) as u8);
+        }
+    }
+    for q in &cloud.rotations {
+        let q = if q.w < 0.0 { -*q } else { *q };
+        for v in [q.x, q.y, q.z] {
+            raw.push(((v + 1.0) * 127.5).round() as u8);
+        }
+    }
+    for i in 0..n {
+        for c in 1..k {
+            for v in cloud.sh[i * k + c] {
+                raw.push((v * 128.0 + 128.0).round().clamp(0.0, 255.0) as u8);
+            }
+        }
+    }
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(&raw).unwrap();
+    gz.finish().unwrap()
+}
+
+#[test]
+fn spz_version_2_round_trips_within_quantisation() {
+    for degree in [0, 1] {
+        let mut cloud = spz_representable(&random_cloud(200, degree, 31 + degree as u64));
+        for s in &mut cloud.scales {
+            *s = s.clamp(Vec3::splat(1e-4), Vec3::splat(1.0));
+        }
+        let got = parse(&write_spz_v2(&cloud), "v2.spz").unwrap();
+        assert_close(
+            &cloud,
+            &got,
+            &Tolerance {
+                mean: Vec3::splat(0.5 / 4096.0 + 1e-6),
+                log_scale: 1.0 / 32.0 + 1e-4,
+                // x y z in steps of 1/127.5, w recovered: a few thousandths of 1 − |q·q'| at worst.
+                rotation: 2e-3,
+                opacity: 0.5 / 255.0 + 1e-6,
+                dc: 0.5 / 255.0 / 0.15 + 1e-4,
+                rest: 0.5 / 128.0 + 1e-4,
+            },
+        );
+    }
+}
+
+#[test]
+fn spz_errors_name_the_problem() {
+    let v4 = fixture("cloud.spz");
+    let f = "scene.spz";
+    let message = |bytes: &[u8]| error(bytes, f).to_string();
+    // Truncated anywhere: the header, the table of contents, a stream.
+    for cut in [10, 20, 40, v4.len() - 7] {
+        let e = message(&v4[..cut]);
+        assert!(e.contains("scene.spz") && e.contains("SPZ"), "{cut}: {e}");
+    }
+    let with = |at: usize, value: &[u8]| {
+        let mut b = v4.clone();
+        b[at..at + value.len()].copy_from_slice(value);
+        b
+    };
+    assert!(message(&with(4, &9u32.to_le_bytes())).contains("version 9"));
+    assert!(message(&with(12, &[4])).contains("SH degree 4"));
+    assert!(message(&with(8, &u32::MAX.to_le_bytes())).contains("more than handtwin loads"));
+    assert!(message(&with(15, &[9])).contains("9 streams"));
+    assert!(message(&with(16, &u32::MAX.to_le_bytes())).contains("outside the file"));
+    assert!(message(&with(13, &[30])).contains("fractional bits"));
+    // A stream that is not ZSTD, and one whose declared size does not fit the count.
+    let toc = u32::from_le_bytes([v4[16], v4[17], v4[18], v4[19]]) as usize;
+    let data = toc + 6 * 16;
+    assert!(message(&with(data, &[0, 0, 0, 0])).contains("stream 0"));
+    assert!(message(&with(toc + 8, &7u64.to_le_bytes())).contains("stream 0 holds 7 bytes"));
+    // Gzip that is not SPZ, and gzip that ends early.
+    let v2 = write_spz_v2(&random_cloud(20, 0, 5));
+    assert!(message(&v2[..v2.len() / 2]).contains("SPZ"));
+    let mut not_spz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut not_spz, b"hello, this is not a splat file").unwrap();
+    assert!(message(&not_spz.finish().unwrap()).contains("NGSP"));
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -1082,26 +1244,51 @@ fn check_invariants(cloud: &SplatCloud) -> Result<(), String> {
     Ok(())
 }
 
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut gz, bytes).unwrap();
+    gz.finish().unwrap()
+}
+
+fn gunzip(bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(bytes), &mut out).unwrap();
+    out
+}
+
 #[test]
 fn mutated_files_never_panic() {
-    const CASES_PER_FORMAT: usize = 2000;
+    // `HANDTWIN_FUZZ_CASES=N` runs a longer campaign (see docs/fuzzing.md).
+    let cases_per_format: usize = std::env::var("HANDTWIN_FUZZ_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2000);
     let cloud = random_cloud(300, 1, 21);
     let small = random_cloud(12, 1, 22);
-    let inputs: [(&str, Vec<u8>); 5] = [
+    let inputs: [(&str, Vec<u8>); 8] = [
         ("fuzz.ply", write_ply(&small)),
         ("fuzz-ascii.ply", write_ascii_ply(&small)),
         ("fuzz.compressed.ply", write_compressed(&cloud, true)),
         ("fuzz-old.compressed.ply", write_compressed(&cloud, false)),
         ("fuzz.splat", write_dot_splat(&cloud)),
+        ("fuzz.spz", fixture("cloud.spz")),
+        ("fuzz-v3.spz", fixture("cloud_v3.spz")),
+        // The decompressed payload of a version 2 file, mutated and then compressed again: mutations reach the
+        // decoder instead of stopping at gzip's checksum.
+        (
+            "fuzz-inner.spz",
+            gunzip(&write_spz_v2(&random_cloud(40, 1, 23))),
+        ),
     ];
     let mut rng = Rng(handtwin::rng::SplitMix64::new(0xF022));
     let (mut cases, mut loaded, mut failures) = (0, 0, Vec::new());
     for (name, good) in &inputs {
+        let loaded_before = loaded;
         let header_end = good
             .windows(11)
             .position(|w| w == b"end_header\n")
             .map_or(0, |p| p + 11);
-        for case in 0..CASES_PER_FORMAT {
+        for case in 0..cases_per_format {
             let mut bytes = good.clone();
             match rng.below(4) {
                 0 => bytes.truncate(rng.below(good.len())),
@@ -1138,6 +1325,9 @@ fn mutated_files_never_panic() {
                 }
             }
             cases += 1;
+            if *name == "fuzz-inner.spz" {
+                bytes = gzip(&bytes);
+            }
             let result =
                 std::panic::catch_unwind(|| parse(&bytes, name).map(|c| check_invariants(&c)));
             match result {
@@ -1149,6 +1339,10 @@ fn mutated_files_never_panic() {
                 Ok(Err(e)) => assert!(!e.to_string().is_empty()),
             }
         }
+        println!(
+            "{name}: {cases_per_format} mutations, {} loaded",
+            loaded - loaded_before
+        );
     }
     println!(
         "{cases} mutated files: {loaded} loaded, {} refused",
@@ -1160,5 +1354,5 @@ fn mutated_files_never_panic() {
         failures.len(),
         &failures[..failures.len().min(5)]
     );
-    assert_eq!(cases, 5 * CASES_PER_FORMAT);
+    assert_eq!(cases, inputs.len() * cases_per_format);
 }

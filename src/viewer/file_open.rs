@@ -28,12 +28,12 @@ fn start_dialog(mut requests: MessageReader<ShowOpenDialog>, mut pending: ResMut
         .set_title("Open a scene or a camera path")
         .add_filter(
             "Scenes and camera paths",
-            &["glb", "gltf", "ply", "splat", "json"],
+            &["glb", "gltf", "ply", "splat", "spz", "json"],
         )
         .add_filter("glTF scene", &["glb", "gltf"])
         .add_filter(
-            "Gaussian splats (.ply, .compressed.ply, .splat)",
-            &["ply", "splat"],
+            "Gaussian splats (.ply, .compressed.ply, .splat, .spz)",
+            &crate::scene::splat::SPLAT_EXTENSIONS,
         )
         .add_filter("Camera path", &["json"])
         .add_filter("All files", &["*"]);

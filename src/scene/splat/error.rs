@@ -19,8 +19,8 @@ pub enum SplatLoadError {
         advice: &'static str,
     },
     #[error(
-        "{path}: not a splat file handtwin reads (neither a PLY file starting with \"ply\" nor an antimatter15 \
-         .splat file); use a 3DGS .ply, a PlayCanvas .compressed.ply or a .splat"
+        "{path}: not a splat file handtwin reads (not a PLY file starting with \"ply\", an SPZ file or an antimatter15 \
+         .splat file); use a 3DGS .ply, a PlayCanvas .compressed.ply, a .splat or a .spz"
     )]
     UnknownFormat { path: PathBuf },
     #[error("{path}: bad {format} header: {reason}")]

@@ -15,8 +15,10 @@
 //!   with or without per-chunk colour ranges, optional quantised SH (`sh` element); see `compressed_ply.rs`.
 //! - **antimatter15 `.splat`**: chosen by the `.splat` extension (the format has no header; its size must be a
 //!   multiple of 32 bytes), SH degree 0; see `dot_splat.rs`.
+//! - **Niantic SPZ** (`.spz`), versions 2 and 3 (gzip) and 4 (ZSTD streams), SH degree 0–3: recognised by the
+//!   "NGSP" magic, or gzip with the `.spz` extension; see `spz.rs`.
 //!
-//! Refused with an error that names the format: big-endian PLY, ASCII compressed PLY, `.spz`, `.ksplat`, `.sog`,
+//! Refused with an error that names the format: big-endian PLY, ASCII compressed PLY, `.ksplat`, `.sog`,
 //! and anything else. Every error names the file and the problem (missing property, the splat index and property
 //! of a NaN/Inf value, a truncated body, a count over [`MAX_SPLATS`] or beyond what the file's size can hold, a
 //! zero rotation); no input panics. Files are streamed from a buffered reader: loading holds the cloud and a
@@ -27,6 +29,7 @@ mod compressed_ply;
 mod dot_splat;
 mod error;
 mod ply;
+mod spz;
 
 pub use ascii_ply::write_ascii_ply;
 pub use dot_splat::write_dot_splat;
@@ -41,7 +44,7 @@ use std::path::Path;
 pub const MAX_SPLATS: u64 = 100_000_000;
 
 /// File extensions that open as splat scenes (`.compressed.ply` ends in `.ply`).
-pub const SPLAT_EXTENSIONS: [&str; 2] = ["ply", "splat"];
+pub const SPLAT_EXTENSIONS: [&str; 3] = ["ply", "splat", "spz"];
 
 /// Whether `path` has a splat scene extension (see [`SPLAT_EXTENSIONS`]); the content decides the reader.
 pub fn is_splat_path(path: &Path) -> bool {
@@ -98,6 +101,16 @@ fn read_splats(
             }),
         };
     }
+    if spz::looks_like_spz(start, path) {
+        let mut bytes = Vec::with_capacity(size.min(1 << 30) as usize);
+        reader
+            .read_to_end(&mut bytes)
+            .map_err(|source| SplatLoadError::Io {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        return spz::read_spz(&bytes, path);
+    }
     let extension = path
         .extension()
         .and_then(|e| e.to_str())
@@ -109,7 +122,13 @@ fn read_splats(
     };
     match extension.as_deref() {
         Some("splat") => dot_splat::read_dot_splat(reader, size, path),
-        Some("spz") => Err(unsupported("Niantic .spz")),
+        Some("spz") => Err(SplatLoadError::Header {
+            path: path.to_path_buf(),
+            format: "SPZ",
+            reason:
+                "neither gzip-compressed (versions 2 and 3) nor starting with \"NGSP\" (version 4)"
+                    .into(),
+        }),
         Some("ksplat") => Err(unsupported("GaussianSplats3D .ksplat")),
         Some("sog") => Err(unsupported("PlayCanvas SOG")),
         _ => Err(SplatLoadError::UnknownFormat {
