@@ -1212,6 +1212,240 @@ fn spz_errors_name_the_problem() {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
+// glTF with KHR_gaussian_splatting: splat-transform's GLB against its PLY, and hand-made documents.
+
+#[test]
+fn gltf_from_splat_transform_matches_its_ply() {
+    let ply = parse(&fixture("cloud.ply"), "cloud.ply").unwrap();
+    let glb = parse(&fixture("cloud.glb"), "cloud.glb").unwrap();
+    // splat-transform writes glTF in its engine's frame: the PLY's turned 180° about z. For SH degree 1 that
+    // flips the coefficients of y and x (basis −C1·y, C1·z, −C1·x) and keeps z's.
+    let turn = Quat::from_rotation_z(std::f32::consts::PI);
+    let mut expected = ply.clone();
+    for i in 0..expected.len() {
+        expected.means[i] = turn * expected.means[i];
+        expected.rotations[i] = turn * expected.rotations[i];
+        let k = expected.coefficients_per_channel();
+        for c in 0..3 {
+            expected.sh[i * k + 1][c] = -expected.sh[i * k + 1][c];
+            expected.sh[i * k + 3][c] = -expected.sh[i * k + 3][c];
+        }
+    }
+    assert_close(
+        &expected,
+        &glb,
+        &Tolerance {
+            mean: Vec3::splat(1e-6),
+            log_scale: 1e-5,
+            rotation: 1e-6,
+            opacity: 1e-6,
+            dc: 1e-6,
+            rest: 1e-5,
+        },
+    );
+}
+
+/// A GLB holding `cloud` as a KHR_gaussian_splatting primitive under a node with `translation`, `rotation` and
+/// `scale`, and (with `mesh`) a triangle beside it on another node.
+fn write_gltf_splats(
+    cloud: &SplatCloud,
+    translation: Vec3,
+    rotation: Quat,
+    scale: f32,
+    mesh: bool,
+) -> Vec<u8> {
+    let n = cloud.len();
+    let k = cloud.coefficients_per_channel();
+    let mut bin: Vec<u8> = Vec::new();
+    let mut views = Vec::new();
+    let mut accessors = Vec::new();
+    let mut attributes = serde_json::Map::new();
+    let mut add = |name: &str, kind: &str, values: Vec<f32>, bin: &mut Vec<u8>| {
+        let offset = bin.len();
+        for v in &values {
+            bin.extend_from_slice(&v.to_le_bytes());
+        }
+        views.push(
+            serde_json::json!({"buffer": 0, "byteOffset": offset, "byteLength": values.len() * 4}),
+        );
+        accessors.push(serde_json::json!({"bufferView": views.len() - 1, "componentType": 5126,
+            "count": values.len() / match kind { "SCALAR" => 1, "VEC3" => 3, _ => 4 }, "type": kind}));
+        attributes.insert(name.to_string(), serde_json::json!(accessors.len() - 1));
+    };
+    add(
+        "POSITION",
+        "VEC3",
+        cloud.means.iter().flat_map(|m| m.to_array()).collect(),
+        &mut bin,
+    );
+    add(
+        "KHR_gaussian_splatting:ROTATION",
+        "VEC4",
+        cloud.rotations.iter().flat_map(|q| q.to_array()).collect(),
+        &mut bin,
+    );
+    add(
+        "KHR_gaussian_splatting:SCALE",
+        "VEC3",
+        cloud.scales.iter().flat_map(|s| s.to_array()).collect(),
+        &mut bin,
+    );
+    add(
+        "KHR_gaussian_splatting:OPACITY",
+        "SCALAR",
+        cloud.opacities.clone(),
+        &mut bin,
+    );
+    for l in 0..=cloud.sh_degree {
+        for c in 0..2 * l + 1 {
+            let index = l * l + c;
+            let values = (0..n).flat_map(|i| cloud.sh[i * k + index]).collect();
+            add(
+                &format!("KHR_gaussian_splatting:SH_DEGREE_{l}_COEF_{c}"),
+                "VEC3",
+                values,
+                &mut bin,
+            );
+        }
+    }
+    let mut meshes = vec![
+        serde_json::json!({"primitives": [{"attributes": attributes, "mode": 0,
+        "extensions": {"KHR_gaussian_splatting": {"kernel": "ellipse"}}}]}),
+    ];
+    let mut nodes = vec![
+        serde_json::json!({"mesh": 0, "translation": translation.to_array(),
+        "rotation": rotation.to_array(), "scale": [scale, scale, scale]}),
+    ];
+    if mesh {
+        let offset = bin.len();
+        for v in [0.0f32, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0, 0.0] {
+            bin.extend_from_slice(&v.to_le_bytes());
+        }
+        views.push(serde_json::json!({"buffer": 0, "byteOffset": offset, "byteLength": 36}));
+        accessors.push(serde_json::json!({"bufferView": views.len() - 1, "componentType": 5126, "count": 3, "type": "VEC3",
+            "min": [0, 0, 0], "max": [1, 1, 0]}));
+        meshes.push(
+            serde_json::json!({"primitives": [{"attributes": {"POSITION": accessors.len() - 1}}]}),
+        );
+        nodes.push(serde_json::json!({"mesh": 1, "translation": [5, 0, 0]}));
+    }
+    let roots: Vec<usize> = (0..nodes.len()).collect();
+    let json = serde_json::json!({
+        "asset": {"version": "2.0"}, "extensionsUsed": ["KHR_gaussian_splatting"], "scene": 0,
+        "scenes": [{"nodes": roots}], "nodes": nodes, "meshes": meshes, "accessors": accessors,
+        "bufferViews": views, "buffers": [{"byteLength": bin.len()}]
+    });
+    let mut json = serde_json::to_vec(&json).unwrap();
+    while json.len() % 4 != 0 {
+        json.push(b' ');
+    }
+    while bin.len() % 4 != 0 {
+        bin.push(0);
+    }
+    let mut glb = Vec::new();
+    glb.extend_from_slice(b"glTF");
+    glb.extend_from_slice(&2u32.to_le_bytes());
+    glb.extend_from_slice(&((12 + 8 + json.len() + 8 + bin.len()) as u32).to_le_bytes());
+    glb.extend_from_slice(&(json.len() as u32).to_le_bytes());
+    glb.extend_from_slice(b"JSON");
+    glb.extend_from_slice(&json);
+    glb.extend_from_slice(&(bin.len() as u32).to_le_bytes());
+    glb.extend_from_slice(b"BIN\0");
+    glb.extend_from_slice(&bin);
+    glb
+}
+
+#[test]
+fn gltf_splats_are_placed_by_their_node_and_meshes_beside_them_are_left_alone() {
+    let cloud = random_cloud(50, 3, 41);
+    let (t, r, s) = (
+        Vec3::new(1.0, 2.0, -3.0),
+        Quat::from_euler(glam::EulerRot::YXZ, 0.7, -0.3, 0.2),
+        1.5,
+    );
+    let got = parse(&write_gltf_splats(&cloud, t, r, s, true), "mixed.glb").unwrap();
+    assert_eq!((got.len(), got.sh_degree), (50, 3));
+    for i in 0..cloud.len() {
+        assert!((got.means[i] - (r * cloud.means[i] * s + t)).length() < 1e-4);
+        assert!((got.scales[i] - cloud.scales[i] * s).abs().max_element() < 1e-5);
+        assert!(1.0 - got.rotations[i].dot(r * cloud.rotations[i]).abs() < 1e-6);
+        // The colour turns with the splat: seen along R·d it is what the original shows along d.
+        for d in [
+            Vec3::X,
+            Vec3::new(0.3, -0.8, 0.52).normalize(),
+            Vec3::new(-0.6, 0.1, -0.79).normalize(),
+        ] {
+            let (before, after) = (cloud.color(i, d), got.color(i, r * d));
+            assert!(
+                (before - after).abs().max_element() < 2e-3,
+                "splat {i}: {before} vs {after}"
+            );
+        }
+    }
+    // The same file at the identity reads back exactly.
+    let same = parse(
+        &write_gltf_splats(&cloud, Vec3::ZERO, Quat::IDENTITY, 1.0, false),
+        "plain.glb",
+    )
+    .unwrap();
+    assert_close(&cloud, &same, &F32_EXACT);
+}
+
+#[test]
+fn gltf_errors_name_the_problem() {
+    let cloud = random_cloud(8, 1, 43);
+    let good = write_gltf_splats(&cloud, Vec3::ZERO, Quat::IDENTITY, 1.0, false);
+    let message = |bytes: &[u8]| error(bytes, "scene.glb").to_string();
+    for cut in [10, 30, good.len() - 10] {
+        let e = message(&good[..cut]);
+        assert!(e.contains("scene.glb") && e.contains("glTF"), "{cut}: {e}");
+    }
+    let json_text = |bytes: &[u8]| {
+        let length = u32::from_le_bytes([bytes[12], bytes[13], bytes[14], bytes[15]]) as usize;
+        String::from_utf8(bytes[20..20 + length].to_vec()).unwrap()
+    };
+    let rewrite = |from: &str, to: &str| {
+        let text = json_text(&good).replacen(from, to, 1);
+        let mut padded = text.into_bytes();
+        while padded.len() % 4 != 0 {
+            padded.push(b' ');
+        }
+        let old = u32::from_le_bytes([good[12], good[13], good[14], good[15]]) as usize;
+        let mut bytes = good[..12].to_vec();
+        bytes.extend_from_slice(&(padded.len() as u32).to_le_bytes());
+        bytes.extend_from_slice(b"JSON");
+        bytes.extend_from_slice(&padded);
+        bytes.extend_from_slice(&good[20 + old..]);
+        bytes
+    };
+    assert!(
+        message(&rewrite(
+            "\"KHR_gaussian_splatting:SCALE\"",
+            "\"KHR_gaussian_splatting:SCALX\""
+        ))
+        .contains("has no KHR_gaussian_splatting:SCALE")
+    );
+    assert!(
+        message(&rewrite(
+            "\"scale\":[1.0,1.0,1.0]",
+            "\"scale\":[1.0,2.0,1.0]"
+        ))
+        .contains("not uniform")
+    );
+    assert!(message(&rewrite("\"count\":8", "\"count\":80000")).contains("needs"));
+    assert!(
+        message(&rewrite(
+            "\"extensions\":{\"KHR_gaussian_splatting\":{\"kernel\"",
+            "\"extensions\":{\"KHR_other\":{\"kernel\""
+        ))
+        .contains("holds no splats")
+    );
+    assert!(message(&rewrite("\"nodes\":[0]", "\"nodes\":[0,0]")).contains("reached twice"));
+    assert!(message(&rewrite("\"type\":\"VEC4\"", "\"type\":\"VEC2\"")).contains("type"));
+    assert!(message(b"{ not json").contains("does not parse"));
+}
+
+// ---------------------------------------------------------------------------------------------------------------
 // Property-style fuzzing: mutated files load or fail cleanly, never panic.
 
 /// Checks what a loaded cloud promises.
@@ -1265,7 +1499,7 @@ fn mutated_files_never_panic() {
         .unwrap_or(2000);
     let cloud = random_cloud(300, 1, 21);
     let small = random_cloud(12, 1, 22);
-    let inputs: [(&str, Vec<u8>); 8] = [
+    let inputs: [(&str, Vec<u8>); 9] = [
         ("fuzz.ply", write_ply(&small)),
         ("fuzz-ascii.ply", write_ascii_ply(&small)),
         ("fuzz.compressed.ply", write_compressed(&cloud, true)),
@@ -1273,6 +1507,16 @@ fn mutated_files_never_panic() {
         ("fuzz.splat", write_dot_splat(&cloud)),
         ("fuzz.spz", fixture("cloud.spz")),
         ("fuzz-v3.spz", fixture("cloud_v3.spz")),
+        (
+            "fuzz.glb",
+            write_gltf_splats(
+                &random_cloud(30, 1, 24),
+                Vec3::X,
+                Quat::from_rotation_y(0.5),
+                2.0,
+                true,
+            ),
+        ),
         // The decompressed payload of a version 2 file, mutated and then compressed again: mutations reach the
         // decoder instead of stopping at gzip's checksum.
         (

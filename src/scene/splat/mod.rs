@@ -28,12 +28,14 @@ mod ascii_ply;
 mod compressed_ply;
 mod dot_splat;
 mod error;
+mod gltf;
 mod ply;
 mod spz;
 
 pub use ascii_ply::write_ascii_ply;
 pub use dot_splat::write_dot_splat;
 pub use error::SplatLoadError;
+pub use gltf::has_gaussian_splats;
 pub use ply::write_ply;
 
 use glam::{Mat3, Quat, Vec3};
@@ -100,6 +102,20 @@ fn read_splats(
                 advice: "PlayCanvas compressed PLY is binary; re-export it with splat-transform",
             }),
         };
+    }
+    let is_gltf_name = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case("gltf") || e.eq_ignore_ascii_case("glb"));
+    if start.starts_with(b"glTF") || is_gltf_name {
+        let mut bytes = Vec::with_capacity(size.min(1 << 30) as usize);
+        reader
+            .read_to_end(&mut bytes)
+            .map_err(|source| SplatLoadError::Io {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        return gltf::read_gltf(&bytes, path);
     }
     if spz::looks_like_spz(start, path) {
         let mut bytes = Vec::with_capacity(size.min(1 << 30) as usize);
@@ -172,6 +188,149 @@ const SH_C3: [f32; 7] = [
     1.445_305_7,
     -0.590_043_6,
 ];
+
+/// The SH basis of 3DGS (degree 0 to 3) along a unit direction, in the order `SplatCloud::color` sums it.
+fn sh_basis(d: Vec3) -> [f32; 16] {
+    let (x, y, z) = (d.x, d.y, d.z);
+    let (xx, yy, zz, xy, yz, xz) = (x * x, y * y, z * z, x * y, y * z, x * z);
+    [
+        SH_C0,
+        -SH_C1 * y,
+        SH_C1 * z,
+        -SH_C1 * x,
+        SH_C2[0] * xy,
+        SH_C2[1] * yz,
+        SH_C2[2] * (2.0 * zz - xx - yy),
+        SH_C2[3] * xz,
+        SH_C2[4] * (xx - yy),
+        SH_C3[0] * y * (3.0 * xx - yy),
+        SH_C3[1] * xy * z,
+        SH_C3[2] * y * (4.0 * zz - xx - yy),
+        SH_C3[3] * z * (2.0 * zz - 3.0 * xx - 3.0 * yy),
+        SH_C3[4] * x * (4.0 * zz - xx - yy),
+        SH_C3[5] * z * (xx - yy),
+        SH_C3[6] * x * (xx - 3.0 * yy),
+    ]
+}
+
+/// The linear maps that rotate SH coefficients with their splat (one per band beyond DC).
+struct ShRotation {
+    /// (first coefficient, band size, row-major matrix).
+    bands: Vec<(usize, usize, Vec<f64>)>,
+}
+
+impl ShRotation {
+    /// New coefficients c′ with Σ c′ᵢ Bᵢ(d) = Σ cᵢ Bᵢ(R⁻¹ d): fitted by least squares on 64 directions spread over
+    /// the sphere (exact, since each band is closed under rotation).
+    fn apply(&self, coefficients: &mut [[f32; 3]]) {
+        for (start, size, m) in &self.bands {
+            let old: Vec<[f32; 3]> = coefficients[*start..start + size].to_vec();
+            for i in 0..*size {
+                for c in 0..3 {
+                    let v: f64 = (0..*size)
+                        .map(|j| m[i * size + j] * f64::from(old[j][c]))
+                        .sum();
+                    coefficients[start + i][c] = v as f32;
+                }
+            }
+        }
+    }
+}
+
+fn sh_rotation(rotation: Quat, degree: usize) -> ShRotation {
+    if degree == 0 || rotation.angle_between(Quat::IDENTITY) < 1e-6 {
+        return ShRotation { bands: Vec::new() };
+    }
+    let n = 64;
+    let directions: Vec<Vec3> = (0..n)
+        .map(|i| {
+            // A Fibonacci sphere.
+            let z = 1.0 - 2.0 * (i as f32 + 0.5) / n as f32;
+            let r = (1.0 - z * z).max(0.0).sqrt();
+            let phi = i as f32 * std::f32::consts::PI * (3.0 - 5.0f32.sqrt());
+            Vec3::new(r * phi.cos(), r * phi.sin(), z)
+        })
+        .collect();
+    let inverse = rotation.inverse();
+    let mut bands = Vec::new();
+    for l in 1..=degree {
+        let (start, size) = (l * l, 2 * l + 1);
+        let a: Vec<[f32; 16]> = directions.iter().map(|&d| sh_basis(d)).collect();
+        let b: Vec<[f32; 16]> = directions.iter().map(|&d| sh_basis(inverse * d)).collect();
+        // Normal equations: (AᵀA) M = AᵀB, solved by Gauss-Jordan with partial pivoting.
+        let mut lhs = vec![0.0f64; size * size];
+        let mut rhs = vec![0.0f64; size * size];
+        for k in 0..n {
+            for i in 0..size {
+                for j in 0..size {
+                    lhs[i * size + j] += f64::from(a[k][start + i]) * f64::from(a[k][start + j]);
+                    rhs[i * size + j] += f64::from(a[k][start + i]) * f64::from(b[k][start + j]);
+                }
+            }
+        }
+        for col in 0..size {
+            let pivot = (col..size)
+                .max_by(|&x, &y| {
+                    lhs[x * size + col]
+                        .abs()
+                        .total_cmp(&lhs[y * size + col].abs())
+                })
+                .unwrap_or(col);
+            for j in 0..size {
+                lhs.swap(col * size + j, pivot * size + j);
+                rhs.swap(col * size + j, pivot * size + j);
+            }
+            let p = lhs[col * size + col];
+            for j in 0..size {
+                lhs[col * size + j] /= p;
+                rhs[col * size + j] /= p;
+            }
+            for row in 0..size {
+                if row != col {
+                    let f = lhs[row * size + col];
+                    for j in 0..size {
+                        lhs[row * size + j] -= f * lhs[col * size + j];
+                        rhs[row * size + j] -= f * rhs[col * size + j];
+                    }
+                }
+            }
+        }
+        bands.push((start, size, rhs));
+    }
+    ShRotation { bands }
+}
+
+/// Two clouds as one (the lower SH degree padded with zeros).
+fn join_clouds(mut a: SplatCloud, b: SplatCloud) -> SplatCloud {
+    let degree = a.sh_degree.max(b.sh_degree);
+    let pad = |cloud: SplatCloud| -> SplatCloud {
+        if cloud.sh_degree == degree {
+            return cloud;
+        }
+        let (k, target) = (
+            cloud.coefficients_per_channel(),
+            (degree + 1) * (degree + 1),
+        );
+        let mut sh = Vec::with_capacity(cloud.len() * target);
+        for chunk in cloud.sh.chunks(k) {
+            sh.extend_from_slice(chunk);
+            sh.extend(std::iter::repeat_n([0.0; 3], target - k));
+        }
+        SplatCloud {
+            sh,
+            sh_degree: degree,
+            ..cloud
+        }
+    };
+    a = pad(a);
+    let b = pad(b);
+    a.means.extend(b.means);
+    a.scales.extend(b.scales);
+    a.rotations.extend(b.rotations);
+    a.opacities.extend(b.opacities);
+    a.sh.extend(b.sh);
+    a
+}
 
 /// A splat cloud, one entry per splat in each array.
 #[derive(Clone, Debug, PartialEq)]
