@@ -24,6 +24,9 @@ fn bad(path: &Path, reason: String) -> SplatLoadError {
     }
 }
 
+/// Decodes one component (its bytes, whether it is normalised).
+type Decode = fn(&[u8], bool) -> f32;
+
 /// The JSON and binary chunk of a GLB, or the JSON of a `.gltf` with its buffers read beside it.
 struct Document {
     json: Value,
@@ -145,7 +148,7 @@ impl Document {
             )));
         }
         let normalized = a["normalized"].as_bool().unwrap_or(false);
-        let (size, decode): (usize, fn(&[u8], bool) -> f32) = match a["componentType"].as_u64() {
+        let (size, decode): (usize, Decode) = match a["componentType"].as_u64() {
             Some(5126) => (4, |b, _| f32::from_le_bytes([b[0], b[1], b[2], b[3]])),
             Some(5121) => (1, |b, n| {
                 if n {
