@@ -1336,10 +1336,10 @@ fn write_gltf_splats(
         "bufferViews": views, "buffers": [{"byteLength": bin.len()}]
     });
     let mut json = serde_json::to_vec(&json).unwrap();
-    while json.len() % 4 != 0 {
+    while !json.len().is_multiple_of(4) {
         json.push(b' ');
     }
-    while bin.len() % 4 != 0 {
+    while !bin.len().is_multiple_of(4) {
         bin.push(0);
     }
     let mut glb = Vec::new();
@@ -1407,7 +1407,7 @@ fn gltf_errors_name_the_problem() {
     let rewrite = |from: &str, to: &str| {
         let text = json_text(&good).replacen(from, to, 1);
         let mut padded = text.into_bytes();
-        while padded.len() % 4 != 0 {
+        while !padded.len().is_multiple_of(4) {
             padded.push(b' ');
         }
         let old = u32::from_le_bytes([good[12], good[13], good[14], good[15]]) as usize;
