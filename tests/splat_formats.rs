@@ -10,6 +10,10 @@ use handtwin::scene::splat::{
 };
 use std::path::Path;
 
+#[path = "common/gltf_splats.rs"]
+mod gltf_splats;
+use gltf_splats::write_gltf_splats;
+
 const SH_C0: f32 = 0.282_094_8;
 
 /// The crate's SplitMix64, with this file's draws.
@@ -1245,116 +1249,6 @@ fn gltf_from_splat_transform_matches_its_ply() {
     );
 }
 
-/// A GLB holding `cloud` as a KHR_gaussian_splatting primitive under a node with `translation`, `rotation` and
-/// `scale`, and (with `mesh`) a triangle beside it on another node.
-fn write_gltf_splats(
-    cloud: &SplatCloud,
-    translation: Vec3,
-    rotation: Quat,
-    scale: f32,
-    mesh: bool,
-) -> Vec<u8> {
-    let n = cloud.len();
-    let k = cloud.coefficients_per_channel();
-    let mut bin: Vec<u8> = Vec::new();
-    let mut views = Vec::new();
-    let mut accessors = Vec::new();
-    let mut attributes = serde_json::Map::new();
-    let mut add = |name: &str, kind: &str, values: Vec<f32>, bin: &mut Vec<u8>| {
-        let offset = bin.len();
-        for v in &values {
-            bin.extend_from_slice(&v.to_le_bytes());
-        }
-        views.push(
-            serde_json::json!({"buffer": 0, "byteOffset": offset, "byteLength": values.len() * 4}),
-        );
-        accessors.push(serde_json::json!({"bufferView": views.len() - 1, "componentType": 5126,
-            "count": values.len() / match kind { "SCALAR" => 1, "VEC3" => 3, _ => 4 }, "type": kind}));
-        attributes.insert(name.to_string(), serde_json::json!(accessors.len() - 1));
-    };
-    add(
-        "POSITION",
-        "VEC3",
-        cloud.means.iter().flat_map(|m| m.to_array()).collect(),
-        &mut bin,
-    );
-    add(
-        "KHR_gaussian_splatting:ROTATION",
-        "VEC4",
-        cloud.rotations.iter().flat_map(|q| q.to_array()).collect(),
-        &mut bin,
-    );
-    add(
-        "KHR_gaussian_splatting:SCALE",
-        "VEC3",
-        cloud.scales.iter().flat_map(|s| s.to_array()).collect(),
-        &mut bin,
-    );
-    add(
-        "KHR_gaussian_splatting:OPACITY",
-        "SCALAR",
-        cloud.opacities.clone(),
-        &mut bin,
-    );
-    for l in 0..=cloud.sh_degree {
-        for c in 0..2 * l + 1 {
-            let index = l * l + c;
-            let values = (0..n).flat_map(|i| cloud.sh[i * k + index]).collect();
-            add(
-                &format!("KHR_gaussian_splatting:SH_DEGREE_{l}_COEF_{c}"),
-                "VEC3",
-                values,
-                &mut bin,
-            );
-        }
-    }
-    let mut meshes = vec![
-        serde_json::json!({"primitives": [{"attributes": attributes, "mode": 0,
-        "extensions": {"KHR_gaussian_splatting": {"kernel": "ellipse"}}}]}),
-    ];
-    let mut nodes = vec![
-        serde_json::json!({"mesh": 0, "translation": translation.to_array(),
-        "rotation": rotation.to_array(), "scale": [scale, scale, scale]}),
-    ];
-    if mesh {
-        let offset = bin.len();
-        for v in [0.0f32, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0, 0.0] {
-            bin.extend_from_slice(&v.to_le_bytes());
-        }
-        views.push(serde_json::json!({"buffer": 0, "byteOffset": offset, "byteLength": 36}));
-        accessors.push(serde_json::json!({"bufferView": views.len() - 1, "componentType": 5126, "count": 3, "type": "VEC3",
-            "min": [0, 0, 0], "max": [1, 1, 0]}));
-        meshes.push(
-            serde_json::json!({"primitives": [{"attributes": {"POSITION": accessors.len() - 1}}]}),
-        );
-        nodes.push(serde_json::json!({"mesh": 1, "translation": [5, 0, 0]}));
-    }
-    let roots: Vec<usize> = (0..nodes.len()).collect();
-    let json = serde_json::json!({
-        "asset": {"version": "2.0"}, "extensionsUsed": ["KHR_gaussian_splatting"], "scene": 0,
-        "scenes": [{"nodes": roots}], "nodes": nodes, "meshes": meshes, "accessors": accessors,
-        "bufferViews": views, "buffers": [{"byteLength": bin.len()}]
-    });
-    let mut json = serde_json::to_vec(&json).unwrap();
-    while !json.len().is_multiple_of(4) {
-        json.push(b' ');
-    }
-    while !bin.len().is_multiple_of(4) {
-        bin.push(0);
-    }
-    let mut glb = Vec::new();
-    glb.extend_from_slice(b"glTF");
-    glb.extend_from_slice(&2u32.to_le_bytes());
-    glb.extend_from_slice(&((12 + 8 + json.len() + 8 + bin.len()) as u32).to_le_bytes());
-    glb.extend_from_slice(&(json.len() as u32).to_le_bytes());
-    glb.extend_from_slice(b"JSON");
-    glb.extend_from_slice(&json);
-    glb.extend_from_slice(&(bin.len() as u32).to_le_bytes());
-    glb.extend_from_slice(b"BIN\0");
-    glb.extend_from_slice(&bin);
-    glb
-}
-
 #[test]
 fn gltf_splats_are_placed_by_their_node_and_meshes_beside_them_are_left_alone() {
     let cloud = random_cloud(50, 3, 41);
@@ -1363,7 +1257,11 @@ fn gltf_splats_are_placed_by_their_node_and_meshes_beside_them_are_left_alone() 
         Quat::from_euler(glam::EulerRot::YXZ, 0.7, -0.3, 0.2),
         1.5,
     );
-    let got = parse(&write_gltf_splats(&cloud, t, r, s, true), "mixed.glb").unwrap();
+    let got = parse(
+        &write_gltf_splats(&cloud, t, r, s, Some(Vec3::new(5.0, 0.0, 0.0))),
+        "mixed.glb",
+    )
+    .unwrap();
     assert_eq!((got.len(), got.sh_degree), (50, 3));
     for i in 0..cloud.len() {
         assert!((got.means[i] - (r * cloud.means[i] * s + t)).length() < 1e-4);
@@ -1384,7 +1282,7 @@ fn gltf_splats_are_placed_by_their_node_and_meshes_beside_them_are_left_alone() 
     }
     // The same file at the identity reads back exactly.
     let same = parse(
-        &write_gltf_splats(&cloud, Vec3::ZERO, Quat::IDENTITY, 1.0, false),
+        &write_gltf_splats(&cloud, Vec3::ZERO, Quat::IDENTITY, 1.0, None),
         "plain.glb",
     )
     .unwrap();
@@ -1394,7 +1292,7 @@ fn gltf_splats_are_placed_by_their_node_and_meshes_beside_them_are_left_alone() 
 #[test]
 fn gltf_errors_name_the_problem() {
     let cloud = random_cloud(8, 1, 43);
-    let good = write_gltf_splats(&cloud, Vec3::ZERO, Quat::IDENTITY, 1.0, false);
+    let good = write_gltf_splats(&cloud, Vec3::ZERO, Quat::IDENTITY, 1.0, None);
     let message = |bytes: &[u8]| error(bytes, "scene.glb").to_string();
     for cut in [10, 30, good.len() - 10] {
         let e = message(&good[..cut]);
@@ -1514,7 +1412,7 @@ fn mutated_files_never_panic() {
                 Vec3::X,
                 Quat::from_rotation_y(0.5),
                 2.0,
-                true,
+                Some(Vec3::ONE),
             ),
         ),
         // The decompressed payload of a version 2 file, mutated and then compressed again: mutations reach the

@@ -51,6 +51,47 @@ impl SceneSource {
         }
     }
 
+    /// For a glTF file holding `KHR_gaussian_splatting` primitives: whether it also holds meshes, and the path of
+    /// a copy without the splats (in the temporary folder, named by the content's hash, written once).
+    fn gltf_parts(&self) -> Result<Option<(bool, PathBuf)>, SceneError> {
+        let SceneSource::File(path) = self else {
+            return Ok(None);
+        };
+        let unreadable = |reason: String| SceneError::Unreadable {
+            path: path.clone(),
+            reason,
+        };
+        let bytes = std::fs::read(path).map_err(|e| unreadable(e.to_string()))?;
+        if !super::splat::has_gaussian_splats(&bytes) {
+            return Ok(None);
+        }
+        let part = super::splat::mesh_part(&bytes, path).map_err(|e| unreadable(e.to_string()))?;
+        let dir = std::env::temp_dir().join("handtwin-gltf-meshes");
+        std::fs::create_dir_all(&dir).map_err(|e| unreadable(e.to_string()))?;
+        let copy = dir.join(format!("{}.glb", blake3::hash(&bytes).to_hex()));
+        if !copy.is_file() {
+            crate::atomic::write_atomically(&copy, &part.glb)
+                .map_err(|e| unreadable(format!("cannot write {}: {e}", copy.display())))?;
+        }
+        Ok(Some((part.has_meshes, copy)))
+    }
+
+    /// The splats inside a glTF scene (`KHR_gaussian_splatting`), and whether the file holds meshes beside them;
+    /// `None` for anything else.
+    pub fn embedded_splats(&self) -> Result<Option<(super::splat::SplatCloud, bool)>, SceneError> {
+        let Some((has_meshes, _)) = self.gltf_parts()? else {
+            return Ok(None);
+        };
+        let SceneSource::File(path) = self else {
+            return Ok(None);
+        };
+        let cloud = super::splat::load_splats(path).map_err(|error| SceneError::LoadFailed {
+            name: self.display_name(),
+            reason: error.to_string(),
+        })?;
+        Ok(Some((cloud, has_meshes)))
+    }
+
     /// Checks that a user file exists and has a scene extension we load, and returns its absolute path for the
     /// asset server (the bundled scene's path is relative to the asset folder).
     pub fn asset_path(&self) -> Result<String, SceneError> {
@@ -78,6 +119,11 @@ impl SceneSource {
                                     .into(),
                         });
                     }
+                }
+                // A GLB with KHR_gaussian_splatting primitives: the mesh loader gets a copy without them (its
+                // splats load through `embedded_splats`).
+                if let Some(part) = self.gltf_parts()? {
+                    return Ok(part.1.to_string_lossy().into_owned());
                 }
                 let absolute =
                     std::fs::canonicalize(path).map_err(|error| SceneError::Unreadable {

@@ -255,15 +255,21 @@ impl StreamRenderer {
         ));
 
         let mut splats = None;
+        // Splats inside a glTF scene (KHR_gaussian_splatting) join its meshes as "Add splats" does; alone, they
+        // are composited as a splat scene.
+        let mut embedded = None;
         let (scene, scene_name) = match scene {
             Some(source) if source.is_splats() => {
                 splats = Some(Arc::new(source.load_splats()?));
                 (None, source.display_name())
             }
-            Some(source) => (
-                Some(spawn_scene_in_world(world, source, scene_transform)?),
-                source.display_name(),
-            ),
+            Some(source) => {
+                embedded = source.embedded_splats()?;
+                (
+                    Some(spawn_scene_in_world(world, source, scene_transform)?),
+                    source.display_name(),
+                )
+            }
             None => (None, "no scene".to_string()),
         };
         let mut renderer = Self {
@@ -286,6 +292,9 @@ impl StreamRenderer {
         if let Some(cloud) = splats {
             // 3DGS colours are display values: composite them as 3DGS does.
             renderer.add_splats(cloud, scene_transform, true);
+        }
+        if let Some((cloud, has_meshes)) = embedded {
+            renderer.add_splats(Arc::new(cloud), scene_transform, !has_meshes);
         }
         Ok(renderer)
     }

@@ -261,8 +261,33 @@ fn open_scene(
         notifications.error(error.to_string());
         return;
     }
+    // Splats inside a glTF (KHR_gaussian_splatting) are shown as an overlay on its meshes, as "Add splats…" does.
+    let embedded = match source.embedded_splats() {
+        Ok(embedded) => embedded,
+        Err(error) => {
+            notifications.error(error.to_string());
+            return;
+        }
+    };
     match spawn_scene(&mut commands, &asset_server, &source) {
         Ok(root) => {
+            if let (Some((cloud, _)), SceneSource::File(path)) = (embedded, &source) {
+                notifications.info(format!(
+                    "{}: {} splats (KHR_gaussian_splatting) with its meshes",
+                    source.display_name(),
+                    cloud.len()
+                ));
+                let entity = commands
+                    .spawn((
+                        Name::new("splat overlay"),
+                        crate::scene::splat_render::SplatCloudComponent {
+                            data: std::sync::Arc::new(cloud),
+                        },
+                        Transform::IDENTITY,
+                    ))
+                    .id();
+                current.overlay = Some((entity, path.clone()));
+            }
             // Keep showing the current scene until the new one has loaded (a bad file must not leave the user
             // with nothing). A scene still loading from an earlier request is dropped.
             let shown = current

@@ -434,3 +434,87 @@ fn read_primitive(
     }
     Ok(cloud)
 }
+
+/// A GLB with its splats: the same document without the `KHR_gaussian_splatting` primitives (what a mesh loader
+/// can read: Bevy's glTF loader refuses the extension's attribute names), and whether any mesh primitive is left.
+pub struct MeshPart {
+    pub glb: Vec<u8>,
+    pub has_meshes: bool,
+}
+
+/// [`MeshPart`] of a GLB that holds splats. Meshes emptied by the removal are dropped and the nodes that used
+/// them lose their mesh; the binary chunk is kept as it is (its splat data simply goes unreferenced).
+pub fn mesh_part(bytes: &[u8], path: &Path) -> Result<MeshPart, SplatLoadError> {
+    if !bytes.starts_with(b"glTF") {
+        return Err(bad(
+            path,
+            "a .gltf with splats and meshes is read for its splats only; save it as .glb to load both".into(),
+        ));
+    }
+    let json_length = u32::from_le_bytes([bytes[12], bytes[13], bytes[14], bytes[15]]) as usize;
+    let doc = read_document(bytes, path)?;
+    let mut json = doc.json;
+    let mut new_index = Vec::new();
+    let mut kept = Vec::new();
+    let mut has_meshes = false;
+    if let Some(meshes) = json["meshes"].as_array() {
+        for mesh in meshes {
+            let mut mesh = mesh.clone();
+            if let Some(primitives) = mesh["primitives"].as_array() {
+                let left: Vec<Value> = primitives
+                    .iter()
+                    .filter(|p| p["extensions"].get(EXTENSION).is_none())
+                    .cloned()
+                    .collect();
+                if left.is_empty() {
+                    new_index.push(None);
+                    continue;
+                }
+                has_meshes = true;
+                mesh["primitives"] = Value::Array(left);
+            }
+            new_index.push(Some(kept.len()));
+            kept.push(mesh);
+        }
+    }
+    json["meshes"] = Value::Array(kept);
+    if let Some(nodes) = json["nodes"].as_array_mut() {
+        for node in nodes {
+            if let Some(old) = node["mesh"].as_u64() {
+                match new_index.get(old as usize).copied().flatten() {
+                    Some(new) => node["mesh"] = Value::from(new),
+                    None => {
+                        if let Some(map) = node.as_object_mut() {
+                            map.remove("mesh");
+                        }
+                    }
+                }
+            }
+        }
+    }
+    for key in ["extensionsUsed", "extensionsRequired"] {
+        // `get_mut`, not indexing: indexing a missing key would insert a null.
+        if let Some(list) = json.get_mut(key).and_then(Value::as_array_mut) {
+            list.retain(|e| e.as_str() != Some(EXTENSION));
+        }
+    }
+    if json["meshes"].as_array().is_some_and(Vec::is_empty)
+        && let Some(map) = json.as_object_mut()
+    {
+        map.remove("meshes");
+    }
+    let mut text = serde_json::to_vec(&json).map_err(|e| bad(path, e.to_string()))?;
+    while !text.len().is_multiple_of(4) {
+        text.push(b' ');
+    }
+    let rest = &bytes[20 + json_length..];
+    let mut glb = Vec::with_capacity(20 + text.len() + rest.len());
+    glb.extend_from_slice(b"glTF");
+    glb.extend_from_slice(&2u32.to_le_bytes());
+    glb.extend_from_slice(&((20 + text.len() + rest.len()) as u32).to_le_bytes());
+    glb.extend_from_slice(&(text.len() as u32).to_le_bytes());
+    glb.extend_from_slice(b"JSON");
+    glb.extend_from_slice(&text);
+    glb.extend_from_slice(rest);
+    Ok(MeshPart { glb, has_meshes })
+}

@@ -35,7 +35,7 @@ mod spz;
 pub use ascii_ply::write_ascii_ply;
 pub use dot_splat::write_dot_splat;
 pub use error::SplatLoadError;
-pub use gltf::has_gaussian_splats;
+pub use gltf::{MeshPart, has_gaussian_splats, mesh_part};
 pub use ply::write_ply;
 
 use glam::{Mat3, Quat, Vec3};
