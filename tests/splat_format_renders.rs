@@ -1,5 +1,5 @@
 //! The new splat formats rendered: the same cloud written by PlayCanvas splat-transform 3.7 as .ply, .spz
-//! (versions 4 and 3) and .glb (tools/splat_formats/make_fixtures.mjs), each rendered at two cameras and compared
+//! (versions 4 and 3), .sog and .glb (tools/splat_formats/make_fixtures.mjs), each rendered at two cameras and compared
 //! with the .ply rendered the same way (PSNR; the quantised formats lose a little), and a GLB holding a mesh and
 //! a splat primitive renders both, depth-composed.
 #![cfg(feature = "render")]
@@ -73,6 +73,7 @@ fn every_format_renders_as_its_ply() {
     for (name, placement, at_least) in [
         ("cloud.spz", Affine3A::IDENTITY, 40.0),
         ("cloud_v3.spz", Affine3A::IDENTITY, 40.0),
+        ("cloud.sog", Affine3A::IDENTITY, 30.0),
         ("cloud.glb", turn, 60.0),
     ] {
         let got = render(&fixture(name), placement);

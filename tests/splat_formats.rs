@@ -1216,6 +1216,171 @@ fn spz_errors_name_the_problem() {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
+// SOG: splat-transform's bundle against its PLY, the same files unbundled, and errors.
+
+#[test]
+fn sog_from_splat_transform_matches_its_ply() {
+    let ply = parse(&fixture("cloud.ply"), "cloud.ply").unwrap();
+    let sog = parse(&fixture("cloud.sog"), "cloud.sog").unwrap();
+    assert_eq!((sog.len(), sog.sh_degree), (ply.len(), ply.sh_degree));
+    // The writer reorders splats (Morton order): pair each with the PLY's nearest, which must be a permutation.
+    let order: Vec<usize> = sog
+        .means
+        .iter()
+        .map(|m| {
+            (0..ply.len())
+                .min_by(|&a, &b| {
+                    (ply.means[a] - *m)
+                        .length()
+                        .total_cmp(&(ply.means[b] - *m).length())
+                })
+                .unwrap()
+        })
+        .collect();
+    let mut seen = order.clone();
+    seen.sort_unstable();
+    seen.dedup();
+    assert_eq!(seen.len(), ply.len(), "every PLY splat is found once");
+    let k = ply.coefficients_per_channel();
+    let ply = SplatCloud {
+        means: order.iter().map(|&j| ply.means[j]).collect(),
+        scales: order.iter().map(|&j| ply.scales[j]).collect(),
+        rotations: order.iter().map(|&j| ply.rotations[j]).collect(),
+        opacities: order.iter().map(|&j| ply.opacities[j]).collect(),
+        sh: order
+            .iter()
+            .flat_map(|&j| ply.sh[j * k..(j + 1) * k].to_vec())
+            .collect(),
+        sh_degree: ply.sh_degree,
+    };
+    // SOG quantises by fitted codebooks (k-means), so the bounds are the measured worst cases with a margin,
+    // and the means and spreads of the errors are checked too.
+    let n = ply.len();
+    let (mut mean_error, mut worst_mean) = (0.0f32, 0.0f32);
+    let (mut scale_error, mut dc_error, mut rest_error) = (0.0f32, 0.0f32, 0.0f32);
+    let k = ply.coefficients_per_channel();
+    for i in 0..n {
+        let d = (ply.means[i] - sog.means[i]).abs().max_element();
+        mean_error += d;
+        worst_mean = worst_mean.max(d);
+        scale_error += (ply.scales[i].ln() - sog.scales[i].ln())
+            .abs()
+            .max_element();
+        assert!(
+            1.0 - ply.rotations[i].dot(sog.rotations[i]).abs() < 2e-4,
+            "splat {i} rotation {} vs {}",
+            ply.rotations[i],
+            sog.rotations[i]
+        );
+        assert!(
+            (ply.opacities[i] - sog.opacities[i]).abs() <= 1.0 / 255.0 + 1e-6,
+            "splat {i} opacity {} vs {}",
+            ply.opacities[i],
+            sog.opacities[i]
+        );
+        dc_error += (Vec3::from_array(ply.sh[i * k]) - Vec3::from_array(sog.sh[i * k]))
+            .abs()
+            .max_element();
+        for c in 1..k {
+            rest_error += (Vec3::from_array(ply.sh[i * k + c])
+                - Vec3::from_array(sog.sh[i * k + c]))
+            .abs()
+            .max_element();
+        }
+    }
+    let n = n as f32;
+    println!(
+        "SOG against PLY: mean position error {:.2e} m (worst {worst_mean:.2e}), log scale {:.4}, DC {:.4}, SH {:.4}",
+        mean_error / n,
+        scale_error / n,
+        dc_error / n,
+        rest_error / n / (k - 1) as f32
+    );
+    // 16 bits over a 0.94 m range of ln(|x| + 1): about 1.4e-5 m a step near 0, a little more farther out.
+    assert!(worst_mean < 3e-5, "worst position error {worst_mean}");
+    // The SH palette is fitted by k-means over few splats here: the coarsest part (measured 0.060).
+    assert!(
+        scale_error / n < 0.01 && dc_error / n < 0.02 && rest_error / n / ((k - 1) as f32) < 0.08
+    );
+
+    // The same files unbundled, opened by their meta.json.
+    let dir = tempfile::tempdir().unwrap();
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(fixture("cloud.sog"))).unwrap();
+    for i in 0..archive.len() {
+        let mut entry = archive.by_index(i).unwrap();
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut entry, &mut bytes).unwrap();
+        std::fs::write(dir.path().join(entry.name().unwrap().as_ref()), bytes).unwrap();
+    }
+    assert!(is_splat_path(&dir.path().join("meta.json")));
+    let unbundled = load_splats(&dir.path().join("meta.json")).unwrap();
+    assert_close(&sog, &unbundled, &F32_EXACT);
+    // A missing image is named.
+    std::fs::remove_file(dir.path().join("quats.webp")).unwrap();
+    let e = load_splats(&dir.path().join("meta.json"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("quats.webp"), "{e}");
+}
+
+#[test]
+fn sog_errors_name_the_problem() {
+    let good = fixture("cloud.sog");
+    let f = "scene.sog";
+    let message = |bytes: &[u8]| error(bytes, f).to_string();
+    assert!(message(&good[..good.len() / 2]).contains("zip"));
+    assert!(message(b"not a zip at all").contains("zip"));
+    // Rewrite meta.json inside the bundle.
+    let with_meta = |edit: &dyn Fn(&mut serde_json::Value)| {
+        let mut archive = zip::ZipArchive::new(std::io::Cursor::new(good.clone())).unwrap();
+        let mut out = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        for i in 0..archive.len() {
+            let mut entry = archive.by_index(i).unwrap();
+            let name = entry.name().unwrap().to_string();
+            let mut bytes = Vec::new();
+            std::io::Read::read_to_end(&mut entry, &mut bytes).unwrap();
+            if name == "meta.json" {
+                let mut meta: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+                edit(&mut meta);
+                bytes = serde_json::to_vec(&meta).unwrap();
+            }
+            out.start_file(name, zip::write::SimpleFileOptions::default())
+                .unwrap();
+            std::io::Write::write_all(&mut out, &bytes).unwrap();
+        }
+        out.finish().unwrap().into_inner()
+    };
+    assert!(
+        message(&with_meta(&|m| {
+            m.as_object_mut().unwrap().remove("version");
+        }))
+        .contains("version 1")
+    );
+    assert!(message(&with_meta(&|m| m["count"] = 100_000.into())).contains("too small"));
+    assert!(
+        message(&with_meta(&|m| m["count"] = u64::MAX.into())).contains("more than handtwin loads")
+    );
+    assert!(
+        message(&with_meta(
+            &|m| m["scales"]["codebook"] = serde_json::json!([1.0, 2.0])
+        ))
+        .contains("codebook")
+    );
+    assert!(
+        message(&with_meta(
+            &|m| m["quats"]["files"][0] = "../../etc/passwd".into()
+        ))
+        .contains("leaves the SOG")
+    );
+    assert!(
+        message(&with_meta(
+            &|m| m["means"]["mins"] = serde_json::json!([0, "x", 0])
+        ))
+        .contains("means.mins")
+    );
+}
+
+// ---------------------------------------------------------------------------------------------------------------
 // glTF with KHR_gaussian_splatting: splat-transform's GLB against its PLY, and hand-made documents.
 
 #[test]
@@ -1397,7 +1562,7 @@ fn mutated_files_never_panic() {
         .unwrap_or(2000);
     let cloud = random_cloud(300, 1, 21);
     let small = random_cloud(12, 1, 22);
-    let inputs: [(&str, Vec<u8>); 9] = [
+    let inputs: [(&str, Vec<u8>); 10] = [
         ("fuzz.ply", write_ply(&small)),
         ("fuzz-ascii.ply", write_ascii_ply(&small)),
         ("fuzz.compressed.ply", write_compressed(&cloud, true)),
@@ -1405,6 +1570,7 @@ fn mutated_files_never_panic() {
         ("fuzz.splat", write_dot_splat(&cloud)),
         ("fuzz.spz", fixture("cloud.spz")),
         ("fuzz-v3.spz", fixture("cloud_v3.spz")),
+        ("fuzz.sog", fixture("cloud.sog")),
         (
             "fuzz.glb",
             write_gltf_splats(

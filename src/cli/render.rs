@@ -14,7 +14,7 @@ use std::time::Instant;
 
 #[derive(clap::Args, Debug)]
 pub struct RenderArgs {
-    /// A glTF/GLB scene or a splat file (.ply, .compressed.ply, .splat, .spz) (default: the bundled room corner).
+    /// A glTF/GLB scene or a splat file (.ply, .compressed.ply, .splat, .spz, .sog) (default: the bundled room corner).
     #[arg(long)]
     pub scene: Option<PathBuf>,
     /// Camera path file (`handtwin.camera_path` JSON; see docs in `action::path_file` and assets/examples/).

@@ -13,7 +13,7 @@ use thiserror::Error;
 pub enum SceneSource {
     /// The bundled furnished room corner (`assets/scenes/room_corner.glb`).
     Bundled,
-    /// A file chosen by the user: a glTF/GLB scene or a splat file (`.ply`, `.compressed.ply`, `.splat`, `.spz`).
+    /// A file chosen by the user: a glTF/GLB scene or a splat file (`.ply`, `.compressed.ply`, `.splat`, `.spz`, `.sog`).
     File(PathBuf),
 }
 
@@ -29,7 +29,7 @@ impl SceneSource {
         }
     }
 
-    /// A Gaussian-splat file (`.ply`, `.splat` or `.spz`; see [`super::splat::SPLAT_EXTENSIONS`]) rather than a glTF
+    /// A Gaussian-splat file (`.ply`, `.splat`, `.spz`, `.sog` or a SOG `meta.json`; see [`super::splat::SPLAT_EXTENSIONS`]) rather than a glTF
     /// scene. The file's content decides which splat reader runs.
     pub fn is_splats(&self) -> bool {
         matches!(self, SceneSource::File(path) if super::splat::is_splat_path(path))
@@ -104,7 +104,7 @@ impl SceneSource {
                     .map(str::to_ascii_lowercase);
                 match extension.as_deref() {
                     Some("glb" | "gltf") => {}
-                    Some("ply" | "splat" | "spz") => {
+                    Some("ply" | "splat" | "spz" | "sog") => {
                         return Err(SceneError::Unsupported {
                             path: path.clone(),
                             reason: "a splat file is not a glTF scene; load it with load_splats"
@@ -115,7 +115,7 @@ impl SceneSource {
                         return Err(SceneError::Unsupported {
                             path: path.clone(),
                             reason:
-                                "unknown scene format; handtwin opens glTF scenes (.glb, .gltf) and splats (.ply, .compressed.ply, .splat, .spz)"
+                                "unknown scene format; handtwin opens glTF scenes (.glb, .gltf) and splats (.ply, .compressed.ply, .splat, .spz, .sog)"
                                     .into(),
                         });
                     }

@@ -28,11 +28,11 @@ fn start_dialog(mut requests: MessageReader<ShowOpenDialog>, mut pending: ResMut
         .set_title("Open a scene or a camera path")
         .add_filter(
             "Scenes and camera paths",
-            &["glb", "gltf", "ply", "splat", "spz", "json"],
+            &["glb", "gltf", "ply", "splat", "spz", "sog", "json"],
         )
         .add_filter("glTF scene", &["glb", "gltf"])
         .add_filter(
-            "Gaussian splats (.ply, .compressed.ply, .splat, .spz)",
+            "Gaussian splats (.ply, .compressed.ply, .splat, .spz, .sog)",
             &crate::scene::splat::SPLAT_EXTENSIONS,
         )
         .add_filter("Camera path", &["json"])
@@ -69,8 +69,8 @@ fn dropped_files(
     }
 }
 
-/// JSON files are camera paths; everything else is offered to the scene loader, which names the formats it
-/// reads when it cannot.
+/// JSON files are camera paths (except an unbundled SOG's `meta.json`); everything else is offered to the scene
+/// loader, which names the formats it reads when it cannot.
 fn route(
     path: std::path::PathBuf,
     open: &mut MessageWriter<OpenScene>,
@@ -79,7 +79,7 @@ fn route(
     let is_json = path
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("json"));
-    if is_json {
+    if is_json && !crate::scene::splat::is_splat_path(&path) {
         open_path.write(OpenCameraPath(path));
     } else {
         open.write(OpenScene(SceneSource::File(path)));

@@ -44,7 +44,7 @@ fn pick_splats(
         let dialog = rfd::AsyncFileDialog::new()
             .set_title("Add splats to the scene")
             .add_filter(
-                "Gaussian splats (.ply, .compressed.ply, .splat, .spz)",
+                "Gaussian splats (.ply, .compressed.ply, .splat, .spz, .sog)",
                 &crate::scene::splat::SPLAT_EXTENSIONS,
             );
         pending.0 = Some(bevy::tasks::AsyncComputeTaskPool::get().spawn(dialog.pick_file()));

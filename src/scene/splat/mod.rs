@@ -18,8 +18,13 @@
 //! - **Niantic SPZ** (`.spz`), versions 2 and 3 (gzip) and 4 (ZSTD streams), SH degree 0–3: recognised by the
 //!   "NGSP" magic, or gzip with the `.spz` extension; see `spz.rs`.
 //!
-//! Refused with an error that names the format: big-endian PLY, ASCII compressed PLY, `.ksplat`, `.sog`,
-//! and anything else. Every error names the file and the problem (missing property, the splat index and property
+//! - **PlayCanvas SOG** version 2: a `.sog` bundle (zip) or an unbundled `meta.json` with its WebP images; see
+//!   `sog.rs`.
+//! - **glTF 2.0 with `KHR_gaussian_splatting`** (`.glb`, `.gltf`): the splat primitives of the default scene; see
+//!   `gltf.rs`.
+//!
+//! Refused with an error that names the format: big-endian PLY, ASCII compressed PLY, `.ksplat`, and anything
+//! else. Every error names the file and the problem (missing property, the splat index and property
 //! of a NaN/Inf value, a truncated body, a count over [`MAX_SPLATS`] or beyond what the file's size can hold, a
 //! zero rotation); no input panics. Files are streamed from a buffered reader: loading holds the cloud and a
 //! 1 MiB block, not a copy of the file.
@@ -30,6 +35,7 @@ mod dot_splat;
 mod error;
 mod gltf;
 mod ply;
+mod sog;
 mod spz;
 
 pub use ascii_ply::write_ascii_ply;
@@ -46,10 +52,18 @@ use std::path::Path;
 pub const MAX_SPLATS: u64 = 100_000_000;
 
 /// File extensions that open as splat scenes (`.compressed.ply` ends in `.ply`).
-pub const SPLAT_EXTENSIONS: [&str; 3] = ["ply", "splat", "spz"];
+pub const SPLAT_EXTENSIONS: [&str; 4] = ["ply", "splat", "spz", "sog"];
 
-/// Whether `path` has a splat scene extension (see [`SPLAT_EXTENSIONS`]); the content decides the reader.
+/// Whether `path` has a splat scene extension (see [`SPLAT_EXTENSIONS`]) or is an unbundled SOG's `meta.json`;
+/// the content decides the reader.
 pub fn is_splat_path(path: &Path) -> bool {
+    // An unbundled SOG is opened by its meta.json (a fixed name).
+    if path
+        .file_name()
+        .is_some_and(|n| n.eq_ignore_ascii_case("meta.json"))
+    {
+        return true;
+    }
     path.extension()
         .and_then(|e| e.to_str())
         .is_some_and(|e| SPLAT_EXTENSIONS.iter().any(|s| e.eq_ignore_ascii_case(s)))
@@ -103,6 +117,25 @@ fn read_splats(
             }),
         };
     }
+    // SOG: a zip bundle named .sog, or the meta.json of an unbundled one.
+    let file_name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .map(str::to_ascii_lowercase)
+        .unwrap_or_default();
+    if file_name.ends_with(".sog") || (file_name == "meta.json" && start.starts_with(b"{")) {
+        if file_name == "meta.json" {
+            return sog::read_sog_folder(path);
+        }
+        let mut bytes = Vec::with_capacity(size.min(1 << 30) as usize);
+        reader
+            .read_to_end(&mut bytes)
+            .map_err(|source| SplatLoadError::Io {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        return sog::read_sog_bundle(&bytes, path);
+    }
     let is_gltf_name = path
         .extension()
         .and_then(|e| e.to_str())
@@ -146,7 +179,6 @@ fn read_splats(
                     .into(),
         }),
         Some("ksplat") => Err(unsupported("GaussianSplats3D .ksplat")),
-        Some("sog") => Err(unsupported("PlayCanvas SOG")),
         _ => Err(SplatLoadError::UnknownFormat {
             path: path.to_path_buf(),
         }),
