@@ -3,7 +3,10 @@
 //! prints a table. Memory: the loaded cloud's heap bytes, and the growth of the process's peak RSS during the
 //! loads (the peak is reset through /proc/self/clear_refs before each file, so writing the files does not count).
 //!
-//! `cargo run --release --no-default-features --example bench_splat_load`
+//! `-- --formats DIR` also loads the files `tools/splat_formats/make_fixtures.mjs DIR 1000000` writes (one random
+//! SH-degree-1 cloud as .ply, .spz versions 4 and 3, .sog and .glb, by PlayCanvas splat-transform).
+//!
+//! `cargo run --release --no-default-features --example bench_splat_load [-- --formats DIR]`
 
 use handtwin::scene::splat::{SplatCloud, load_splats, write_ascii_ply, write_dot_splat};
 use std::io::Write as _;
@@ -138,12 +141,24 @@ fn main() -> anyhow::Result<()> {
         std::fs::write(dir.path().join("100k-ascii.ply"), write_ascii_ply(&cloud))?;
         std::fs::write(dir.path().join("100k.splat"), write_dot_splat(&cloud))?;
     }
-    let rows = [
+    let mut rows = vec![
         measure("binary PLY, SH 3", &small)?,
         measure("binary PLY, SH 3", &large)?,
         measure("ASCII PLY, SH 3", &dir.path().join("100k-ascii.ply"))?,
         measure(".splat (SH 0)", &dir.path().join("100k.splat"))?,
     ];
+    if let Some(formats) = std::env::args().skip_while(|a| a != "--formats").nth(1) {
+        let formats = Path::new(&formats);
+        for (label, name) in [
+            ("binary PLY, SH 1 (splat-transform)", "cloud.ply"),
+            ("SPZ v4, SH 1", "cloud.spz"),
+            ("SPZ v3, SH 1", "cloud_v3.spz"),
+            ("SOG, SH 1", "cloud.sog"),
+            ("glTF KHR_gaussian_splatting, SH 1", "cloud.glb"),
+        ] {
+            rows.push(measure(label, &formats.join(name))?);
+        }
+    }
     println!(
         "| format | splats | file MB | load, best of 3 | M splats/s | cloud MB | peak RSS growth MB |"
     );

@@ -98,8 +98,21 @@ fn image(
         .as_str()
         .ok_or_else(|| bad(path, format!("meta.json: {key}.files[{index}] is missing")))?;
     let bytes = files.read(name, MAX_IMAGE, path)?;
-    let decoded = image::load_from_memory_with_format(&bytes, image::ImageFormat::WebP)
-        .map_err(|e| bad(path, format!("{name} is not a WebP image: {e}")))?
+    // The decoder allocates what the image's header claims: bound it by what `count` texels need (twice, for
+    // rounding to a rectangle) before it does, plus room for small images.
+    let mut reader =
+        image::ImageReader::with_format(std::io::Cursor::new(&bytes), image::ImageFormat::WebP);
+    let mut limits = image::Limits::default();
+    limits.max_alloc = Some((count as u64).saturating_mul(8).saturating_add(64 << 20));
+    reader.limits(limits);
+    let decoded = reader
+        .decode()
+        .map_err(|e| {
+            bad(
+                path,
+                format!("{name} is not a WebP image of at most {count} texels: {e}"),
+            )
+        })?
         .to_rgba8();
     let (width, height) = (decoded.width() as usize, decoded.height() as usize);
     if width * height < count {
@@ -239,7 +252,16 @@ fn read_sog(mut files: Files, path: &Path) -> Result<SplatCloud, SplatLoadError>
     let rest = REST[bands];
     let (mut labels, mut centroids, mut sh_code, mut palette) = (None, None, Vec::new(), 0);
     if rest > 0 {
-        let c = image(&mut files, &meta, "shN", 0, 0, path)?;
+        palette = meta["shN"]["count"].as_u64().unwrap_or(0).min(1 << 16) as usize;
+        // The palette: 64 entries a row, one texel per coefficient.
+        let c = image(
+            &mut files,
+            &meta,
+            "shN",
+            0,
+            palette.div_ceil(64) * 64 * rest,
+            path,
+        )?;
         if c.width != 64 * rest {
             return Err(bad(
                 path,
@@ -253,7 +275,6 @@ fn read_sog(mut files: Files, path: &Path) -> Result<SplatCloud, SplatLoadError>
         centroids = Some(c);
         labels = Some(image(&mut files, &meta, "shN", 1, count, path)?);
         sh_code = codebook(&meta, "shN", path)?;
-        palette = meta["shN"]["count"].as_u64().unwrap_or(0) as usize;
     }
     let mut cloud = SplatCloud::with_capacity(count, bands);
     const QUAT_INDEX: [[usize; 3]; 4] = [[1, 2, 3], [0, 2, 3], [0, 1, 3], [0, 1, 2]];
