@@ -256,9 +256,17 @@ pub(super) fn read_compressed(
             index,
             path,
         )?;
-        cloud
-            .sh
-            .push(((display - Vec3::splat(0.5)) / SH_C0).to_array());
+        // Finite chunk ranges can still overflow in the lerp (found by the long fuzz campaign).
+        let dc = (display - Vec3::splat(0.5)) / SH_C0;
+        if !dc.is_finite() {
+            return Err(SplatLoadError::Value {
+                path: path.to_path_buf(),
+                index,
+                property: "packed_color".into(),
+                reason: format!("the chunk's colour range gives {display}, not a finite colour"),
+            });
+        }
+        cloud.sh.push(dc.to_array());
         cloud.sh.extend(std::iter::repeat_n([0.0; 3], k - 1));
         Ok(())
     })?;
