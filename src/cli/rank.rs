@@ -352,6 +352,18 @@ pub(super) struct Simulated {
     key: String,
 }
 
+impl Simulated {
+    fn cached(entry: crate::eval::rank::CachedFinal, key: &GenerationKey) -> Self {
+        Self {
+            generated: entry.generated,
+            composite: entry.composite,
+            seconds: entry.seconds,
+            cached: true,
+            key: key.id(),
+        }
+    }
+}
+
 impl Simulator {
     #[cfg(feature = "render")] // for `search`
     /// The progress bar's length: `simulations` more generations of the model's steps.
@@ -444,13 +456,7 @@ impl Simulator {
         loop {
             if let Some(cached) = entry.load(key)? {
                 self.reused += 1;
-                return Ok(Simulated {
-                    generated: cached.generated,
-                    composite: cached.composite,
-                    seconds: cached.seconds,
-                    cached: true,
-                    key: key.id(),
-                });
+                return Ok(Simulated::cached(cached, key));
             }
             if started.elapsed() > patience {
                 bail!(
@@ -478,13 +484,7 @@ impl Simulator {
         let entry = CacheEntry::new(&self.cache, key);
         if let Some(cached) = entry.load(key)? {
             self.reused += 1;
-            return Ok(Simulated {
-                generated: cached.generated,
-                composite: cached.composite,
-                seconds: cached.seconds,
-                cached: true,
-                key: key.id(),
-            });
+            return Ok(Simulated::cached(cached, key));
         }
         self.bar.set_message(label.to_string());
         let base = self.bar.position();

@@ -93,7 +93,12 @@ fn add_splats(
         cloud.len(),
         current.source.display_name()
     ));
-    let entity = commands
+    current.overlay = Some((spawn_overlay(&mut commands, cloud), path));
+}
+
+/// Splats shown over a mesh scene (added by "Add splats…" or found inside its glTF).
+fn spawn_overlay(commands: &mut Commands, cloud: crate::scene::splat::SplatCloud) -> Entity {
+    commands
         .spawn((
             Name::new("splat overlay"),
             crate::scene::splat_render::SplatCloudComponent {
@@ -101,8 +106,7 @@ fn add_splats(
             },
             Transform::IDENTITY,
         ))
-        .id();
-    current.overlay = Some((entity, path));
+        .id()
 }
 
 /// Where the shown scene sits in the world (up axis, rotation, scale, translation): the placement panel edits
@@ -277,16 +281,7 @@ fn open_scene(
                     source.display_name(),
                     cloud.len()
                 ));
-                let entity = commands
-                    .spawn((
-                        Name::new("splat overlay"),
-                        crate::scene::splat_render::SplatCloudComponent {
-                            data: std::sync::Arc::new(cloud),
-                        },
-                        Transform::IDENTITY,
-                    ))
-                    .id();
-                current.overlay = Some((entity, path.clone()));
+                current.overlay = Some((spawn_overlay(&mut commands, cloud), path.clone()));
             }
             // Keep showing the current scene until the new one has loaded (a bad file must not leave the user
             // with nothing). A scene still loading from an earlier request is dropped.

@@ -90,6 +90,18 @@ pub fn parse_splats(bytes: &[u8], path: &Path) -> Result<SplatCloud, SplatLoadEr
     read_splats(&mut reader, bytes.len() as u64, path)
 }
 
+/// The rest of the file (formats read whole: compressed, zipped or indexed ones).
+fn read_all(reader: &mut impl BufRead, size: u64, path: &Path) -> Result<Vec<u8>, SplatLoadError> {
+    let mut bytes = Vec::with_capacity(size.min(1 << 30) as usize);
+    reader
+        .read_to_end(&mut bytes)
+        .map_err(|source| SplatLoadError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    Ok(bytes)
+}
+
 /// Picks the reader by content: the PLY magic, then the `.splat` extension.
 fn read_splats(
     reader: &mut impl BufRead,
@@ -127,13 +139,7 @@ fn read_splats(
         if file_name == "meta.json" {
             return sog::read_sog_folder(path);
         }
-        let mut bytes = Vec::with_capacity(size.min(1 << 30) as usize);
-        reader
-            .read_to_end(&mut bytes)
-            .map_err(|source| SplatLoadError::Io {
-                path: path.to_path_buf(),
-                source,
-            })?;
+        let bytes = read_all(reader, size, path)?;
         return sog::read_sog_bundle(&bytes, path);
     }
     let is_gltf_name = path
@@ -141,23 +147,11 @@ fn read_splats(
         .and_then(|e| e.to_str())
         .is_some_and(|e| e.eq_ignore_ascii_case("gltf") || e.eq_ignore_ascii_case("glb"));
     if start.starts_with(b"glTF") || is_gltf_name {
-        let mut bytes = Vec::with_capacity(size.min(1 << 30) as usize);
-        reader
-            .read_to_end(&mut bytes)
-            .map_err(|source| SplatLoadError::Io {
-                path: path.to_path_buf(),
-                source,
-            })?;
+        let bytes = read_all(reader, size, path)?;
         return gltf::read_gltf(&bytes, path);
     }
     if spz::looks_like_spz(start, path) {
-        let mut bytes = Vec::with_capacity(size.min(1 << 30) as usize);
-        reader
-            .read_to_end(&mut bytes)
-            .map_err(|source| SplatLoadError::Io {
-                path: path.to_path_buf(),
-                source,
-            })?;
+        let bytes = read_all(reader, size, path)?;
         return spz::read_spz(&bytes, path);
     }
     let extension = path
