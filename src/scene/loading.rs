@@ -61,10 +61,21 @@ impl SceneSource {
             path: path.clone(),
             reason,
         };
-        let bytes = std::fs::read(path).map_err(|e| unreadable(e.to_string()))?;
-        if !super::splat::has_gaussian_splats(&bytes) {
+        // The extension is named in the JSON, which opens the file: a scene without splats costs a short read,
+        // not a read of the whole file (this runs on every scene open, more than once).
+        let mut prefix = Vec::new();
+        std::fs::File::open(path)
+            .and_then(|file| {
+                std::io::Read::read_to_end(
+                    &mut std::io::Read::take(file, super::splat::GLTF_SNIFF_BYTES as u64),
+                    &mut prefix,
+                )
+            })
+            .map_err(|e| unreadable(e.to_string()))?;
+        if !super::splat::has_gaussian_splats(&prefix) {
             return Ok(None);
         }
+        let bytes = std::fs::read(path).map_err(|e| unreadable(e.to_string()))?;
         let part = super::splat::mesh_part(&bytes, path).map_err(|e| unreadable(e.to_string()))?;
         let dir = std::env::temp_dir().join("handtwin-gltf-meshes");
         std::fs::create_dir_all(&dir).map_err(|e| unreadable(e.to_string()))?;

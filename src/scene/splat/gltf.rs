@@ -110,9 +110,13 @@ fn read_document(bytes: &[u8], path: &Path) -> Result<Document, SplatLoadError> 
     Ok(Document { json, buffers })
 }
 
-/// Whether a glTF document (JSON) uses the extension; cheap enough to ask of every `.glb` a user opens.
+/// How much of a glTF file [`has_gaussian_splats`] looks at (its JSON comes first).
+pub const SNIFF_BYTES: usize = 1 << 20;
+
+/// Whether a glTF document (JSON) uses the extension, from its first [`SNIFF_BYTES`]; cheap enough to ask of every
+/// `.glb` a user opens.
 pub fn has_gaussian_splats(bytes: &[u8]) -> bool {
-    let head = &bytes[..bytes.len().min(1 << 20)];
+    let head = &bytes[..bytes.len().min(SNIFF_BYTES)];
     head.windows(EXTENSION.len())
         .any(|w| w == EXTENSION.as_bytes())
 }

@@ -41,7 +41,7 @@ mod spz;
 pub use ascii_ply::write_ascii_ply;
 pub use dot_splat::write_dot_splat;
 pub use error::SplatLoadError;
-pub use gltf::{MeshPart, has_gaussian_splats, mesh_part};
+pub use gltf::{MeshPart, SNIFF_BYTES as GLTF_SNIFF_BYTES, has_gaussian_splats, mesh_part};
 pub use ply::write_ply;
 
 use glam::{Mat3, Quat, Vec3};
