@@ -100,7 +100,8 @@ enum Phase {
         /// The best action's tracks are back on the timeline (once the candidate's streams are captured).
         restored: bool,
     },
-    Scoring(Task<Result<f64, String>>),
+    /// The candidate's clip is in; its distance to the goal is being computed.
+    Scoring(Task<Result<f64, String>>, Box<Simulated>),
 }
 
 pub struct ActionSearchPlugin;
@@ -368,17 +369,16 @@ fn step(
                     notifications.error("search stopped: the goal or LPIPS is gone".into());
                     return Some("stopped");
                 };
-                let tracks = std::mem::take(tracks);
-                run.simulated.push(Simulated {
-                    score: f64::NEG_INFINITY,
+                let pending = Simulated {
+                    score: f64::NAN, // set when scored
                     generation: run.state.generation,
-                    tracks,
+                    tracks: std::mem::take(tracks),
                     generated: frames.clone(),
                     composite,
-                });
+                };
                 let task =
                     AsyncComputeTaskPool::get().spawn(async move { score(lpips, goal, frames) });
-                run.phase = Phase::Scoring(task);
+                run.phase = Phase::Scoring(task, Box::new(pending));
                 return None;
             }
             let capturing = results.is_capturing();
@@ -400,25 +400,21 @@ fn step(
                 }
             }
         }
-        Phase::Scoring(task) => {
+        Phase::Scoring(task, _) => {
             let scored = block_on(poll_once(task))?;
+            let Phase::Scoring(_, pending) = std::mem::replace(&mut run.phase, Phase::Submit)
+            else {
+                return None;
+            };
             let distance = match scored {
                 Ok(d) => d,
                 Err(message) => {
                     notifications.error(format!("search stopped: scoring failed: {message}"));
-                    run.simulated.retain(|s| s.score.is_finite());
                     return Some("stopped");
                 }
             };
             let score = -distance;
-            // The newest entry is the one just scored (pushed unscored at the end).
-            if let Some(last) = run
-                .simulated
-                .iter_mut()
-                .find(|s| s.score == f64::NEG_INFINITY)
-            {
-                last.score = score;
-            }
+            run.simulated.push(Simulated { score, ..*pending });
             run.simulated.sort_by(|a, b| b.score.total_cmp(&a.score));
             run.scores.push(score);
             // The best so far: on the timeline and in the composite.
@@ -434,7 +430,6 @@ fn step(
                 let scores = std::mem::take(&mut run.scores);
                 run.state.update(proposed, &scores);
             }
-            run.phase = Phase::Submit;
         }
     }
     None
@@ -473,7 +468,7 @@ fn search_section(
                 search.budget
             )),
         );
-        match run.simulated.iter().find(|s| s.score.is_finite()) {
+        match run.simulated.first() {
             Some(best) => ui.label(format!(
                 "best so far: LPIPS {:.3} (generation {}) — on the timeline and in the composite",
                 -best.score,
