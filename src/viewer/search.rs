@@ -234,7 +234,7 @@ fn finish(
     let first_new = candidates.list.len();
     for (i, s) in run.simulated.iter().take(KEEP_BEST).enumerate() {
         candidates.list.push(super::candidates::Candidate {
-            name: format!("search #{} (gen {})", i + 1, s.generation),
+            name: format!("search #{} (gen {})", i + 1, s.generation + 1),
             tracks: s.tracks.clone(),
             result: Some(CandidateResult::new(
                 s.generated.clone(),
@@ -255,7 +255,7 @@ fn finish(
         run.simulations(),
         run.started.elapsed().as_secs_f64(),
         -best.score,
-        best.generation,
+        best.generation + 1,
         run.simulated.len().min(KEEP_BEST)
     ));
 }
