@@ -24,7 +24,7 @@ fn main() -> anyhow::Result<()> {
     let mut model = DwmModel::load(&dir, None, &device, DType::F32)?;
     let sample = DwmSample::read(&sample_dir, stem, &Ffmpeg::from_env())?;
     let text = model.encode_prompt(sample.prompt.as_deref().unwrap_or(""))?;
-    let networks = model.networks();
+    let networks = model.networks()?;
     let (vae, transformer, config) = (
         networks.vae,
         networks.transformer,

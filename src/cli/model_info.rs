@@ -1,12 +1,19 @@
 //! `handtwin model-info DIR`: what a model directory holds and whether a run will fit.
 
-use crate::world_model::model_dir::{ModelDirectory, estimate_memory};
+use crate::world_model::memory::{MemoryEstimate, ModelShapes, gib};
+use crate::world_model::model_dir::ModelDirectory;
+use crate::world_model::offload::Offload;
 use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]
 pub struct ModelInfoArgs {
     /// A diffusers-format CogVideoX(-Fun) directory (with model_index.json).
-    pub dir: PathBuf,
+    #[arg(required_unless_present = "shapes")]
+    pub dir: Option<PathBuf>,
+    /// Estimate for a model's shapes without its files: cogvideox-5b (DWM's real model: CogVideoX-Fun-5B with
+    /// the DWM LoRA, T5-v1.1-XXL, the CogVideoX VAE).
+    #[arg(long, conflicts_with = "dir")]
+    pub shapes: Option<String>,
     /// The DWM LoRA folder (pytorch_lora_weights.safetensors, non_lora_weights.safetensors).
     #[arg(long)]
     pub lora: Option<PathBuf>,
@@ -19,15 +26,9 @@ pub struct ModelInfoArgs {
     /// Precision for the memory estimate: f32, bf16 or f16.
     #[arg(long, default_value = "bf16")]
     pub dtype: String,
-}
-
-fn gib(bytes: usize) -> String {
-    let bytes = bytes as f64;
-    if bytes >= (1u64 << 30) as f64 {
-        format!("{:.2} GiB", bytes / (1u64 << 30) as f64)
-    } else {
-        format!("{:.2} MiB", bytes / (1u64 << 20) as f64)
-    }
+    /// Say which --offload settings fit a device with this many GiB free (e.g. 24).
+    #[arg(long)]
+    pub device_memory: Option<f64>,
 }
 
 fn millions(count: usize) -> String {
@@ -49,8 +50,40 @@ pub fn run(args: ModelInfoArgs) -> anyhow::Result<()> {
         "bf16" | "f16" => 2,
         other => anyhow::bail!("--dtype {other} is not one of f32, bf16, f16"),
     };
-    let model = ModelDirectory::inspect(&args.dir, args.lora.as_deref())?;
-    println!("{}", args.dir.display());
+    let shapes = match (&args.dir, args.shapes.as_deref()) {
+        (_, Some("cogvideox-5b")) => {
+            println!(
+                "DWM's real model at its shapes (CogVideoX-Fun-V1.1-5B-InP + DWM LoRA, no files read)"
+            );
+            ModelShapes::cogvideox_5b_dwm()?
+        }
+        (_, Some(other)) => anyhow::bail!("--shapes {other}: the known shapes are cogvideox-5b"),
+        (Some(dir), None) => {
+            let model = ModelDirectory::inspect(dir, args.lora.as_deref())?;
+            print_model(dir, &model);
+            ModelShapes::from_directory(&model).ok_or_else(|| {
+                anyhow::anyhow!(
+                    "{}: no transformer config to estimate memory from",
+                    dir.display()
+                )
+            })?
+        }
+        (None, None) => anyhow::bail!("give a model directory or --shapes"),
+    };
+    print_memory(
+        &shapes,
+        width,
+        height,
+        args.frames,
+        bytes,
+        &args.dtype,
+        args.device_memory,
+    );
+    Ok(())
+}
+
+fn print_model(dir: &std::path::Path, model: &ModelDirectory) {
+    println!("{}", dir.display());
     println!(
         "  pipeline: {}",
         model
@@ -127,30 +160,62 @@ pub fn run(args: ModelInfoArgs) -> anyhow::Result<()> {
             }
         );
     }
-    match estimate_memory(&model, width, height, args.frames, bytes, 1024) {
-        Some(estimate) => {
-            println!(
-                "  memory at {width}x{height}x{} in {}:",
-                args.frames, args.dtype
-            );
-            println!(
-                "    weights (all components)            {}",
-                gib(estimate.weights)
-            );
-            println!(
-                "    transformer tokens                  {}",
-                estimate.transformer_tokens
-            );
-            println!(
-                "    one block's activations (CFG batch) {}",
-                gib(estimate.transformer_activations)
-            );
-            println!(
-                "    attention scores per 1024-query chunk (CPU path) {}",
-                gib(estimate.attention_chunk)
-            );
-        }
-        None => println!("  memory: no transformer config to estimate from"),
+}
+
+/// The memory table: weights, activations, and the peak of every --offload setting.
+fn print_memory(
+    shapes: &ModelShapes,
+    width: usize,
+    height: usize,
+    frames: usize,
+    bytes: usize,
+    dtype: &str,
+    device_memory: Option<f64>,
+) {
+    let estimate = MemoryEstimate::new(shapes, width, height, frames, bytes);
+    println!("  memory at {width}x{height}x{frames} in {dtype} (estimated from the shapes):");
+    println!(
+        "    weights: text encoder {}, transformer {} (outer layers + one block {}), VAE {}",
+        gib(estimate.text_encoder_weights),
+        gib(estimate.transformer_weights),
+        gib(estimate.transformer_streamed_weights),
+        gib(estimate.vae_weights)
+    );
+    println!(
+        "    transformer tokens                  {}",
+        estimate.transformer_tokens
+    );
+    println!(
+        "    one block's activations (CFG batch) {}",
+        gib(estimate.transformer_activations)
+    );
+    println!(
+        "    one attention chunk (1 head, 1024 queries) {}",
+        gib(estimate.attention_chunk)
+    );
+    println!(
+        "    VAE decode (one tile, 9 frames)     {}",
+        gib(estimate.vae_activations)
+    );
+    println!("  peak device memory per --offload:");
+    let available = device_memory.map(|g| (g * (1u64 << 30) as f64) as usize);
+    for offload in Offload::ALL {
+        let (peak, phase) = estimate.peak(offload);
+        let phases: Vec<String> = estimate
+            .phases(offload)
+            .iter()
+            .map(|(name, b)| format!("{name} {}", gib(*b)))
+            .collect();
+        let fit = match available {
+            Some(available) if peak <= available => "  fits",
+            Some(_) => "  does not fit",
+            None => "",
+        };
+        println!(
+            "    {:<10} {:>10}  (peak in the {phase}; {}){fit}",
+            offload.name(),
+            gib(peak),
+            phases.join(", ")
+        );
     }
-    Ok(())
 }

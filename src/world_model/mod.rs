@@ -6,7 +6,9 @@
 pub mod checkpoint;
 pub mod composite;
 pub mod error;
+pub mod memory;
 pub mod model_dir;
+pub mod offload;
 pub mod parity;
 pub mod pipeline;
 pub mod resample;

@@ -321,54 +321,6 @@ fn inspect_lora(dir: &Path) -> Result<LoraInfo, ModelDirError> {
     })
 }
 
-/// Memory a run needs, in bytes, estimated from the configs.
-#[derive(Clone, Debug, PartialEq)]
-pub struct MemoryEstimate {
-    pub weights: usize,
-    pub transformer_tokens: usize,
-    /// Peak activations of one transformer block for the CFG batch of 2.
-    pub transformer_activations: usize,
-    /// Attention scores of one query chunk (the CPU path) or 0 with a fused kernel.
-    pub attention_chunk: usize,
-}
-
-/// Estimates memory for `width`×`height`×`frames` at `bytes_per_value` (2 for bf16, 4 for f32), with query
-/// chunks of `query_chunk` tokens on the CPU path.
-pub fn estimate_memory(
-    model: &ModelDirectory,
-    width: usize,
-    height: usize,
-    frames: usize,
-    bytes_per_value: usize,
-    query_chunk: usize,
-) -> Option<MemoryEstimate> {
-    let transformer = model.component("transformer")?;
-    let number = |key: &str| transformer.config_number(key).map(|v| v as usize);
-    let heads = number("num_attention_heads")?;
-    let head_dim = number("attention_head_dim")?;
-    let patch = number("patch_size").unwrap_or(2);
-    let text = number("max_text_seq_length").unwrap_or(226);
-    let width_inner = heads * head_dim;
-    let latent_frames = (frames - 1) / 4 + 1;
-    let video_tokens = latent_frames * (height / 8 / patch) * (width / 8 / patch);
-    let tokens = text + video_tokens;
-    let batch = 2;
-    let ff = number("ff_inner_dim").unwrap_or(4 * width_inner);
-    // Hidden states, q, k, v, attention output and the feed-forward's inner activations, per batch element.
-    let per_token = (6 * width_inner + ff) * bytes_per_value;
-    let weights = model
-        .components
-        .iter()
-        .map(|c| c.parameter_count() * bytes_per_value)
-        .sum();
-    Some(MemoryEstimate {
-        weights,
-        transformer_tokens: tokens,
-        transformer_activations: batch * tokens * per_token,
-        attention_chunk: batch * heads * query_chunk.min(tokens) * tokens * 4,
-    })
-}
-
 #[cfg(test)]
 mod sampling_defaults_tests {
     use super::SamplingDefaults;

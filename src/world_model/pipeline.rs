@@ -8,6 +8,7 @@
 
 use super::checkpoint::{CheckpointBackend, LoraAdapter, SharedBackend, WeightFiles};
 use super::error::file_error;
+use super::offload::{Offload, ParkedWeights};
 use super::resample::{cfhw_to_frames, frames_to_cfhw, resize_frames};
 use super::scheduler::{CogVideoXDdimScheduler, DdimConfig};
 use super::t5::{T5Config, T5TextEncoder};
@@ -66,12 +67,7 @@ pub fn sample(
     let Some(latents) = sample_latents(networks, inputs, progress)? else {
         return Ok(None);
     };
-    let decoded = networks
-        .vae
-        .decode(&(latents.permute((0, 2, 1, 3, 4))?.contiguous()? / networks.scaling_factor)?)?;
-    Ok(Some(
-        ((decoded.to_dtype(DType::F32)? / 2.0)? + 0.5)?.clamp(0f32, 1f32)?,
-    ))
+    decode_latents(networks.vae, networks.scaling_factor, &latents).map(Some)
 }
 
 /// The DWM loop of [`sample`] without the final decode: the denoised latents [1, f, C, h, w] (scaled by the
@@ -81,13 +77,68 @@ pub fn sample_latents(
     inputs: &SamplingInputs<'_>,
     progress: &mut dyn FnMut(usize, usize) -> bool,
 ) -> Result<Option<Tensor>> {
-    let sf = networks.scaling_factor;
-    let dtype = inputs.initial_noise.dtype();
+    let conditions = encode_conditions(networks.vae, networks.scaling_factor, inputs)?;
+    denoise(
+        networks.transformer,
+        networks.scheduler,
+        networks.scaling_factor,
+        &conditions,
+        inputs,
+        progress,
+    )
+}
+
+/// The VAE's half before the loop: the static video's latents (posterior mode) and the hand video's (posterior
+/// sample with `hand_posterior_eps`), both × the scaling factor, as [1, f, C, h, w].
+pub struct ConditionLatents {
+    pub static_latents: Tensor,
+    pub hand_latents: Tensor,
+}
+
+/// Encodes the two conditioning videos of `inputs` (the first phase of [`sample`]).
+pub fn encode_conditions(
+    vae: &AutoencoderKLCogVideoX,
+    scaling_factor: f64,
+    inputs: &SamplingInputs<'_>,
+) -> Result<ConditionLatents> {
+    let sf = scaling_factor;
     let static_latents =
-        (networks.vae.encode(inputs.static_video)?.mode() * sf)?.permute((0, 2, 1, 3, 4))?;
-    let hand_posterior = networks.vae.encode(inputs.hand_video)?;
+        (vae.encode(inputs.static_video)?.mode() * sf)?.permute((0, 2, 1, 3, 4))?;
+    let hand_posterior = vae.encode(inputs.hand_video)?;
     let hand_latents =
         (hand_posterior.sample_with(inputs.hand_posterior_eps)? * sf)?.permute((0, 2, 1, 3, 4))?;
+    Ok(ConditionLatents {
+        static_latents,
+        hand_latents,
+    })
+}
+
+/// Latents [1, f, C, h, w] (× the scaling factor) → video [1, 3, F, H, W] in [0, 1], f32 (the last phase).
+pub fn decode_latents(
+    vae: &AutoencoderKLCogVideoX,
+    scaling_factor: f64,
+    latents: &Tensor,
+) -> Result<Tensor> {
+    let decoded =
+        vae.decode(&(latents.permute((0, 2, 1, 3, 4))?.contiguous()? / scaling_factor)?)?;
+    Ok(((decoded.to_dtype(DType::F32)? / 2.0)? + 0.5)?.clamp(0f32, 1f32)?)
+}
+
+/// The transformer's loop (the middle phase of [`sample`]): `[noisy | mask | static | hand]` in, denoised
+/// latents out; `None` if `progress` stopped it.
+pub fn denoise(
+    transformer: &CogVideoXTransformer3DModel,
+    scheduler_config: &DdimConfig,
+    scaling_factor: f64,
+    conditions: &ConditionLatents,
+    inputs: &SamplingInputs<'_>,
+    progress: &mut dyn FnMut(usize, usize) -> bool,
+) -> Result<Option<Tensor>> {
+    let sf = scaling_factor;
+    let transformer_config = transformer.config();
+    let dtype = inputs.initial_noise.dtype();
+    let static_latents = &conditions.static_latents;
+    let hand_latents = &conditions.hand_latents;
     let (batch, frames, _, height, width) = static_latents.dims5()?;
     let mask = Tensor::full(
         sf as f32,
@@ -95,7 +146,7 @@ pub fn sample_latents(
         static_latents.device(),
     )?
     .to_dtype(static_latents.dtype())?;
-    let conditions = Tensor::cat(&[&mask, &static_latents, &hand_latents], 2)?;
+    let conditions = Tensor::cat(&[&mask, static_latents, hand_latents], 2)?;
     // With guidance 1 the guided prediction is the conditional one: run that branch alone (half the work).
     let guided_batch = inputs.guidance_scale != 1.0;
     let conditions = if guided_batch {
@@ -111,7 +162,7 @@ pub fn sample_latents(
         inputs.prompt_embeds.clone()
     }
     .to_dtype(dtype)?;
-    let expected_channels = networks.transformer_config.in_channels;
+    let expected_channels = transformer_config.in_channels;
     let got = inputs.initial_noise.dims().get(2).copied().unwrap_or(0) + conditions.dims()[2];
     if got != expected_channels {
         return Err(WorldModelError::Input {
@@ -121,10 +172,10 @@ pub fn sample_latents(
             ),
         });
     }
-    let scheduler = CogVideoXDdimScheduler::new(networks.scheduler, inputs.steps)?;
-    let p = networks.transformer_config.patch_size;
+    let scheduler = CogVideoXDdimScheduler::new(scheduler_config, inputs.steps)?;
+    let p = transformer_config.patch_size;
     let rope = rope_tables_for_grid(
-        networks.transformer_config,
+        transformer_config,
         height / p,
         width / p,
         frames,
@@ -137,8 +188,7 @@ pub fn sample_latents(
             let doubled = Tensor::cat(&[&latents, &latents], 0)?;
             let model_input = Tensor::cat(&[&doubled, &conditions], 2)?;
             let timestep = Tensor::new(&[t, t], latents.device())?;
-            let v = networks
-                .transformer
+            let v = transformer
                 .forward(&model_input, &text, &timestep, Some(&rope))?
                 .to_dtype(DType::F32)?;
             let uncond = v.narrow(0, 0, 1)?;
@@ -147,8 +197,7 @@ pub fn sample_latents(
         } else {
             let model_input = Tensor::cat(&[&latents, &conditions], 2)?;
             let timestep = Tensor::new(&[t], latents.device())?;
-            networks
-                .transformer
+            transformer
                 .forward(&model_input, &text, &timestep, Some(&rope))?
                 .to_dtype(DType::F32)?
         };
@@ -180,13 +229,24 @@ impl NormalRng {
     }
 }
 
+/// A network held by a [`DwmModel`]: built on the compute device, or parked in host memory and built there only
+/// while it runs (`--offload model|sequential`).
+enum Held<T> {
+    Resident(T),
+    Parked(ParkedWeights),
+}
+
 /// A loaded DWM model: diffusers-format CogVideoX(-Fun) directory plus the DWM LoRA folder.
 pub struct DwmModel {
-    vae: AutoencoderKLCogVideoX,
-    transformer: CogVideoXTransformer3DModel,
+    vae: Held<AutoencoderKLCogVideoX>,
+    vae_config: VaeConfig,
+    /// The tiling set on the VAE whenever it runs (built or resident).
+    tiling: Option<Tiling>,
+    transformer: Held<CogVideoXTransformer3DModel>,
     transformer_config: TransformerConfig,
     scheduler: DdimConfig,
-    text_encoder: T5TextEncoder,
+    text_encoder: Held<T5TextEncoder>,
+    t5_config: T5Config,
     tokenizer: T5Tokenizer,
     scaling_factor: f64,
     /// The frame count the model was trained on (the pipeline resamples other clips to it and back).
@@ -199,6 +259,25 @@ pub struct DwmModel {
     negative_prompt_embeds: Option<Tensor>,
     device: Device,
     dtype: DType,
+    offload: Offload,
+}
+
+/// Checks that a network used every key of its checkpoint.
+fn check_unused(backend: &CheckpointBackend, what: &str) -> Result<()> {
+    let unused = backend.unused_keys();
+    if unused.is_empty() {
+        return Ok(());
+    }
+    let dir = backend.weight_files().dir.clone();
+    let shown: Vec<&str> = unused.iter().take(5).map(String::as_str).collect();
+    Err(file_error(
+        &dir,
+        format!(
+            "{what}: {} checkpoint keys are not used by the network (e.g. {}); wrong model?",
+            unused.len(),
+            shown.join(", ")
+        ),
+    ))
 }
 
 /// Builds a network through a checkpoint backend and refuses checkpoint keys the network never used.
@@ -216,26 +295,44 @@ fn build<T>(
         device.clone(),
     );
     let network = make(vb)?;
-    let unused = shared.unused_keys();
-    if !unused.is_empty() {
-        let dir = shared.weight_files().dir.clone();
-        let shown: Vec<&str> = unused.iter().take(5).map(String::as_str).collect();
-        return Err(file_error(
-            &dir,
-            format!(
-                "{what}: {} checkpoint keys are not used by the network (e.g. {}); wrong model?",
-                unused.len(),
-                shown.join(", ")
-            ),
-        ));
-    }
+    check_unused(&shared, what)?;
     Ok(network)
+}
+
+/// Builds a network on `device`, or with `park`, parks its weights in host memory (checked the same way: the
+/// network is built once on the CPU while its weights are recorded).
+fn build_or_park<T>(
+    backend: CheckpointBackend,
+    dtype: DType,
+    device: &Device,
+    what: &str,
+    park: bool,
+    make: impl Fn(VarBuilder<'static>) -> Result<T>,
+) -> Result<Held<T>> {
+    if !park {
+        return build(backend, dtype, device, what, make).map(Held::Resident);
+    }
+    let shared = Arc::new(backend);
+    let (parked, _) = ParkedWeights::record(shared.clone(), dtype, |vb| make(vb).map(drop))?;
+    check_unused(&shared, what)?;
+    Ok(Held::Parked(parked))
 }
 
 impl DwmModel {
     /// Loads the model. `lora`: the DWM folder with `pytorch_lora_weights.safetensors` (merged at load, in
     /// f32, then cast) and `non_lora_weights.safetensors` (the widened patch embedding).
     pub fn load(dir: &Path, lora: Option<&Path>, device: &Device, dtype: DType) -> Result<Self> {
+        Self::load_with(dir, lora, device, dtype, Offload::None)
+    }
+
+    /// [`DwmModel::load`] with the networks' weights placed as `offload` says (module `offload`).
+    pub fn load_with(
+        dir: &Path,
+        lora: Option<&Path>,
+        device: &Device,
+        dtype: DType,
+        offload: Offload,
+    ) -> Result<Self> {
         let index_path = dir.join("model_index.json");
         let index: serde_json::Value = serde_json::from_str(
             &std::fs::read_to_string(&index_path).map_err(|e| file_error(&index_path, e))?,
@@ -315,9 +412,25 @@ impl DwmModel {
                 ),
             ));
         }
-        let transformer = build(backend, dtype, device, "transformer", |vb| {
-            CogVideoXTransformer3DModel::new(&transformer_config, vb)
-        })?;
+        let held = build_or_park(
+            backend,
+            dtype,
+            device,
+            "transformer",
+            offload.parks_weights(),
+            |vb| CogVideoXTransformer3DModel::new(&transformer_config, vb),
+        )?;
+        let transformer = match (offload, held) {
+            // Outer layers on the device, blocks streamed from the parked weights.
+            (Offload::Sequential, Held::Parked(parked)) => {
+                Held::Resident(CogVideoXTransformer3DModel::new_streamed(
+                    &transformer_config,
+                    parked.var_builder(device),
+                    parked.var_builder(device),
+                )?)
+            }
+            (_, held) => held,
+        };
 
         // VAE, tiled by default from 480p up (as the reference enables tiling).
         let vae_dir = dir.join("vae");
@@ -328,9 +441,14 @@ impl DwmModel {
             WeightFiles::open(&vae_dir, "diffusion_pytorch_model")
                 .map_err(|e| file_error(&vae_dir, e))?,
         );
-        let vae = build(vae_backend, dtype, device, "vae", |vb| {
-            Ok(AutoencoderKLCogVideoX::new(&vae_config, vb)?)
-        })?;
+        let vae = build_or_park(
+            vae_backend,
+            dtype,
+            device,
+            "vae",
+            offload.parks_weights(),
+            |vb| Ok(AutoencoderKLCogVideoX::new(&vae_config, vb)?),
+        )?;
         let scaling_factor = vae_config.scaling_factor;
         let compression = vae_config.spatial_compression();
         let native_size = (
@@ -346,22 +464,32 @@ impl DwmModel {
         );
         // T5's shared embedding is stored under two names; the encoder reads one of them.
         let shared = Arc::new(t5_backend);
-        let vb = VarBuilder::from_backend(
-            Box::new(SharedBackend(shared.clone())),
-            dtype,
-            device.clone(),
-        );
-        let text_encoder = T5TextEncoder::new(&t5_config, vb)?;
+        let text_encoder = if offload.parks_weights() {
+            let (parked, _) = ParkedWeights::record(shared, dtype, |vb| {
+                T5TextEncoder::new(&t5_config, vb).map(drop)
+            })?;
+            Held::Parked(parked)
+        } else {
+            let vb = VarBuilder::from_backend(
+                Box::new(SharedBackend(shared.clone())),
+                dtype,
+                device.clone(),
+            );
+            Held::Resident(T5TextEncoder::new(&t5_config, vb)?)
+        };
         let tokenizer = T5Tokenizer::from_dir(&dir.join("tokenizer"))
             .map_err(|e| file_error(&dir.join("tokenizer"), e))?;
         let scheduler =
             DdimConfig::from_file(&dir.join("scheduler").join("scheduler_config.json"))?;
         Ok(Self {
             vae,
+            vae_config,
+            tiling: None,
             transformer,
             transformer_config,
             scheduler,
             text_encoder,
+            t5_config,
             tokenizer,
             scaling_factor,
             model_frames,
@@ -370,18 +498,82 @@ impl DwmModel {
             negative_prompt_embeds: None,
             device: device.clone(),
             dtype,
+            offload,
         })
     }
 
+    /// Where the weights live between uses.
+    pub fn offload(&self) -> Offload {
+        self.offload
+    }
+
+    /// Runs `run` with the VAE on the device (built from parked weights for the call if need be), tiled as
+    /// the model's tiling says.
+    fn with_vae<R>(&mut self, run: impl FnOnce(&AutoencoderKLCogVideoX) -> Result<R>) -> Result<R> {
+        match &mut self.vae {
+            Held::Resident(vae) => {
+                vae.set_tiling(self.tiling);
+                run(vae)
+            }
+            Held::Parked(weights) => {
+                let mut vae = AutoencoderKLCogVideoX::new(
+                    &self.vae_config,
+                    weights.var_builder(&self.device),
+                )?;
+                vae.set_tiling(self.tiling);
+                run(&vae)
+            }
+        }
+    }
+
+    /// Runs `run` with the transformer on the device (see [`DwmModel::with_vae`]).
+    fn with_transformer<R>(
+        &self,
+        run: impl FnOnce(&CogVideoXTransformer3DModel) -> Result<R>,
+    ) -> Result<R> {
+        match &self.transformer {
+            Held::Resident(transformer) => run(transformer),
+            Held::Parked(weights) => run(&CogVideoXTransformer3DModel::new(
+                &self.transformer_config,
+                weights.var_builder(&self.device),
+            )?),
+        }
+    }
+
+    /// Runs `run` with the text encoder on the device (see [`DwmModel::with_vae`]).
+    fn with_text_encoder<R>(
+        &mut self,
+        run: impl FnOnce(&mut T5TextEncoder) -> Result<R>,
+    ) -> Result<R> {
+        match &mut self.text_encoder {
+            Held::Resident(encoder) => run(encoder),
+            Held::Parked(weights) => run(&mut T5TextEncoder::new(
+                &self.t5_config,
+                weights.var_builder(&self.device),
+            )?),
+        }
+    }
+
     /// The loaded networks, for diagnostics that drive them step by step (`examples/probe_denoiser.rs`).
-    pub fn networks(&self) -> DwmNetworks<'_> {
-        DwmNetworks {
-            vae: &self.vae,
-            transformer: &self.transformer,
+    /// Only for a model loaded without offload (`Err` otherwise: its networks are not built).
+    pub fn networks(&self) -> Result<DwmNetworks<'_>> {
+        let (Held::Resident(vae), Held::Resident(transformer)) = (&self.vae, &self.transformer)
+        else {
+            return Err(WorldModelError::Input {
+                what: "networks".into(),
+                reason: format!(
+                    "the model was loaded with --offload {}; its networks are built per use",
+                    self.offload
+                ),
+            });
+        };
+        Ok(DwmNetworks {
+            vae,
+            transformer,
             transformer_config: &self.transformer_config,
             scheduler: &self.scheduler,
             scaling_factor: self.scaling_factor,
-        }
+        })
     }
 
     /// The T5 embedding of a prompt, padded to the model's text length, as the sampler receives it.
@@ -394,7 +586,7 @@ impl DwmModel {
                 reason: e.to_string(),
             })?;
         let ids = Tensor::new(ids.as_slice(), &self.device)?.unsqueeze(0)?;
-        self.text_encoder.forward(&ids)
+        self.with_text_encoder(|encoder| encoder.forward(&ids))
     }
 
     fn to_tensor(&self, frames: &Frames) -> Result<Tensor> {
@@ -421,10 +613,11 @@ impl DwmModel {
         })?;
         let tensor = self.to_tensor(&resized)?;
         // Tiled exactly as `generate` tiles, so the round trip has the generation's seams and blur.
-        self.vae
-            .set_tiling((height >= 480).then(|| Tiling::from_config(self.vae.config())));
-        let latents = self.vae.encode(&tensor)?.mode();
-        let decoded = self.vae.decode(&latents)?;
+        self.tiling = (height >= 480).then(|| Tiling::from_config(&self.vae_config));
+        let decoded = self.with_vae(|vae| {
+            let latents = vae.encode(&tensor)?.mode();
+            Ok(vae.decode(&latents)?)
+        })?;
         let decoded = ((decoded.to_dtype(DType::F32)? / 2.0)? + 0.5)?.clamp(0f32, 1f32)?;
         let data: Vec<f32> = decoded.squeeze(0)?.flatten_all()?.to_vec1()?;
         let frames =
@@ -475,8 +668,7 @@ impl DwmModel {
         let static_tensor = self.to_tensor(&clip(static_video)?)?;
         let hand_tensor = self.to_tensor(&clip(hand_video)?)?;
         let use_tiling = height >= 480;
-        self.vae
-            .set_tiling(use_tiling.then(|| Tiling::from_config(self.vae.config())));
+        self.tiling = use_tiling.then(|| Tiling::from_config(&self.vae_config));
         let prompt_embeds = self.encode_prompt(prompt)?;
         let negative_prompt_embeds = match &self.negative_prompt_embeds {
             Some(embeds) => embeds.clone(),
@@ -486,9 +678,9 @@ impl DwmModel {
                 embeds
             }
         };
-        let latent_channels = self.vae.config().latent_channels;
+        let latent_channels = self.vae_config.latent_channels;
         let latent_frames = (self.model_frames - 1) / 4 + 1;
-        let compression = self.vae.config().spatial_compression();
+        let compression = self.vae_config.spatial_compression();
         let (h, w) = (height as usize / compression, width as usize / compression);
         let Sampling {
             steps,
@@ -502,7 +694,6 @@ impl DwmModel {
         let hand_posterior_eps = rng
             .tensor(&[1, latent_channels, latent_frames, h, w], &self.device)?
             .to_dtype(self.dtype)?;
-        let networks = self.networks();
         let inputs = SamplingInputs {
             static_video: &static_tensor,
             hand_video: &hand_tensor,
@@ -513,9 +704,24 @@ impl DwmModel {
             steps,
             guidance_scale,
         };
-        let Some(video) = sample(&networks, &inputs, progress)? else {
+        // The phases of `sample`, each with only its network on the device when weights are offloaded.
+        let scaling_factor = self.scaling_factor;
+        let conditions = self.with_vae(|vae| encode_conditions(vae, scaling_factor, &inputs))?;
+        let latents = self.with_transformer(|transformer| {
+            denoise(
+                transformer,
+                &self.scheduler,
+                scaling_factor,
+                &conditions,
+                &inputs,
+                progress,
+            )
+        })?;
+        let Some(latents) = latents else {
             return Ok(None);
         };
+        drop(conditions);
+        let video = self.with_vae(|vae| decode_latents(vae, scaling_factor, &latents))?;
         let data: Vec<f32> = video.squeeze(0)?.flatten_all()?.to_vec1()?;
         let frames = cfhw_to_frames(&data, self.model_frames, width, height, static_video.fps())
             .map_err(|e| WorldModelError::Input {

@@ -931,13 +931,29 @@ impl AdaLayerNorm {
     }
 }
 
+/// The transformer's blocks: built once, or streamed from parked weights during each forward.
+#[derive(Clone)]
+enum Blocks {
+    Resident(Vec<Block>),
+    Streamed(VarBuilder<'static>),
+}
+
+impl std::fmt::Debug for Blocks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Blocks::Resident(blocks) => f.debug_tuple("Resident").field(blocks).finish(),
+            Blocks::Streamed(_) => f.write_str("Streamed"),
+        }
+    }
+}
+
 /// diffusers `CogVideoXTransformer3DModel` (CogVideoX 1.0 layout with RoPE).
 #[derive(Clone, Debug)]
 pub struct CogVideoXTransformer3DModel {
     config: TransformerConfig,
     patch_embed: PatchEmbed,
     time_embedding: TimestepEmbedding,
-    transformer_blocks: Vec<Block>,
+    transformer_blocks: Blocks,
     norm_final: LayerNorm,
     norm_out: AdaLayerNorm,
     proj_out: Linear,
@@ -949,11 +965,36 @@ impl CogVideoXTransformer3DModel {
     /// Builds the network; weights come from `vb` (its dtype is the compute dtype).
     pub fn new(config: &TransformerConfig, vb: VarBuilder) -> Result<Self> {
         config.validate("transformer config")?;
+        let transformer_blocks = Blocks::Resident(
+            (0..config.num_layers)
+                .map(|i| Block::new(config, vb.pp("transformer_blocks").pp(i.to_string())))
+                .collect::<Result<Vec<_>>>()?,
+        );
+        Self::with_blocks(config, vb, transformer_blocks)
+    }
+
+    /// Builds the network with its outer layers from `vb` and its blocks streamed from `blocks` during every
+    /// forward (`--offload sequential`): block N is built on `vb`'s device from `blocks`, run, and dropped, so
+    /// the device holds one block's weights at a time.
+    pub fn new_streamed(
+        config: &TransformerConfig,
+        vb: VarBuilder,
+        blocks: VarBuilder<'static>,
+    ) -> Result<Self> {
+        config.validate("transformer config")?;
+        let blocks = blocks.set_device(vb.device().clone()).set_dtype(vb.dtype());
+        // Build block 0 once now so a wrong checkpoint fails at load, not in the first step.
+        Block::new(config, blocks.pp("transformer_blocks").pp("0"))?;
+        Self::with_blocks(config, vb, Blocks::Streamed(blocks))
+    }
+
+    fn with_blocks(
+        config: &TransformerConfig,
+        vb: VarBuilder,
+        transformer_blocks: Blocks,
+    ) -> Result<Self> {
         let dim = config.inner_dim();
         let p = config.patch_size;
-        let transformer_blocks = (0..config.num_layers)
-            .map(|i| Block::new(config, vb.pp("transformer_blocks").pp(i.to_string())))
-            .collect::<Result<Vec<_>>>()?;
         Ok(Self {
             config: config.clone(),
             patch_embed: PatchEmbed::new(config, vb.pp("patch_embed"))?,
@@ -1032,7 +1073,18 @@ impl CogVideoXTransformer3DModel {
         let video_len = tokens.dim(1)? - text_len;
         let mut text = tokens.narrow(1, 0, text_len)?;
         let mut video = tokens.narrow(1, text_len, video_len)?;
-        for block in &self.transformer_blocks {
+        for index in 0..self.config.num_layers {
+            let streamed;
+            let block = match &self.transformer_blocks {
+                Blocks::Resident(blocks) => &blocks[index],
+                Blocks::Streamed(weights) => {
+                    streamed = Block::new(
+                        &self.config,
+                        weights.pp("transformer_blocks").pp(index.to_string()),
+                    )?;
+                    &streamed
+                }
+            };
             (video, text) = block.forward(&video, &text, &emb, rope.as_ref(), &self.attention)?;
         }
         // norm_final is per token, so normalising only the video tokens equals diffusers' [text; video] variant.
