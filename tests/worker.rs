@@ -99,6 +99,8 @@ fn spec(directory: &str, device: &str) -> ModelSpec {
         lora: None,
         device: device.into(),
         dtype: "f32".into(),
+        offload: Default::default(),
+        device_memory: None,
     }
 }
 

@@ -120,6 +120,15 @@ pub struct ModelArgs {
     /// f32, bf16 or f16 (bf16/f16 need a GPU).
     #[arg(long, default_value = "f32")]
     pub dtype: String,
+    /// Where the weights live between uses: none (all on the device), model (each network moves to the device
+    /// only while it runs), sequential (the transformer's blocks stream through it one at a time). `handtwin
+    /// model-info` prints each setting's peak memory.
+    #[arg(long, default_value = "none", value_parser = clap::value_parser!(crate::world_model::offload::Offload))]
+    pub offload: crate::world_model::offload::Offload,
+    /// Plan as if the device had this many GiB free, instead of asking its driver (the run is refused early
+    /// when the estimated peak does not fit).
+    #[arg(long)]
+    pub device_memory: Option<f64>,
 }
 
 impl ModelArgs {
@@ -135,6 +144,10 @@ impl ModelArgs {
             lora: self.lora.clone(),
             device: self.device.clone(),
             dtype: self.dtype.clone(),
+            offload: self.offload,
+            device_memory: self
+                .device_memory
+                .map(|gib| (gib * (1u64 << 30) as f64) as u64),
         }
     }
 }

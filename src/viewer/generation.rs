@@ -206,6 +206,8 @@ fn start_generation(
         lora: choices.lora.clone(),
         device: choices.device.clone(),
         dtype: dtype.into(),
+        offload: Default::default(),
+        device_memory: None,
     };
     let job_key = {
         use std::hash::{Hash as _, Hasher as _};

@@ -37,8 +37,32 @@ impl ModelLoader for DwmLoader {
     fn load(&self, spec: &ModelSpec) -> Result<Box<dyn Model>, String> {
         let device = device(&spec.device)?;
         let dtype = dtype(&spec.dtype, &device)?;
-        let model = DwmModel::load(&spec.directory, spec.lora.as_deref(), &device, dtype)
+        // Refuse before reading gigabytes of weights when the device cannot hold the run.
+        let available = spec
+            .device_memory
+            .map(|bytes| bytes as usize)
+            .or_else(|| crate::world_model::memory::device_free_bytes(&device));
+        if let Some(available) = available {
+            let estimate = crate::world_model::memory::estimate_for_directory(
+                &spec.directory,
+                spec.lora.as_deref(),
+                dtype.size_in_bytes(),
+            )
             .map_err(|e| e.to_string())?;
+            if let Some(estimate) = estimate {
+                estimate
+                    .check_fits(spec.offload, available, &spec.device)
+                    .map_err(|e| format!("{}: {e}", spec.directory.display()))?;
+            }
+        }
+        let model = DwmModel::load_with(
+            &spec.directory,
+            spec.lora.as_deref(),
+            &device,
+            dtype,
+            spec.offload,
+        )
+        .map_err(|e| e.to_string())?;
         Ok(Box::new(model))
     }
 }

@@ -35,6 +35,10 @@ pub struct ModelSpec {
     pub device: String,
     /// "f32", "bf16" or "f16".
     pub dtype: String,
+    /// Where the weights live between uses (`--offload`).
+    pub offload: crate::world_model::offload::Offload,
+    /// Plan as if the device had this many bytes free (`--device-memory`); else the driver is asked (GPUs only).
+    pub device_memory: Option<u64>,
 }
 
 /// Sampling settings of one generation.

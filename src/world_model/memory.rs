@@ -342,6 +342,37 @@ impl MemoryEstimate {
     }
 }
 
+/// The estimate for a model folder at its own size and frame count (what `generate` runs it at: clips are
+/// resized to the model's native size), or `None` when the folder has no transformer config to read.
+pub fn estimate_for_directory(
+    dir: &std::path::Path,
+    lora: Option<&std::path::Path>,
+    bytes_per_value: usize,
+) -> Result<Option<MemoryEstimate>, super::model_dir::ModelDirError> {
+    let model = ModelDirectory::inspect(dir, lora)?;
+    let Some(shapes) = ModelShapes::from_directory(&model) else {
+        return Ok(None);
+    };
+    let Some(transformer) = model.component("transformer") else {
+        return Ok(None);
+    };
+    let number = |key: &str, default: usize| {
+        transformer
+            .config_number(key)
+            .map_or(default, |v| v as usize)
+    };
+    let width = number("sample_width", 90) * shapes.vae_spatial_compression;
+    let height = number("sample_height", 60) * shapes.vae_spatial_compression;
+    let frames = number("sample_frames", 49);
+    Ok(Some(MemoryEstimate::new(
+        &shapes,
+        width,
+        height,
+        frames,
+        bytes_per_value,
+    )))
+}
+
 /// Bytes as GiB with two decimals (MiB under one GiB).
 pub fn gib(bytes: usize) -> String {
     let bytes = bytes as f64;

@@ -1,0 +1,112 @@
+//! `--offload none|model|sequential` moves weights, never changes them: the same model generates the same clip
+//! bit for bit whichever way its weights are placed (on the CPU here, through the very code paths a GPU run
+//! takes: weights parked, merged with the LoRA, networks built per phase, transformer blocks streamed). And a
+//! run that cannot fit is refused before loading, with the estimate and the settings that would fit.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests and tools may panic; see [lints]
+
+use candle_core::{DType, Device};
+use handtwin::video::Frames;
+use handtwin::world_model::offload::Offload;
+use handtwin::world_model::pipeline::{DwmModel, Sampling};
+use handtwin::worker::{DwmLoader, ModelLoader as _, ModelSpec};
+use std::path::PathBuf;
+
+fn fixture() -> (PathBuf, PathBuf) {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny_model");
+    (root.join("model"), root.join("lora"))
+}
+
+/// A clip with structure in space and time (a moving gradient), 96×64×9.
+fn clip(phase: u32) -> Frames {
+    let (w, h, n) = (96u32, 64u32, 9u32);
+    let mut data = Vec::with_capacity((w * h * 3 * n) as usize);
+    for f in 0..n {
+        for y in 0..h {
+            for x in 0..w {
+                data.push(((x * 2 + f * 7 + phase) % 256) as u8);
+                data.push(((y * 3 + phase * 5) % 256) as u8);
+                data.push(((x + y + f * 11) % 256) as u8);
+            }
+        }
+    }
+    Frames::new(w, h, 8.0, data).unwrap()
+}
+
+#[test]
+fn every_offload_setting_generates_the_same_clip() {
+    let (model_dir, lora) = fixture();
+    let sampling = Sampling {
+        steps: 2,
+        guidance_scale: 6.0,
+        seed: 11,
+    };
+    let (static_video, hand_video) = (clip(0), clip(40));
+    let mut outputs = Vec::new();
+    for offload in Offload::ALL {
+        let mut model =
+            DwmModel::load_with(&model_dir, Some(&lora), &Device::Cpu, DType::F32, offload).unwrap();
+        assert_eq!(model.offload(), offload);
+        assert_eq!(model.networks().is_ok(), offload == Offload::None);
+        let video = model
+            .generate(
+                &static_video,
+                &hand_video,
+                "open the drawer",
+                sampling,
+                &mut |_, _| true,
+            )
+            .unwrap()
+            .unwrap();
+        let reconstruction = model.reconstruct(&static_video).unwrap();
+        outputs.push((offload, video, reconstruction));
+    }
+    let (_, reference, reference_reconstruction) = &outputs[0];
+    for (offload, video, reconstruction) in &outputs[1..] {
+        assert_eq!(
+            video.as_bytes(),
+            reference.as_bytes(),
+            "--offload {offload} changed the generated clip"
+        );
+        assert_eq!(
+            reconstruction.as_bytes(),
+            reference_reconstruction.as_bytes(),
+            "--offload {offload} changed the reconstruction"
+        );
+    }
+}
+
+#[test]
+fn a_device_too_small_is_refused_before_loading_with_what_would_fit() {
+    let (model_dir, lora) = fixture();
+    let estimate = handtwin::world_model::memory::estimate_for_directory(&model_dir, Some(&lora), 4)
+        .unwrap()
+        .unwrap();
+    let (none, _) = estimate.peak(Offload::None);
+    let (sequential, _) = estimate.peak(Offload::Sequential);
+    assert!(sequential < none, "{sequential} {none}");
+    let spec = |offload, bytes: usize| ModelSpec {
+        directory: model_dir.clone(),
+        lora: Some(lora.clone()),
+        device: "cpu".into(),
+        dtype: "f32".into(),
+        offload,
+        device_memory: Some(bytes as u64),
+    };
+    // A fake device between the two peaks: none is refused, naming its peak and a setting that fits.
+    let between = (none + sequential) / 2;
+    let error = DwmLoader
+        .load(&spec(Offload::None, between))
+        .err()
+        .expect("a device smaller than the peak must be refused");
+    assert!(error.contains("tiny_model/model"), "{error}");
+    assert!(error.contains("with --offload none"), "{error}");
+    assert!(error.contains("--offload sequential (about"), "{error}");
+    // The same device with a setting that fits loads.
+    assert!(DwmLoader.load(&spec(Offload::Sequential, between)).is_ok());
+    // Nothing fits a device of one byte.
+    let error = DwmLoader
+        .load(&spec(Offload::Sequential, 1))
+        .err()
+        .unwrap();
+    assert!(error.contains("no offload setting fits"), "{error}");
+}
