@@ -6,9 +6,9 @@
 
 use candle_core::{DType, Device};
 use handtwin::video::Frames;
+use handtwin::worker::{DwmLoader, ModelLoader as _, ModelSpec};
 use handtwin::world_model::offload::Offload;
 use handtwin::world_model::pipeline::{DwmModel, Sampling};
-use handtwin::worker::{DwmLoader, ModelLoader as _, ModelSpec};
 use std::path::PathBuf;
 
 fn fixture() -> (PathBuf, PathBuf) {
@@ -44,7 +44,8 @@ fn every_offload_setting_generates_the_same_clip() {
     let mut outputs = Vec::new();
     for offload in Offload::ALL {
         let mut model =
-            DwmModel::load_with(&model_dir, Some(&lora), &Device::Cpu, DType::F32, offload).unwrap();
+            DwmModel::load_with(&model_dir, Some(&lora), &Device::Cpu, DType::F32, offload)
+                .unwrap();
         assert_eq!(model.offload(), offload);
         assert_eq!(model.networks().is_ok(), offload == Offload::None);
         let video = model
@@ -78,9 +79,10 @@ fn every_offload_setting_generates_the_same_clip() {
 #[test]
 fn a_device_too_small_is_refused_before_loading_with_what_would_fit() {
     let (model_dir, lora) = fixture();
-    let estimate = handtwin::world_model::memory::estimate_for_directory(&model_dir, Some(&lora), 4)
-        .unwrap()
-        .unwrap();
+    let estimate =
+        handtwin::world_model::memory::estimate_for_directory(&model_dir, Some(&lora), 4)
+            .unwrap()
+            .unwrap();
     let (none, _) = estimate.peak(Offload::None);
     let (sequential, _) = estimate.peak(Offload::Sequential);
     assert!(sequential < none, "{sequential} {none}");
@@ -104,9 +106,6 @@ fn a_device_too_small_is_refused_before_loading_with_what_would_fit() {
     // The same device with a setting that fits loads.
     assert!(DwmLoader.load(&spec(Offload::Sequential, between)).is_ok());
     // Nothing fits a device of one byte.
-    let error = DwmLoader
-        .load(&spec(Offload::Sequential, 1))
-        .err()
-        .unwrap();
+    let error = DwmLoader.load(&spec(Offload::Sequential, 1)).err().unwrap();
     assert!(error.contains("no offload setting fits"), "{error}");
 }

@@ -28,8 +28,14 @@ fn vae_parity_cases_pass() {
         let settings: serde_json::Value = serde_json::from_str(&text).expect("case.json is JSON");
         let component = settings["component"].as_str().expect("component");
         let rtol = settings["rtol"].as_f64().expect("rtol") as f32;
-        let results = run_parity_case(component, case, &settings)
-            .unwrap_or_else(|e| panic!("{}: {e:#}", case.display()));
+        let results = run_parity_case(
+            component,
+            case,
+            &settings,
+            &candle_core::Device::Cpu,
+            candle_core::DType::F32,
+        )
+        .unwrap_or_else(|e| panic!("{}: {e:#}", case.display()));
         assert!(!results.is_empty());
         for (name, error) in results {
             let name = format!("{}/{name}", case.file_name().unwrap().to_string_lossy());

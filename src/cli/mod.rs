@@ -4,11 +4,13 @@
 use clap::{Parser, Subcommand};
 
 pub mod action;
+pub mod bench;
 pub mod eval;
 pub mod generate;
 pub mod hand;
 pub mod metrics;
 pub mod model_info;
+pub mod parity;
 pub mod rank;
 #[cfg(feature = "render")]
 pub mod render;
@@ -76,6 +78,10 @@ pub enum Command {
     Train(train::TrainArgs),
     /// Print what a model directory holds (configs, parameters, dtypes, LoRA) and the memory a run needs.
     ModelInfo(model_info::ModelInfoArgs),
+    /// Run world-model parity cases (against diffusers/transformers outputs) on a device and precision.
+    Parity(parity::ParityArgs),
+    /// Time a generation at a model's shapes with random weights, per --offload setting (JSON figures).
+    Bench(bench::BenchArgs),
 }
 
 /// Runs a subcommand. `None` (no subcommand) is handled by the binary: it opens the viewer.
@@ -87,6 +93,8 @@ pub fn run(command: Command) -> anyhow::Result<()> {
         #[cfg(feature = "render")]
         Command::Synth(args) => synth::run(args),
         Command::ModelInfo(args) => model_info::run(args),
+        Command::Parity(args) => parity::run(args),
+        Command::Bench(args) => bench::run(args),
         Command::Generate(args) => generate::run(args),
         Command::Hand(args) => hand::run(args),
         Command::Train(args) => train::run(args),

@@ -22,7 +22,8 @@ pub fn device(name: &str) -> Result<Device, String> {
     }
 }
 
-fn dtype(name: &str, device: &Device) -> Result<DType, String> {
+/// The candle dtype for "f32", "bf16" or "f16" on `device` (the `--dtype` option).
+pub fn dtype(name: &str, device: &Device) -> Result<DType, String> {
     match (name, device) {
         ("f32", _) => Ok(DType::F32),
         // candle's CPU backend has no bf16 matrix multiply.

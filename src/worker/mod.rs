@@ -11,7 +11,7 @@
 
 mod dwm;
 
-pub use dwm::{DwmLoader, device};
+pub use dwm::{DwmLoader, device, dtype};
 
 use crate::video::Frames;
 use crate::world_model::composite::{Composite, CompositeSettings, composite};

@@ -3,6 +3,7 @@
 //!
 //! Every network is built through a `candle_nn::VarBuilder` with module names mirroring the reference
 //! state-dict keys, so the same code loads released weights and can be trained through a `VarMap`.
+pub mod bench;
 pub mod checkpoint;
 pub mod composite;
 pub mod error;

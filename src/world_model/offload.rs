@@ -11,7 +11,6 @@
 //! weights are parked already merged with the LoRA and cast to the compute dtype), so every option computes the
 //! same numbers (`tests/offload.rs`).
 
-use super::checkpoint::SharedBackend;
 use candle_core::{DType, Device, Shape, Tensor};
 use candle_nn::VarBuilder;
 use candle_nn::var_builder::SimpleBackend;
@@ -108,12 +107,12 @@ impl ParkedWeights {
     /// records every tensor handed out (merged and cast as the network receives it), then dropped. Returns the
     /// recorded weights and the network's own value (e.g. a check result).
     pub fn record<T>(
-        backend: Arc<super::checkpoint::CheckpointBackend>,
+        inner: Box<dyn SimpleBackend>,
         dtype: DType,
         build: impl FnOnce(VarBuilder<'static>) -> super::Result<T>,
     ) -> super::Result<(Self, T)> {
         let recorder = Arc::new(Recorder {
-            inner: SharedBackend(backend),
+            inner,
             seen: Mutex::new(HashMap::new()),
         });
         let vb = VarBuilder::from_backend(
@@ -177,7 +176,7 @@ impl SimpleBackend for ParkedBackend {
 }
 
 struct Recorder {
-    inner: SharedBackend,
+    inner: Box<dyn SimpleBackend>,
     seen: Mutex<HashMap<String, Tensor>>,
 }
 

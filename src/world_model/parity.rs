@@ -45,8 +45,8 @@ pub fn relative_error(ours: &Tensor, reference: &Tensor) -> Result<f32> {
             ),
         });
     }
-    let ours = ours.to_dtype(DType::F64)?;
-    let reference = reference.to_dtype(DType::F64)?;
+    let ours = ours.to_device(&Device::Cpu)?.to_dtype(DType::F64)?;
+    let reference = reference.to_device(&Device::Cpu)?.to_dtype(DType::F64)?;
     let worst = (ours - &reference)?
         .abs()?
         .flatten_all()?
@@ -107,10 +107,18 @@ pub struct CaseFiles {
     pub component: String,
     pub rtol: f32,
     pub io: HashMap<String, Tensor>,
+    /// Where and in what precision the case runs (the reference outputs stay float32 on the CPU).
+    pub device: Device,
+    pub dtype: DType,
 }
 
 impl CaseFiles {
     pub fn load(dir: &Path) -> Result<Self> {
+        Self::load_on(dir, &Device::Cpu, DType::F32)
+    }
+
+    /// A case to run on `device` in `dtype`.
+    pub fn load_on(dir: &Path, device: &Device, dtype: DType) -> Result<Self> {
         let case_path = dir.join("case.json");
         let text = std::fs::read_to_string(&case_path).map_err(|error| WorldModelError::File {
             path: case_path.clone(),
@@ -144,6 +152,18 @@ impl CaseFiles {
             component,
             rtol,
             io,
+            device: device.clone(),
+            dtype,
+        })
+    }
+
+    /// An input tensor on the case's device; floating-point inputs in the case's dtype.
+    pub fn input(&self, name: &str) -> Result<Tensor> {
+        let tensor = self.tensor(name)?.to_device(&self.device)?;
+        Ok(if tensor.dtype().is_float() {
+            tensor.to_dtype(self.dtype)?
+        } else {
+            tensor
         })
     }
 
@@ -165,7 +185,7 @@ impl CaseFiles {
         Ok((text, path.display().to_string()))
     }
 
-    /// The case's weights, float32 on the CPU, through a VarBuilder.
+    /// The case's weights, on the case's device in its dtype, through a VarBuilder.
     pub fn weights(&self) -> Result<VarBuilder<'static>> {
         let path = self.dir.join("model.safetensors");
         let tensors = candle_core::safetensors::load(&path, &Device::Cpu).map_err(|error| {
@@ -174,19 +194,25 @@ impl CaseFiles {
                 reason: error.to_string(),
             }
         })?;
-        Ok(VarBuilder::from_tensors(tensors, DType::F32, &Device::Cpu))
+        Ok(VarBuilder::from_tensors(tensors, self.dtype, &self.device))
     }
 }
 
 /// Runs one case folder. `Err` means the case could not be read or run (a failure of its own kind).
 pub fn run_case(dir: &Path) -> Result<CaseReport> {
-    let case = CaseFiles::load(dir)?;
+    run_case_on(dir, &Device::Cpu, DType::F32)
+}
+
+/// [`run_case`] on `device` in `dtype` (the DDIM case's arithmetic always runs in float32, as the pipeline
+/// runs it). The case's own `rtol` is for float32; callers judge half precision with their own tolerance.
+pub fn run_case_on(dir: &Path, device: &Device, dtype: DType) -> Result<CaseReport> {
+    let case = CaseFiles::load_on(dir, device, dtype)?;
     let outputs = match case.component.as_str() {
         "cogvideox_transformer" => run_transformer(&case)?,
         "cogvideox_ddim" => run_ddim(&case)?,
         "t5_encoder" => run_t5(&case)?,
         "cogvideox_vae_encode" | "cogvideox_vae_decode" | "cogvideox_vae_tiled" => {
-            super::vae::parity::run_parity_case(&case.component, dir, &case.settings)
+            super::vae::parity::run_parity_case(&case.component, dir, &case.settings, device, dtype)
                 .map_err(|e| external_error(dir, &e))?
         }
         "dwm_pipeline" => run_dwm_pipeline(&case)?,
@@ -235,13 +261,22 @@ fn run_dwm_pipeline(case: &CaseFiles) -> Result<Vec<(String, f32)>> {
             .and_then(|v| v.as_f64())
             .ok_or_else(|| parity_error(&case.dir, format!("case.json: key `{key}` missing")))
     };
+    let (static_video, hand_video) = (case.input("static_video")?, case.input("hand_video")?);
+    let (prompt_embeds, negative_prompt_embeds) = (
+        case.input("prompt_embeds")?,
+        case.input("negative_prompt_embeds")?,
+    );
+    let (initial_noise, hand_posterior_eps) = (
+        case.input("initial_noise")?,
+        case.input("hand_posterior_eps")?,
+    );
     let inputs = super::pipeline::SamplingInputs {
-        static_video: case.tensor("static_video")?,
-        hand_video: case.tensor("hand_video")?,
-        prompt_embeds: case.tensor("prompt_embeds")?,
-        negative_prompt_embeds: case.tensor("negative_prompt_embeds")?,
-        initial_noise: case.tensor("initial_noise")?,
-        hand_posterior_eps: case.tensor("hand_posterior_eps")?,
+        static_video: &static_video,
+        hand_video: &hand_video,
+        prompt_embeds: &prompt_embeds,
+        negative_prompt_embeds: &negative_prompt_embeds,
+        initial_noise: &initial_noise,
+        hand_posterior_eps: &hand_posterior_eps,
         steps: setting("num_inference_steps")? as usize,
         guidance_scale: setting("guidance_scale")?,
     };
@@ -269,10 +304,10 @@ fn run_transformer(case: &CaseFiles) -> Result<Vec<(String, f32)>> {
     let (text, source) = case.config_text()?;
     let config = TransformerConfig::from_json(&text, &source)?;
     let model = CogVideoXTransformer3DModel::new(&config, case.weights()?)?;
-    let hidden = case.tensor("hidden_states")?;
+    let hidden = case.input("hidden_states")?;
     let (_, frames, _, height, width) = hidden.dims5()?;
     let p = config.patch_size;
-    let (cos, sin) = rope_tables_for_grid(&config, height / p, width / p, frames, &Device::Cpu)?;
+    let (cos, sin) = rope_tables_for_grid(&config, height / p, width / p, frames, &case.device)?;
     let mut outputs = vec![
         (
             "rope_cos".to_string(),
@@ -284,9 +319,9 @@ fn run_transformer(case: &CaseFiles) -> Result<Vec<(String, f32)>> {
         ),
     ];
     let sample = model.forward(
-        hidden,
-        case.tensor("encoder_hidden_states")?,
-        case.tensor("timestep")?,
+        &hidden,
+        &case.input("encoder_hidden_states")?,
+        &case.tensor("timestep")?.to_device(&case.device)?,
         Some(&(cos, sin)),
     )?;
     outputs.push((
@@ -325,10 +360,16 @@ fn run_ddim(case: &CaseFiles) -> Result<Vec<(String, f32)>> {
         let t = *t
             .first()
             .ok_or_else(|| parity_error(&case.dir, format!("step{index}_t is empty")))?;
+        let f32_input = |name: String| -> Result<Tensor> {
+            Ok(case
+                .tensor(&name)?
+                .to_device(&case.device)?
+                .to_dtype(DType::F32)?)
+        };
         let ours = scheduler.step(
-            case.tensor(&format!("step{index}_model_output"))?,
+            &f32_input(format!("step{index}_model_output"))?,
             t,
-            case.tensor(&format!("step{index}_sample"))?,
+            &f32_input(format!("step{index}_sample"))?,
         )?;
         let name = format!("step{index}_prev_sample");
         outputs.push((name.clone(), relative_error(&ours, case.tensor(&name)?)?));
@@ -341,7 +382,7 @@ fn run_t5(case: &CaseFiles) -> Result<Vec<(String, f32)>> {
     let (text, source) = case.config_text()?;
     let config = T5Config::from_json(&text, &source)?;
     let mut encoder = T5TextEncoder::new(&config, case.weights()?)?;
-    let hidden = encoder.forward(case.tensor("input_ids")?)?;
+    let hidden = encoder.forward(&case.input("input_ids")?)?;
     Ok(vec![(
         "last_hidden_state".into(),
         relative_error(&hidden, case.tensor("last_hidden_state")?)?,

@@ -20,6 +20,7 @@ use crate::video::Frames;
 use crate::world_model::ConfigFile as _;
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
+use candle_nn::var_builder::SimpleBackend;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -247,7 +248,7 @@ pub struct DwmModel {
     scheduler: DdimConfig,
     text_encoder: Held<T5TextEncoder>,
     t5_config: T5Config,
-    tokenizer: T5Tokenizer,
+    tokenizer: Option<T5Tokenizer>,
     scaling_factor: f64,
     /// The frame count the model was trained on (the pipeline resamples other clips to it and back).
     model_frames: usize,
@@ -280,42 +281,59 @@ fn check_unused(backend: &CheckpointBackend, what: &str) -> Result<()> {
     ))
 }
 
-/// Builds a network through a checkpoint backend and refuses checkpoint keys the network never used.
-fn build<T>(
-    backend: CheckpointBackend,
+/// Builds a network on `device` from `backend`, or with `park`, parks its weights in host memory (the network
+/// is built once on the CPU while the weights it asks for are recorded, merged and cast as it receives them).
+fn place<T>(
+    backend: Box<dyn SimpleBackend>,
     dtype: DType,
     device: &Device,
-    what: &str,
-    make: impl FnOnce(VarBuilder<'static>) -> Result<T>,
-) -> Result<T> {
-    let shared = Arc::new(backend);
-    let vb = VarBuilder::from_backend(
-        Box::new(SharedBackend(shared.clone())),
-        dtype,
-        device.clone(),
-    );
-    let network = make(vb)?;
-    check_unused(&shared, what)?;
-    Ok(network)
-}
-
-/// Builds a network on `device`, or with `park`, parks its weights in host memory (checked the same way: the
-/// network is built once on the CPU while its weights are recorded).
-fn build_or_park<T>(
-    backend: CheckpointBackend,
-    dtype: DType,
-    device: &Device,
-    what: &str,
     park: bool,
     make: impl Fn(VarBuilder<'static>) -> Result<T>,
 ) -> Result<Held<T>> {
-    if !park {
-        return build(backend, dtype, device, what, make).map(Held::Resident);
+    if park {
+        let (parked, _) = ParkedWeights::record(backend, dtype, |vb| make(vb).map(drop))?;
+        Ok(Held::Parked(parked))
+    } else {
+        Ok(Held::Resident(make(VarBuilder::from_backend(
+            backend,
+            dtype,
+            device.clone(),
+        ))?))
     }
-    let shared = Arc::new(backend);
-    let (parked, _) = ParkedWeights::record(shared.clone(), dtype, |vb| make(vb).map(drop))?;
-    check_unused(&shared, what)?;
-    Ok(Held::Parked(parked))
+}
+
+/// The two conditioning videos must have one size.
+fn check_sizes(static_video: &Frames, hand_video: &Frames) -> Result<()> {
+    let (input_width, input_height) = (static_video.width(), static_video.height());
+    if (hand_video.width(), hand_video.height()) != (input_width, input_height) {
+        return Err(WorldModelError::Input {
+            what: "video size".into(),
+            reason: format!(
+                "the static video is {input_width}x{input_height} but the hand video {}x{}",
+                hand_video.width(),
+                hand_video.height()
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// What a [`DwmModel`] is built from besides its weights.
+pub struct DwmConfigs {
+    pub transformer: TransformerConfig,
+    pub vae: VaeConfig,
+    pub t5: T5Config,
+    pub scheduler: DdimConfig,
+    /// The frame count the model was trained on.
+    pub model_frames: usize,
+    pub max_text_length: usize,
+}
+
+/// One weight source per network.
+pub struct DwmWeights {
+    pub transformer: Box<dyn SimpleBackend>,
+    pub vae: Box<dyn SimpleBackend>,
+    pub text_encoder: Box<dyn SimpleBackend>,
 }
 
 impl DwmModel {
@@ -412,14 +430,75 @@ impl DwmModel {
                 ),
             ));
         }
-        let held = build_or_park(
-            backend,
-            dtype,
+        // VAE, tiled by default from 480p up (as the reference enables tiling).
+        let vae_dir = dir.join("vae");
+        let vae_config_path = vae_dir.join("config.json");
+        let vae_config =
+            VaeConfig::from_file(&vae_config_path).map_err(|e| file_error(&vae_config_path, e))?;
+        let vae_backend = Arc::new(CheckpointBackend::new(
+            WeightFiles::open(&vae_dir, "diffusion_pytorch_model")
+                .map_err(|e| file_error(&vae_dir, e))?,
+        ));
+
+        // Text encoder and tokenizer. (T5's shared embedding is stored under two names; the encoder reads one
+        // of them, so its unused keys are not checked.)
+        let text_dir = dir.join("text_encoder");
+        let t5_config = T5Config::from_file(&text_dir.join("config.json"))?;
+        let t5_backend = CheckpointBackend::new(
+            WeightFiles::open(&text_dir, "model").map_err(|e| file_error(&text_dir, e))?,
+        );
+        let tokenizer = T5Tokenizer::from_dir(&dir.join("tokenizer"))
+            .map_err(|e| file_error(&dir.join("tokenizer"), e))?;
+        let scheduler =
+            DdimConfig::from_file(&dir.join("scheduler").join("scheduler_config.json"))?;
+        let transformer_backend = Arc::new(backend);
+        let model = Self::assemble(
+            DwmConfigs {
+                transformer: transformer_config,
+                vae: vae_config,
+                t5: t5_config,
+                scheduler,
+                model_frames,
+                max_text_length,
+            },
+            DwmWeights {
+                transformer: Box::new(SharedBackend(transformer_backend.clone())),
+                vae: Box::new(SharedBackend(vae_backend.clone())),
+                text_encoder: Box::new(SharedBackend(Arc::new(t5_backend))),
+            },
+            Some(tokenizer),
             device,
-            "transformer",
-            offload.parks_weights(),
-            |vb| CogVideoXTransformer3DModel::new(&transformer_config, vb),
+            dtype,
+            offload,
         )?;
+        check_unused(&transformer_backend, "transformer")?;
+        check_unused(&vae_backend, "vae")?;
+        Ok(model)
+    }
+
+    /// Builds the model from its configs and weight sources, placing the weights as `offload` says. `load_with`
+    /// reads them from a folder; benchmarks give random weights at the real shapes (`world_model::bench`).
+    /// Without a tokenizer, prompts are given as embeddings ([`DwmModel::generate_with_embeds`]).
+    pub fn assemble(
+        configs: DwmConfigs,
+        weights: DwmWeights,
+        tokenizer: Option<T5Tokenizer>,
+        device: &Device,
+        dtype: DType,
+        offload: Offload,
+    ) -> Result<Self> {
+        let DwmConfigs {
+            transformer: transformer_config,
+            vae: vae_config,
+            t5: t5_config,
+            scheduler,
+            model_frames,
+            max_text_length,
+        } = configs;
+        let park = offload.parks_weights();
+        let held = place(weights.transformer, dtype, device, park, |vb| {
+            CogVideoXTransformer3DModel::new(&transformer_config, vb)
+        })?;
         let transformer = match (offload, held) {
             // Outer layers on the device, blocks streamed from the parked weights.
             (Offload::Sequential, Held::Parked(parked)) => {
@@ -431,56 +510,18 @@ impl DwmModel {
             }
             (_, held) => held,
         };
-
-        // VAE, tiled by default from 480p up (as the reference enables tiling).
-        let vae_dir = dir.join("vae");
-        let vae_config_path = vae_dir.join("config.json");
-        let vae_config =
-            VaeConfig::from_file(&vae_config_path).map_err(|e| file_error(&vae_config_path, e))?;
-        let vae_backend = CheckpointBackend::new(
-            WeightFiles::open(&vae_dir, "diffusion_pytorch_model")
-                .map_err(|e| file_error(&vae_dir, e))?,
-        );
-        let vae = build_or_park(
-            vae_backend,
-            dtype,
-            device,
-            "vae",
-            offload.parks_weights(),
-            |vb| Ok(AutoencoderKLCogVideoX::new(&vae_config, vb)?),
-        )?;
+        let vae = place(weights.vae, dtype, device, park, |vb| {
+            Ok(AutoencoderKLCogVideoX::new(&vae_config, vb)?)
+        })?;
+        let text_encoder = place(weights.text_encoder, dtype, device, park, |vb| {
+            T5TextEncoder::new(&t5_config, vb)
+        })?;
         let scaling_factor = vae_config.scaling_factor;
         let compression = vae_config.spatial_compression();
         let native_size = (
             (transformer_config.sample_width * compression) as u32,
             (transformer_config.sample_height * compression) as u32,
         );
-
-        // Text encoder and tokenizer.
-        let text_dir = dir.join("text_encoder");
-        let t5_config = T5Config::from_file(&text_dir.join("config.json"))?;
-        let t5_backend = CheckpointBackend::new(
-            WeightFiles::open(&text_dir, "model").map_err(|e| file_error(&text_dir, e))?,
-        );
-        // T5's shared embedding is stored under two names; the encoder reads one of them.
-        let shared = Arc::new(t5_backend);
-        let text_encoder = if offload.parks_weights() {
-            let (parked, _) = ParkedWeights::record(shared, dtype, |vb| {
-                T5TextEncoder::new(&t5_config, vb).map(drop)
-            })?;
-            Held::Parked(parked)
-        } else {
-            let vb = VarBuilder::from_backend(
-                Box::new(SharedBackend(shared.clone())),
-                dtype,
-                device.clone(),
-            );
-            Held::Resident(T5TextEncoder::new(&t5_config, vb)?)
-        };
-        let tokenizer = T5Tokenizer::from_dir(&dir.join("tokenizer"))
-            .map_err(|e| file_error(&dir.join("tokenizer"), e))?;
-        let scheduler =
-            DdimConfig::from_file(&dir.join("scheduler").join("scheduler_config.json"))?;
         Ok(Self {
             vae,
             vae_config,
@@ -578,15 +619,35 @@ impl DwmModel {
 
     /// The T5 embedding of a prompt, padded to the model's text length, as the sampler receives it.
     pub fn encode_prompt(&mut self, prompt: &str) -> Result<Tensor> {
-        let ids = self
-            .tokenizer
+        let Some(tokenizer) = &self.tokenizer else {
+            return Err(WorldModelError::Input {
+                what: "prompt".into(),
+                reason: "this model has no tokenizer; give prompt embeddings".into(),
+            });
+        };
+        let ids = tokenizer
             .encode_padded(prompt, self.max_text_length)
             .map_err(|e| WorldModelError::Input {
                 what: "prompt".into(),
                 reason: e.to_string(),
             })?;
-        let ids = Tensor::new(ids.as_slice(), &self.device)?.unsqueeze(0)?;
+        self.encode_token_ids(&ids)
+    }
+
+    /// The T5 embedding [1, L, D] of token ids (already padded).
+    pub fn encode_token_ids(&mut self, ids: &[u32]) -> Result<Tensor> {
+        let ids = Tensor::new(ids, &self.device)?.unsqueeze(0)?;
         self.with_text_encoder(|encoder| encoder.forward(&ids))
+    }
+
+    /// The padded prompt length the text encoder takes.
+    pub fn max_text_length(&self) -> usize {
+        self.max_text_length
+    }
+
+    /// The device the networks run on.
+    pub fn device(&self) -> &Device {
+        &self.device
     }
 
     fn to_tensor(&self, frames: &Frames) -> Result<Tensor> {
@@ -644,17 +705,38 @@ impl DwmModel {
         sampling: Sampling,
         progress: &mut dyn FnMut(usize, usize) -> bool,
     ) -> Result<Option<Frames>> {
+        check_sizes(static_video, hand_video)?;
+        let prompt_embeds = self.encode_prompt(prompt)?;
+        let negative_prompt_embeds = match &self.negative_prompt_embeds {
+            Some(embeds) => embeds.clone(),
+            None => {
+                let embeds = self.encode_prompt("")?;
+                self.negative_prompt_embeds = Some(embeds.clone());
+                embeds
+            }
+        };
+        self.generate_with_embeds(
+            static_video,
+            hand_video,
+            &prompt_embeds,
+            &negative_prompt_embeds,
+            sampling,
+            progress,
+        )
+    }
+
+    /// [`DwmModel::generate`] with the prompt and the negative prompt given as T5 embeddings [1, L, D].
+    pub fn generate_with_embeds(
+        &mut self,
+        static_video: &Frames,
+        hand_video: &Frames,
+        prompt_embeds: &Tensor,
+        negative_prompt_embeds: &Tensor,
+        sampling: Sampling,
+        progress: &mut dyn FnMut(usize, usize) -> bool,
+    ) -> Result<Option<Frames>> {
+        check_sizes(static_video, hand_video)?;
         let (input_width, input_height) = (static_video.width(), static_video.height());
-        if (hand_video.width(), hand_video.height()) != (input_width, input_height) {
-            return Err(WorldModelError::Input {
-                what: "video size".into(),
-                reason: format!(
-                    "the static video is {input_width}x{input_height} but the hand video {}x{}",
-                    hand_video.width(),
-                    hand_video.height()
-                ),
-            });
-        }
         let (width, height) = self.native_size;
         let input_frames = static_video.frame_count();
         let clip = |frames: &Frames| {
@@ -669,15 +751,6 @@ impl DwmModel {
         let hand_tensor = self.to_tensor(&clip(hand_video)?)?;
         let use_tiling = height >= 480;
         self.tiling = use_tiling.then(|| Tiling::from_config(&self.vae_config));
-        let prompt_embeds = self.encode_prompt(prompt)?;
-        let negative_prompt_embeds = match &self.negative_prompt_embeds {
-            Some(embeds) => embeds.clone(),
-            None => {
-                let embeds = self.encode_prompt("")?;
-                self.negative_prompt_embeds = Some(embeds.clone());
-                embeds
-            }
-        };
         let latent_channels = self.vae_config.latent_channels;
         let latent_frames = (self.model_frames - 1) / 4 + 1;
         let compression = self.vae_config.spatial_compression();
@@ -697,8 +770,8 @@ impl DwmModel {
         let inputs = SamplingInputs {
             static_video: &static_tensor,
             hand_video: &hand_tensor,
-            prompt_embeds: &prompt_embeds,
-            negative_prompt_embeds: &negative_prompt_embeds,
+            prompt_embeds,
+            negative_prompt_embeds,
             initial_noise: &initial_noise,
             hand_posterior_eps: &hand_posterior_eps,
             steps,

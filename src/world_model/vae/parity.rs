@@ -28,8 +28,8 @@ pub fn relative_error(ours: &Tensor, reference: &Tensor) -> anyhow::Result<f32> 
             reference.dims()
         );
     }
-    let ours = ours.to_dtype(DType::F32)?;
-    let reference = reference.to_dtype(DType::F32)?;
+    let ours = ours.to_device(&Device::Cpu)?.to_dtype(DType::F32)?;
+    let reference = reference.to_device(&Device::Cpu)?.to_dtype(DType::F32)?;
     let max_abs = |t: &Tensor| -> anyhow::Result<f32> {
         Ok(t.abs()?.flatten_all()?.max(0)?.to_scalar::<f32>()?)
     };
@@ -86,17 +86,20 @@ fn tiling_from_settings(
     Ok(Some(tiling))
 }
 
-/// Runs one VAE parity case; returns (output name, worst relative error) per expected output.
+/// Runs one VAE parity case on `device` in `dtype` (the reference is float32; inputs are cast); returns
+/// (output name, worst relative error) per expected output.
 pub fn run_parity_case(
     component: &str,
     case_dir: &Path,
     settings: &serde_json::Value,
+    device: &Device,
+    dtype: DType,
 ) -> anyhow::Result<Vec<(String, f32)>> {
     let config_path = case_dir.join("config.json");
     let config = VaeConfig::from_file(&config_path)?;
     let weights_path = case_dir.join("model.safetensors");
     let weights = load_tensors(&weights_path)?;
-    let vb = VarBuilder::from_tensors(weights, DType::F32, &Device::Cpu);
+    let vb = VarBuilder::from_tensors(weights, dtype, device);
     let mut vae = AutoencoderKLCogVideoX::new(&config, vb)
         .with_context(|| format!("{}: cannot build the VAE", weights_path.display()))?;
     let io_path = case_dir.join("io.safetensors");
@@ -111,7 +114,9 @@ pub fn run_parity_case(
     match component {
         "cogvideox_vae_encode" => {
             vae.set_tiling(tiling);
-            let sample = get(&io, &io_path, "sample")?.to_dtype(DType::F32)?;
+            let sample = get(&io, &io_path, "sample")?
+                .to_device(device)?
+                .to_dtype(dtype)?;
             let posterior = vae.encode(&sample)?;
             Ok(vec![
                 compare("mean", &posterior.mean)?,
@@ -120,7 +125,9 @@ pub fn run_parity_case(
         }
         "cogvideox_vae_decode" => {
             vae.set_tiling(tiling);
-            let latents = get(&io, &io_path, "latents")?.to_dtype(DType::F32)?;
+            let latents = get(&io, &io_path, "latents")?
+                .to_device(device)?
+                .to_dtype(dtype)?;
             let sample = vae.decode(&latents)?;
             Ok(vec![compare("sample", &sample)?])
         }
@@ -132,10 +139,14 @@ pub fn run_parity_case(
                 )
             })?;
             vae.set_tiling(Some(tiling));
-            let sample = get(&io, &io_path, "sample")?.to_dtype(DType::F32)?;
+            let sample = get(&io, &io_path, "sample")?
+                .to_device(device)?
+                .to_dtype(dtype)?;
             let posterior = vae.encode(&sample)?;
             // Decode the reference mean, so the decoder is checked on its own.
-            let reference_mean = get(&io, &io_path, "mean")?.to_dtype(DType::F32)?;
+            let reference_mean = get(&io, &io_path, "mean")?
+                .to_device(device)?
+                .to_dtype(dtype)?;
             let decoded = vae.decode(&reference_mean)?;
             Ok(vec![
                 compare("mean", &posterior.mean)?,
