@@ -13,8 +13,16 @@ pub struct DwmLoader;
 pub fn device(name: &str) -> Result<Device, String> {
     match name {
         "cpu" => Ok(Device::Cpu),
-        "cuda" => Device::new_cuda(0)
-            .map_err(|e| format!("cannot use CUDA ({e}); this build may lack the `cuda` feature")),
+        "cuda" => Device::new_cuda(0).map_err(|e| {
+            // candle's errors carry a backtrace after the first line; the first line says what failed.
+            let reason = e.to_string();
+            let reason = reason.lines().next().unwrap_or_default().to_string();
+            if cfg!(feature = "cuda") {
+                format!("cannot use CUDA device 0: {reason} (is an NVIDIA driver of the 580 series or newer loaded?)")
+            } else {
+                format!("cannot use CUDA ({reason}); this build lacks the `cuda` feature (tools/check-cuda-build.sh)")
+            }
+        }),
         "metal" => Device::new_metal(0).map_err(|e| {
             format!("cannot use Metal ({e}); this build may lack the `metal` feature")
         }),
