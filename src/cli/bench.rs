@@ -38,6 +38,15 @@ pub struct BenchArgs {
     pub json: Option<PathBuf>,
 }
 
+fn write_json(
+    path: &std::path::Path,
+    report: &crate::world_model::bench::BenchReport,
+) -> anyhow::Result<()> {
+    let json = serde_json::to_string_pretty(report)?;
+    crate::atomic::write_atomically(path, json.as_bytes())
+        .with_context(|| format!("cannot write {}", path.display()))
+}
+
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     let (width, height) = args
         .size
@@ -69,15 +78,20 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         device,
         dtype,
     };
-    let report = run_bench(&options, &mut |line| eprintln!("{line}"))?;
-    let json = serde_json::to_string_pretty(&report)?;
-    match &args.json {
-        Some(path) => {
-            std::fs::write(path, &json)
-                .with_context(|| format!("cannot write {}", path.display()))?;
-            eprintln!("wrote {}", path.display());
+    let mut write_error = None;
+    let report = run_bench(&options, &mut |line| eprintln!("{line}"), &mut |report| {
+        if let Some(path) = &args.json
+            && let Err(error) = write_json(path, report)
+        {
+            write_error.get_or_insert(error);
         }
-        None => println!("{json}"),
+    })?;
+    if let Some(error) = write_error {
+        return Err(error);
+    }
+    match &args.json {
+        Some(path) => eprintln!("wrote {}", path.display()),
+        None => println!("{}", serde_json::to_string_pretty(&report)?),
     }
     Ok(())
 }

@@ -256,8 +256,13 @@ fn clip(width: u32, height: u32, frames: usize, phase: u32) -> Result<Frames> {
     })
 }
 
-/// Runs the benchmark; `log` receives one line per phase as it ends.
-pub fn run(options: &BenchOptions, log: &mut dyn FnMut(&str)) -> Result<BenchReport> {
+/// Runs the benchmark; `log` receives one line per phase as it ends, `checkpoint` the report after every
+/// finished run (so a run cut short by a time limit keeps the settings already timed).
+pub fn run(
+    options: &BenchOptions,
+    log: &mut dyn FnMut(&str),
+    checkpoint: &mut dyn FnMut(&BenchReport),
+) -> Result<BenchReport> {
     if options.steps < 2 {
         return Err(WorldModelError::Input {
             what: "--steps".into(),
@@ -302,7 +307,18 @@ pub fn run(options: &BenchOptions, log: &mut dyn FnMut(&str)) -> Result<BenchRep
     };
     let static_video = clip(options.width, options.height, options.frames, 0)?;
     let hand_video = clip(options.width, options.height, options.frames, 97)?;
-    let mut runs = Vec::new();
+    let mut report = BenchReport {
+        shapes: shapes_name,
+        device: format!("{:?}", options.device.location()),
+        dtype: format!("{:?}", options.dtype).to_lowercase(),
+        width: options.width,
+        height: options.height,
+        frames: options.frames,
+        guidance_scale: options.guidance_scale,
+        timed_steps: options.steps,
+        parameters,
+        runs: Vec::new(),
+    };
     for &offload in &options.offloads {
         let used_before = device_used(&options.device);
         reset_peak_rss();
@@ -395,18 +411,8 @@ pub fn run(options: &BenchOptions, log: &mut dyn FnMut(&str)) -> Result<BenchRep
             run.after_last_step_s,
             run.clip_50_steps_s
         ));
-        runs.push(run);
+        report.runs.push(run);
+        checkpoint(&report);
     }
-    Ok(BenchReport {
-        shapes: shapes_name,
-        device: format!("{:?}", options.device.location()),
-        dtype: format!("{:?}", options.dtype).to_lowercase(),
-        width: options.width,
-        height: options.height,
-        frames: options.frames,
-        guidance_scale: options.guidance_scale,
-        timed_steps: options.steps,
-        parameters,
-        runs,
-    })
+    Ok(report)
 }
