@@ -258,6 +258,9 @@ pub struct DwmModel {
     max_text_length: usize,
     /// The empty negative prompt's embedding, encoded once (T5-XXL is the largest network of the model).
     negative_prompt_embeds: Option<Tensor>,
+    /// The last prompt and its embedding: ranking and search generate many actions under one prompt, and
+    /// with offload each encoding would move T5 to the device again.
+    last_prompt: Option<(String, Tensor)>,
     device: Device,
     dtype: DType,
     offload: Offload,
@@ -537,6 +540,7 @@ impl DwmModel {
             native_size,
             max_text_length,
             negative_prompt_embeds: None,
+            last_prompt: None,
             device: device.clone(),
             dtype,
             offload,
@@ -706,7 +710,14 @@ impl DwmModel {
         progress: &mut dyn FnMut(usize, usize) -> bool,
     ) -> Result<Option<Frames>> {
         check_sizes(static_video, hand_video)?;
-        let prompt_embeds = self.encode_prompt(prompt)?;
+        let prompt_embeds = match &self.last_prompt {
+            Some((text, embeds)) if text == prompt => embeds.clone(),
+            _ => {
+                let embeds = self.encode_prompt(prompt)?;
+                self.last_prompt = Some((prompt.to_string(), embeds.clone()));
+                embeds
+            }
+        };
         let negative_prompt_embeds = match &self.negative_prompt_embeds {
             Some(embeds) => embeds.clone(),
             None => {
