@@ -164,6 +164,47 @@ fn main() -> anyhow::Result<()> {
             })?,
         );
     }
+    // The connected growth beyond the hands' reach (STUDY_GRID=connected), around the earlier grids' knee.
+    if std::env::var("STUDY_GRID").as_deref() == Ok("connected") {
+        println!("connected,reach,connected_reach,connected_low,low,high,frame,interaction,object");
+        for (low, high) in [(0.01, 0.04), (0.015, 0.05)] {
+            for reach in [0.03, 0.05] {
+                for connected_reach in [None, Some(0.1), Some(0.15), Some(0.2), Some(0.3)] {
+                    for connected_low in [0.01, 0.02, 0.03, 0.05] {
+                        if connected_reach.is_none() && connected_low != 0.03 {
+                            continue;
+                        }
+                        let settings = CompositeSettings {
+                            low,
+                            high,
+                            hand_reach: Some(reach),
+                            connected_reach,
+                            connected_low,
+                            ..CompositeSettings::default()
+                        };
+                        let values = psnrs(&clips, &|c| {
+                            Ok(composite(
+                                &c.static_video,
+                                &c.hands,
+                                &c.generated,
+                                &c.reconstruction,
+                                &settings,
+                            )?
+                            .frames)
+                        })?;
+                        println!(
+                            "connected,{reach},{},{connected_low},{low},{high},{:.3},{:.3},{:.3}",
+                            connected_reach.map_or_else(|| "none".to_string(), |r| r.to_string()),
+                            values[0],
+                            values[1],
+                            values[2]
+                        );
+                    }
+                }
+            }
+        }
+        return Ok(());
+    }
     // A form chosen by the oracle rows; the grid then looks for the mask.
     let forms: Vec<CompositeForm> = match std::env::var("STUDY_FORMS").as_deref() {
         Ok("both") => vec![CompositeForm::Blend, CompositeForm::Additive],

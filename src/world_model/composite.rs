@@ -36,6 +36,12 @@ pub struct CompositeSettings {
     /// Pixels farther than this from every hand pixel of the whole clip are never changed (an interaction
     /// happens where a hand reaches); `None` trusts the residual everywhere.
     pub hand_reach: Option<f32>,
+    /// Beyond `hand_reach`, up to this distance from the hands, a change connected (in space and time) to one
+    /// inside the reach is kept too, through pixels whose residual exceeds `connected_low`: a drawer's far edge or
+    /// an object set down a little away from the hand moves as one patch with what the hand touches, while the
+    /// sampler's noise far away is not connected to it. `None`: the reach is a hard limit.
+    pub connected_reach: Option<f32>,
+    pub connected_low: f32,
     /// Hand-video pixels (any channel above this level), grown by `hand_grow`, are always in the mask: the hands
     /// are there. (They are added after the residual is grown, so the static scene around a hand stays sharp.)
     pub hand_threshold: u8,
@@ -66,6 +72,8 @@ impl Default for CompositeSettings {
             low: 0.01,
             high: 0.04,
             hand_reach: Some(0.05),
+            connected_reach: None,
+            connected_low: 0.03,
             hand_threshold: 8,
             hand_grow: 0.02,
             noise_scale: 0.0,
@@ -288,17 +296,21 @@ pub fn residual_mask(
             residual
         })
         .collect();
+    let magnitudes: Vec<f32> = (0..frames * plane)
+        .map(|i| {
+            channels
+                .iter()
+                .map(|channel| channel.values[i].abs())
+                .fold(0.0, f32::max)
+        })
+        .collect();
     let values: Vec<f32> = static_video
         .as_bytes()
         .chunks_exact(3)
         .zip(reconstruction.as_bytes().chunks_exact(3))
-        .enumerate()
-        .map(|(i, (s, r))| {
+        .zip(&magnitudes)
+        .map(|((s, r), &magnitude)| {
             let floor = settings.low + settings.noise_scale * largest_difference(s, r);
-            let magnitude = channels
-                .iter()
-                .map(|channel| channel.values[i].abs())
-                .fold(0.0, f32::max);
             let t = ((magnitude - floor) / span).clamp(0.0, 1.0);
             // Smoothstep: no hard edge where the residual crosses the noise floor.
             t * t * (3.0 - 2.0 * t)
@@ -322,22 +334,44 @@ pub fn residual_mask(
         height,
     };
     if let Some(reach) = settings.hand_reach {
-        // Every pixel some hand covers at some time, grown by the reach.
-        let mut reached = ResidualMask {
-            frames: 1,
-            width,
-            height,
-            values: vec![0.0; plane],
-        };
-        for frame in hand_mask.values.chunks_exact(plane) {
-            for (slot, &hand) in reached.values.iter_mut().zip(frame) {
-                *slot = slot.max(hand);
+        // Every pixel some hand covers at some time, grown by a distance.
+        let reached_within = |distance: f32| {
+            let mut reached = ResidualMask {
+                frames: 1,
+                width,
+                height,
+                values: vec![0.0; plane],
+            };
+            for frame in hand_mask.values.chunks_exact(plane) {
+                for (slot, &hand) in reached.values.iter_mut().zip(frame) {
+                    *slot = slot.max(hand);
+                }
             }
-        }
-        filter_frames(&mut reached, pixels(reach, width), max_filter_line);
-        for frame in mask.values.chunks_exact_mut(plane) {
-            for (v, &gate) in frame.iter_mut().zip(&reached.values) {
-                if gate == 0.0 {
+            filter_frames(&mut reached, pixels(distance, width), max_filter_line);
+            reached.values
+        };
+        let near = reached_within(reach);
+        let connected = match settings.connected_reach {
+            Some(far) if far > reach => {
+                let far_gate = reached_within(far);
+                Some(connected_to_near(
+                    &magnitudes,
+                    &mask.values,
+                    &near,
+                    &far_gate,
+                    settings.connected_low,
+                    (frames, width, height),
+                ))
+            }
+            _ => None,
+        };
+        for (f, frame) in mask.values.chunks_exact_mut(plane).enumerate() {
+            for (i, (v, &gate)) in frame.iter_mut().zip(&near).enumerate() {
+                let kept = gate != 0.0
+                    || connected
+                        .as_ref()
+                        .is_some_and(|reached| reached[f * plane + i]);
+                if !kept {
                     *v = 0.0;
                 }
             }
@@ -359,6 +393,57 @@ pub fn residual_mask(
     }
     filter_frames(&mut mask, pixels(settings.feather, width), box_filter_line);
     Ok(mask)
+}
+
+/// Pixels (frame-major) reached from the residual inside the hands' reach (`near`, with a nonzero ramp) through
+/// pixels whose residual magnitude exceeds `low` and that lie within `far` — 4-connected in space and linked to the
+/// same pixel in the frames before and after.
+fn connected_to_near(
+    magnitudes: &[f32],
+    ramp: &[f32],
+    near: &[f32],
+    far: &[f32],
+    low: f32,
+    (frames, width, height): (usize, usize, usize),
+) -> Vec<bool> {
+    let plane = width * height;
+    let passable = |i: usize| far[i % plane] != 0.0 && magnitudes[i] > low;
+    let mut reached = vec![false; frames * plane];
+    let mut queue: Vec<usize> = (0..frames * plane)
+        .filter(|&i| near[i % plane] != 0.0 && ramp[i] > 0.0)
+        .collect();
+    for &i in &queue {
+        reached[i] = true;
+    }
+    while let Some(i) = queue.pop() {
+        let (f, p) = (i / plane, i % plane);
+        let (y, x) = (p / width, p % width);
+        let mut visit = |j: usize| {
+            if !reached[j] && passable(j) {
+                reached[j] = true;
+                queue.push(j);
+            }
+        };
+        if x > 0 {
+            visit(i - 1);
+        }
+        if x + 1 < width {
+            visit(i + 1);
+        }
+        if y > 0 {
+            visit(i - width);
+        }
+        if y + 1 < height {
+            visit(i + width);
+        }
+        if f > 0 {
+            visit(i - plane);
+        }
+        if f + 1 < frames {
+            visit(i + plane);
+        }
+    }
+    reached
 }
 
 /// Puts a mask's pixels of `generated` into `static_video` in the chosen form; where the mask is zero the result is
@@ -638,6 +723,67 @@ mod tests {
         .unwrap();
         assert_eq!(mask.values[10 * 40 + 2], 0.0);
         assert_eq!(mask.values[10 * 40 + 37], 1.0);
+    }
+
+    #[test]
+    fn a_change_connected_to_the_hand_is_kept_beyond_the_reach() {
+        // 80×20, one hand pixel at x = 70. A bar of change from x = 60 to x = 76 on rows 8–12 starts inside the
+        // reach (10% = 8 px) and runs out of it; a separate blob at x = 30–34 is out of reach and unconnected.
+        let (w, h) = (80u32, 20u32);
+        let changed = |x: u32, y: u32| {
+            ((60..=76).contains(&x) || (30..=34).contains(&x)) && (8..=12).contains(&y)
+        };
+        let generated = clip(
+            2,
+            w,
+            h,
+            |_, x, y| if changed(x, y) { [200; 3] } else { [0; 3] },
+        );
+        let flat = clip(2, w, h, |_, _, _| [0; 3]);
+        let hands = clip(
+            2,
+            w,
+            h,
+            |_, x, y| if x == 70 && y == 10 { [255; 3] } else { [0; 3] },
+        );
+        let base = CompositeSettings {
+            grow: 0.0,
+            hand_grow: 0.0,
+            smooth: 0.0,
+            feather: 0.0,
+            hold_frames: 0,
+            hand_reach: Some(0.1),
+            ..CompositeSettings::default()
+        };
+        let at = |mask: &ResidualMask, x: usize| mask.values[10 * 80 + x];
+        let hard = residual_mask(&flat, &generated, &flat, &hands, &base).unwrap();
+        assert_eq!(at(&hard, 64), 1.0);
+        assert_eq!(
+            at(&hard, 61),
+            0.0,
+            "beyond the reach without connected growth"
+        );
+        let connected = CompositeSettings {
+            connected_reach: Some(0.3),
+            ..base
+        };
+        let grown = residual_mask(&flat, &generated, &flat, &hands, &connected).unwrap();
+        assert_eq!(at(&grown, 61), 1.0, "connected to the change at the hand");
+        assert_eq!(at(&grown, 60), 1.0);
+        assert_eq!(at(&grown, 59), 0.0, "nothing changed there");
+        assert_eq!(
+            at(&grown, 32),
+            0.0,
+            "a change not connected to the hand's stays out"
+        );
+        // The connected growth stops at its own distance (11% = 9 px from the hand: x = 61, not 60).
+        let short = CompositeSettings {
+            connected_reach: Some(0.11),
+            ..base
+        };
+        let cut = residual_mask(&flat, &generated, &flat, &hands, &short).unwrap();
+        assert_eq!(at(&cut, 61), 1.0);
+        assert_eq!(at(&cut, 60), 0.0);
     }
 
     #[test]
