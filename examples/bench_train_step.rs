@@ -32,7 +32,7 @@ fn main() -> anyhow::Result<()> {
 
     let map = VarMap::new();
     let vae = AutoencoderKLCogVideoX::new(
-        &VaeConfig::from_json_str(&tiny::vae_config_json(1.0))?,
+        &VaeConfig::from_json(&tiny::vae_config_json(1.0), "tiny")?,
         seeded_var_builder(&map, 1, &device),
     )?;
     let (t, h, w) = VAE_CROP;

@@ -13,6 +13,7 @@
 use anyhow::Context as _;
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
+use handtwin::world_model::ConfigFile as _;
 use handtwin::world_model::vae::conv::{TimeTaps, conv3d_over_frames};
 use handtwin::world_model::vae::{AutoencoderKLCogVideoX, Tiling, VaeConfig};
 use std::path::{Path, PathBuf};
@@ -56,7 +57,7 @@ fn test_video(frames: usize, height: usize, width: usize) -> candle_core::Result
 }
 
 fn small_model(dir: &Path) -> anyhow::Result<AutoencoderKLCogVideoX> {
-    let config = VaeConfig::from_json_str(SMALL_CONFIG)?;
+    let config = VaeConfig::from_json(SMALL_CONFIG, "bench config")?;
     let weights = dir.join("model.safetensors");
     if weights.exists() {
         let tensors = candle_core::safetensors::load(&weights, &Device::Cpu)

@@ -97,20 +97,53 @@ fn main() -> anyhow::Result<()> {
             let truth = sample
                 .ground_truth
                 .context("a sample without ground truth")?;
-            let generated = model
-                .generate(
-                    &sample.static_video,
-                    &sample.hand_video,
-                    sample.prompt.as_deref().unwrap_or(""),
-                    Sampling {
-                        steps: defaults.steps,
-                        guidance_scale: defaults.guidance_scale,
-                        seed: 42,
-                    },
-                    &mut |_, _| true,
-                )?
-                .context("generation stopped")?;
-            let reconstruction = model.reconstruct(&sample.static_video)?;
+            // STUDY_CACHE=DIR keeps each clip's generation and reconstruction between runs of the study.
+            let cache = std::env::var_os("STUDY_CACHE").map(PathBuf::from);
+            let cached = |kind: &str| {
+                let path = cache.as_ref()?.join(format!("{stem}.{kind}.raw"));
+                let bytes = std::fs::read(path).ok()?;
+                let (w, h, fps) = (
+                    sample.static_video.width(),
+                    sample.static_video.height(),
+                    sample.static_video.fps(),
+                );
+                Frames::new(w, h, fps, bytes).ok()
+            };
+            let store = |kind: &str, frames: &Frames| {
+                if let Some(dir) = &cache {
+                    let _ = std::fs::create_dir_all(dir);
+                    let _ =
+                        std::fs::write(dir.join(format!("{stem}.{kind}.raw")), frames.as_bytes());
+                }
+            };
+            let generated = match cached("generated") {
+                Some(frames) => frames,
+                None => {
+                    let frames = model
+                        .generate(
+                            &sample.static_video,
+                            &sample.hand_video,
+                            sample.prompt.as_deref().unwrap_or(""),
+                            Sampling {
+                                steps: defaults.steps,
+                                guidance_scale: defaults.guidance_scale,
+                                seed: 42,
+                            },
+                            &mut |_, _| true,
+                        )?
+                        .context("generation stopped")?;
+                    store("generated", &frames);
+                    frames
+                }
+            };
+            let reconstruction = match cached("reconstruction") {
+                Some(frames) => frames,
+                None => {
+                    let frames = model.reconstruct(&sample.static_video)?;
+                    store("reconstruction", &frames);
+                    frames
+                }
+            };
             let regions = regions(&truth, &sample.static_video, &sample.hand_video)
                 .context("videos of different sizes")?;
             eprintln!("{}/{stem}", dir.display());
@@ -163,6 +196,80 @@ fn main() -> anyhow::Result<()> {
                 )?)
             })?,
         );
+    }
+    // The mask's shape (STUDY_GRID=shape): how hard its ramp, feather, hold and smoothing are, with and without
+    // the connected growth; and where the default mask stands in the true object region.
+    if std::env::var("STUDY_GRID").as_deref() == Ok("shape") {
+        let default = CompositeSettings::default();
+        let (mut zero, mut partial, mut full, mut total) = (0usize, 0usize, 0usize, 0usize);
+        for c in &clips {
+            let mask = composite(
+                &c.static_video,
+                &c.hands,
+                &c.generated,
+                &c.reconstruction,
+                &default,
+            )?
+            .mask;
+            for (&m, &inside) in mask.values.iter().zip(&c.regions.object.values) {
+                if inside {
+                    total += 1;
+                    if m == 0.0 {
+                        zero += 1;
+                    } else if m < 0.999 {
+                        partial += 1;
+                    } else {
+                        full += 1;
+                    }
+                }
+            }
+        }
+        let share = |n: usize| 100.0 * n as f64 / total.max(1) as f64;
+        println!(
+            "# default mask in the object region: {:.1}% zero, {:.1}% partial, {:.1}% full ({total} pixels)",
+            share(zero),
+            share(partial),
+            share(full)
+        );
+        println!("shape,high,feather,hold,smooth,connected,frame,interaction,object");
+        for high in [0.015, 0.025, 0.04] {
+            for feather in [0.0, 0.015, 0.03] {
+                for hold in [3, 6] {
+                    for smooth in [0.02, 0.04] {
+                        for connected_reach in [None, Some(0.1)] {
+                            let settings = CompositeSettings {
+                                high,
+                                feather,
+                                hold_frames: hold,
+                                smooth,
+                                connected_reach,
+                                connected_low: 0.02,
+                                ..default
+                            };
+                            let values = psnrs(&clips, &|c| {
+                                Ok(composite(
+                                    &c.static_video,
+                                    &c.hands,
+                                    &c.generated,
+                                    &c.reconstruction,
+                                    &settings,
+                                )?
+                                .frames)
+                            })?;
+                            println!(
+                                "shape,{high},{feather},{hold},{smooth},{},{:.3},{:.3},{:.3}",
+                                connected_reach
+                                    .map_or_else(|| "none".to_string(), |r| r.to_string()),
+                                values[0],
+                                values[1],
+                                values[2]
+                            );
+                        }
+                    }
+                }
+            }
+        }
+        return Ok(());
     }
     // The connected growth beyond the hands' reach (STUDY_GRID=connected), around the earlier grids' knee.
     if std::env::var("STUDY_GRID").as_deref() == Ok("connected") {

@@ -1,6 +1,7 @@
 //! Runs every committed VAE parity case (tests/fixtures/parity/vae_*) against diffusers' outputs.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests and tools may panic; see [lints]
 
+use handtwin::world_model::ConfigFile as _;
 use handtwin::world_model::vae::parity::run_parity_case;
 use std::path::PathBuf;
 

@@ -673,7 +673,7 @@ fn gradients_reach_every_parameter() {
 
     let map = VarMap::new();
     let vae = AutoencoderKLCogVideoX::new(
-        &VaeConfig::from_json_str(&tiny::vae_config_json(1.0)).unwrap(),
+        &VaeConfig::from_json(&tiny::vae_config_json(1.0), "tiny").unwrap(),
         seeded_var_builder(&map, 1, &device),
     )
     .unwrap();

@@ -127,7 +127,7 @@ pub fn bench_configs(shapes: &BenchShapes) -> Result<DwmConfigs> {
                 model_frames: number("sample_frames", 49),
                 max_text_length: number("max_text_seq_length", 226),
                 transformer,
-                vae: VaeConfig::from_file(&vae_path).map_err(|e| file_error(&vae_path, e))?,
+                vae: VaeConfig::from_file(&vae_path)?,
                 t5: T5Config::from_file(&dir.join("text_encoder").join("config.json"))?,
                 scheduler: DdimConfig::from_file(
                     &dir.join("scheduler").join("scheduler_config.json"),

@@ -248,8 +248,7 @@ fn run_dwm_pipeline(case: &CaseFiles) -> Result<Vec<(String, f32)>> {
     };
     let transformer_config =
         TransformerConfig::from_json(&part("transformer")?, &format!("{source} (transformer)"))?;
-    let vae_config = super::vae::VaeConfig::from_json_str(&part("vae")?)
-        .map_err(|e| parity_error(&case.dir, format!("{source} (vae): {e}")))?;
+    let vae_config = super::vae::VaeConfig::from_json(&part("vae")?, &format!("{source} (vae)"))?;
     let scheduler = DdimConfig::from_json(&part("scheduler")?, &format!("{source} (scheduler)"))?;
     let weights = case.weights()?;
     let transformer =

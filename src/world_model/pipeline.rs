@@ -436,8 +436,7 @@ impl DwmModel {
         // VAE, tiled by default from 480p up (as the reference enables tiling).
         let vae_dir = dir.join("vae");
         let vae_config_path = vae_dir.join("config.json");
-        let vae_config =
-            VaeConfig::from_file(&vae_config_path).map_err(|e| file_error(&vae_config_path, e))?;
+        let vae_config = VaeConfig::from_file(&vae_config_path)?;
         let vae_backend = Arc::new(CheckpointBackend::new(
             WeightFiles::open(&vae_dir, "diffusion_pytorch_model")
                 .map_err(|e| file_error(&vae_dir, e))?,

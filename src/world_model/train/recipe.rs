@@ -222,8 +222,7 @@ fn run_loop(
 }
 
 fn new_vae(varmap: &VarMap, seed: u64, device: &Device) -> Result<AutoencoderKLCogVideoX> {
-    let config = VaeConfig::from_json_str(&tiny::vae_config_json(1.0))
-        .map_err(|e| input_error("tiny VAE config", e))?;
+    let config = VaeConfig::from_json(&tiny::vae_config_json(1.0), "tiny VAE config")?;
     let vb = seeded_var_builder(varmap, seed, device);
     Ok(AutoencoderKLCogVideoX::new(&config, vb)?)
 }
@@ -406,7 +405,7 @@ pub fn load_run_vae(run: &RunDir, device: &Device) -> Result<AutoencoderKLCogVid
             format!("{e}; train the VAE first (`handtwin train --stage vae`)"),
         )
     })?;
-    let config = VaeConfig::from_json_str(&text).map_err(|e| file_error(&config_path, e))?;
+    let config = VaeConfig::from_json(&text, &config_path.display().to_string())?;
     let weights = dir.join("diffusion_pytorch_model.safetensors");
     let tensors = load_tensors(&weights, device)?;
     let vb = VarBuilder::from_tensors(tensors, DType::F32, device);
@@ -616,8 +615,7 @@ pub fn train_denoiser(
     }
     let scheduler = DdimConfig::from_json(&tiny::scheduler_config_json(), "tiny scheduler")?;
     let vae_config_path = run.model().join("vae").join("config.json");
-    let vae_config =
-        VaeConfig::from_file(&vae_config_path).map_err(|e| file_error(&vae_config_path, e))?;
+    let vae_config = VaeConfig::from_file(&vae_config_path)?;
     let sf = vae_config.scaling_factor;
     let denoiser = new_denoiser(in_channels, settings.heads, settings.seed, device)?;
     if stage == Stage::Dwm && !run.checkpoint(Stage::Dwm).is_file() {

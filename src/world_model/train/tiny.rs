@@ -177,7 +177,7 @@ mod tests {
 
     #[test]
     fn configs_are_valid_and_consistent() {
-        let vae = VaeConfig::from_json_str(&vae_config_json(1.0)).unwrap();
+        let vae = VaeConfig::from_json(&vae_config_json(1.0), "tiny").unwrap();
         assert_eq!(vae.spatial_compression(), 4);
         assert_eq!(vae.temporal_compression(), 4);
         for channels in [33, 49] {

@@ -1,26 +1,11 @@
 //! The diffusers `config.json` of `AutoencoderKLCogVideoX`, checked so that anything the port does not compute
 //! exactly as diffusers does is an error rather than a silently different network.
 
+use crate::world_model::ConfigFile;
+use crate::world_model::error::{Result, config_error};
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::path::Path;
-use thiserror::Error;
-
-#[derive(Debug, Error)]
-pub enum VaeConfigError {
-    #[error("{path}: {reason}")]
-    File { path: String, reason: String },
-    #[error("VAE config key `{key}`: {reason}")]
-    Key { key: String, reason: String },
-}
-
-fn key_error(key: &str, reason: impl ToString) -> VaeConfigError {
-    VaeConfigError::Key {
-        key: key.to_string(),
-        reason: reason.to_string(),
-    }
-}
 
 const DOWN_BLOCK: &str = "CogVideoXDownBlock3D";
 const UP_BLOCK: &str = "CogVideoXUpBlock3D";
@@ -121,43 +106,29 @@ pub struct VaeConfig {
 impl Default for VaeConfig {
     fn default() -> Self {
         // An empty JSON object takes every diffusers default; this cannot fail.
-        Self::from_json_str("{}").unwrap_or_else(|_| unreachable!("the defaults are valid"))
+        Self::from_json("{}", "VAE defaults")
+            .unwrap_or_else(|_| unreachable!("the defaults are valid"))
     }
 }
 
 impl VaeConfig {
-    /// Parses and validates a config from JSON text.
-    pub fn from_json_str(text: &str) -> Result<Self, VaeConfigError> {
-        let config: VaeConfig = serde_json::from_str(text).map_err(|e| VaeConfigError::File {
-            path: "<VAE config>".to_string(),
-            reason: e.to_string(),
-        })?;
-        config.validate()?;
-        Ok(config)
+    /// Rejects every value the port does not compute exactly as diffusers does (as the config of an unnamed
+    /// source; reading a file with [`ConfigFile::from_file`] names the file).
+    pub fn validate(&self) -> Result<()> {
+        self.check("VAE config")
     }
+}
 
-    /// Reads and validates `config.json`; errors name the file.
-    pub fn from_file(path: &Path) -> Result<Self, VaeConfigError> {
-        let file_error = |reason: String| VaeConfigError::File {
-            path: path.display().to_string(),
-            reason,
-        };
-        let text = std::fs::read_to_string(path).map_err(|e| file_error(e.to_string()))?;
-        let config: VaeConfig =
-            serde_json::from_str(&text).map_err(|e| file_error(e.to_string()))?;
-        config.validate().map_err(|e| {
-            file_error(format!(
-                "{e} (the port computes only what diffusers computes)"
-            ))
-        })?;
-        Ok(config)
-    }
-
+impl ConfigFile for VaeConfig {
     /// Rejects every value the port does not compute exactly as diffusers does.
-    pub fn validate(&self) -> Result<(), VaeConfigError> {
+    fn check(&self, source_name: &str) -> Result<()> {
+        let key_error = |key: &str, reason: String| config_error(source_name, key, reason);
         for key in self.extra.keys() {
             if !key.starts_with('_') {
-                return Err(key_error(key, "unknown key for AutoencoderKLCogVideoX"));
+                return Err(key_error(
+                    key,
+                    "unknown key for AutoencoderKLCogVideoX".into(),
+                ));
             }
         }
         if let Some(Value::String(class)) = self.extra.get("_class_name")
@@ -170,7 +141,7 @@ impl VaeConfig {
         }
         let blocks = self.block_out_channels.len();
         if blocks == 0 {
-            return Err(key_error("block_out_channels", "must not be empty"));
+            return Err(key_error("block_out_channels", "must not be empty".into()));
         }
         if let Some(bad) = self.down_block_types.iter().find(|t| *t != DOWN_BLOCK) {
             return Err(key_error(
@@ -202,7 +173,7 @@ impl VaeConfig {
             ));
         }
         if self.layers_per_block == 0 {
-            return Err(key_error("layers_per_block", "must be at least 1"));
+            return Err(key_error("layers_per_block", "must be at least 1".into()));
         }
         for (key, value) in [
             ("in_channels", self.in_channels),
@@ -211,7 +182,7 @@ impl VaeConfig {
             ("norm_num_groups", self.norm_num_groups),
         ] {
             if value == 0 {
-                return Err(key_error(key, "must be positive"));
+                return Err(key_error(key, "must be positive".into()));
             }
         }
         for &channels in &self.block_out_channels {
@@ -226,7 +197,7 @@ impl VaeConfig {
             }
         }
         if !(self.norm_eps.is_finite() && self.norm_eps > 0.0) {
-            return Err(key_error("norm_eps", "must be a positive number"));
+            return Err(key_error("norm_eps", "must be a positive number".into()));
         }
         let ratio = self.temporal_compression_ratio;
         if !(ratio.is_finite() && ratio >= 1.0 && ratio.log2().fract() == 0.0) {
@@ -250,17 +221,25 @@ impl VaeConfig {
         // diffusers builds quant_conv with 2·out_channels instead of 2·latent_channels, and no CogVideoX
         // checkpoint uses either layer.
         if self.use_quant_conv {
-            return Err(key_error("use_quant_conv", "true is not supported"));
+            return Err(key_error("use_quant_conv", "true is not supported".into()));
         }
         if self.use_post_quant_conv {
-            return Err(key_error("use_post_quant_conv", "true is not supported"));
+            return Err(key_error(
+                "use_post_quant_conv",
+                "true is not supported".into(),
+            ));
         }
         if !(self.scaling_factor.is_finite() && self.scaling_factor != 0.0) {
-            return Err(key_error("scaling_factor", "must be a non-zero number"));
+            return Err(key_error(
+                "scaling_factor",
+                "must be a non-zero number".into(),
+            ));
         }
         Ok(())
     }
+}
 
+impl VaeConfig {
     /// How many of the first down/up blocks also halve/double time (log2 of the temporal ratio).
     pub fn temporal_compress_level(&self) -> usize {
         // Validated to be an exact power of two ≥ 1, so the cast is exact.
@@ -296,7 +275,7 @@ mod tests {
 
     #[test]
     fn reads_the_real_config() {
-        let config = VaeConfig::from_json_str(COGVIDEOX_5B).unwrap();
+        let config = VaeConfig::from_json(COGVIDEOX_5B, "vae/config.json").unwrap();
         assert_eq!(config.block_out_channels, vec![128, 256, 256, 512]);
         assert_eq!(config.scaling_factor, 0.7);
         assert_eq!(config.temporal_compress_level(), 2);
@@ -324,8 +303,10 @@ mod tests {
         ] {
             let text = COGVIDEOX_5B.replace(from, to);
             assert_ne!(text, COGVIDEOX_5B, "replacement {from} did not apply");
-            let error = VaeConfig::from_json_str(&text).unwrap_err().to_string();
-            assert!(error.contains("VAE config key"), "{to}: {error}");
+            let error = VaeConfig::from_json(&text, "vae/config.json")
+                .unwrap_err()
+                .to_string();
+            assert!(error.starts_with("vae/config.json: key `"), "{to}: {error}");
         }
     }
 }

@@ -14,7 +14,7 @@ pub mod norm;
 pub mod parity;
 pub mod tiling;
 
-pub use config::{VaeConfig, VaeConfigError};
+pub use config::VaeConfig;
 pub use tiling::Tiling;
 
 use candle_core::{Result, Tensor};

@@ -3,6 +3,7 @@
 //! error of each expected output.
 
 use super::{AutoencoderKLCogVideoX, Tiling, VaeConfig};
+use crate::world_model::ConfigFile as _;
 use anyhow::{Context as _, anyhow, bail};
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
