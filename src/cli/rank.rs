@@ -897,14 +897,9 @@ pub(super) fn alternative_rooms(
 ) -> anyhow::Result<Vec<Vec<crate::synth::manifest::ManifestClip>>> {
     use crate::synth::manifest::{MANIFEST_FILE, Manifest};
     let path = dir.join(MANIFEST_FILE);
-    let text = std::fs::read_to_string(&path).with_context(|| {
-        format!(
-            "cannot read {}: --benchmark takes a folder made by `handtwin synth --alternatives K`",
-            path.display()
-        )
+    let manifest = Manifest::read(dir).with_context(|| {
+        "--benchmark takes a folder made by `handtwin synth --alternatives K`".to_string()
     })?;
-    let manifest: Manifest = serde_json::from_str(&text)
-        .with_context(|| format!("{} is not a synth manifest", path.display()))?;
     let mut rooms: std::collections::BTreeMap<
         (usize, u64),
         Vec<crate::synth::manifest::ManifestClip>,

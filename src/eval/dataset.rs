@@ -111,28 +111,16 @@ pub fn siblings(samples: &[(PathBuf, String)]) -> Result<Vec<String>, DatasetErr
     let mut out = Vec::with_capacity(samples.len());
     for (dir, stem) in samples {
         if !rooms.contains_key(dir) {
-            let path = dir.join("synth.json");
-            let text = std::fs::read_to_string(&path).map_err(|e| {
+            let manifest = crate::synth::manifest::Manifest::read(dir).map_err(|e| {
                 DatasetError::Clip(format!(
-                    "--swap-hands needs {}: the clips' rooms come from the synth manifest ({e})",
-                    path.display()
+                    "--swap-hands needs the synth manifest (the clips' rooms come from it): {e}"
                 ))
             })?;
-            let manifest: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
-                DatasetError::Clip(format!("{} is not valid JSON: {e}", path.display()))
-            })?;
-            let clips = manifest["clips"].as_array().ok_or_else(|| {
-                DatasetError::Clip(format!("{} has no clips list", path.display()))
-            })?;
-            let mut by_stem = std::collections::HashMap::new();
-            for clip in clips {
-                let (Some(stem), Some(seed)) = (clip["stem"].as_str(), clip["seed"].as_u64())
-                else {
-                    fail!("{}: a clip without a stem or seed", path.display());
-                };
-                let variant = clip["variant"].as_u64().unwrap_or(0) as usize;
-                by_stem.insert(stem.to_string(), (seed, variant));
-            }
+            let by_stem: std::collections::HashMap<String, (u64, usize)> = manifest
+                .clips
+                .into_iter()
+                .map(|clip| (clip.stem, (clip.seed, clip.variant)))
+                .collect();
             rooms.insert(dir.clone(), by_stem);
         }
         let room = &rooms[dir];

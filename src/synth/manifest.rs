@@ -69,7 +69,29 @@ fn one() -> usize {
     1
 }
 
+/// Why a folder's `synth.json` could not be used; the message names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestError {
+    #[error("cannot read {path}: {reason}")]
+    Read { path: String, reason: String },
+    #[error("{path} is not a handtwin synth manifest: {reason}")]
+    Parse { path: String, reason: String },
+}
+
 impl Manifest {
+    /// Reads `dir/synth.json`.
+    pub fn read(dir: &std::path::Path) -> Result<Self, ManifestError> {
+        let path = dir.join(MANIFEST_FILE);
+        let text = std::fs::read_to_string(&path).map_err(|e| ManifestError::Read {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        })?;
+        serde_json::from_str(&text).map_err(|e| ManifestError::Parse {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        })
+    }
+
     pub fn new(seed: u64, split: Split, config: &SynthConfig) -> Self {
         Self {
             format: MANIFEST_FORMAT.into(),

@@ -123,9 +123,7 @@ pub fn room_seeds(dir: &std::path::Path) -> Result<std::collections::HashMap<Str
     if !path.is_file() {
         return Ok(std::collections::HashMap::new());
     }
-    let text = std::fs::read_to_string(&path).map_err(|e| file_error(&path, e))?;
-    let manifest: crate::synth::manifest::Manifest = serde_json::from_str(&text)
-        .map_err(|e| file_error(&path, format!("is not a handtwin synth manifest: {e}")))?;
+    let manifest = crate::synth::manifest::Manifest::read(dir).map_err(|e| file_error(&path, e))?;
     Ok(manifest
         .clips
         .into_iter()
