@@ -9,7 +9,7 @@
 # Usage:
 #   tools/check-cuda-build.sh                 # release build, core only (no viewer), for sm_80 and sm_90
 #   CUDA_ARCHS="89" tools/check-cuda-build.sh # one architecture (8.9: RTX 40xx, L4, L40)
-#   CUDA_FEATURES=full tools/check-cuda-build.sh  # with the viewer too (needs Bevy's system packages)
+#   CUDA_FEATURES=full tools/check-cuda-build.sh  # `cargo build --release --features cuda`: the viewer too
 #
 # Environment:
 #   CUDA_ARCHS       compute capabilities to build, space-separated (default "80 90"). Each gets its own target
@@ -19,7 +19,8 @@
 #   CUDA_TARGET_ROOT target dirs root (default ~/.cache/handtwin-cuda/target)
 #   CUDA_FEATURES    "core" (default: `--no-default-features --features cuda`, the CLI, as the GPU check uses)
 #                    or "full" (`--features cuda`, the viewer included)
-#   CUDA_OUT         where the binaries are copied (default target/cuda-bin in the repository)
+#   CUDA_OUT         where the binaries are copied (default target/cuda-bin in the repository), stripped and also
+#                    gzipped (handtwin-cuda-sm<NN>[-full][.gz]; the gzipped core build is what fits a 64 MiB carry)
 #
 # Why 13.0: cudarc 0.19 (candle 0.11's CUDA bindings) knows toolkits up to 13.0 by `nvcc --version` (13.5, the
 # newest wheel, panics its build script with "Unsupported cuda toolkit version"), and every nvcc wheel must be the
@@ -82,8 +83,8 @@ export RUSTFLAGS="${RUSTFLAGS:-} -L native=$link"
 nvcc --version | tail -2
 
 case "$features" in
-  core) feature_args=(--no-default-features --features cuda) ;;
-  full) feature_args=(--features cuda) ;;
+  core) feature_args=(--no-default-features --features cuda); suffix="" ;;
+  full) feature_args=(--features cuda); suffix="-full" ;;
   *) echo "check-cuda-build: CUDA_FEATURES must be core or full, not '$features'" >&2; exit 2 ;;
 esac
 
@@ -95,11 +96,13 @@ for arch in $archs; do
     cargo build --locked --release "${feature_args[@]}" --bin handtwin
   took=$(( $(date +%s) - start ))
   bin="$target_root/sm$arch/release/handtwin"
-  cp "$bin" "$out/handtwin-cuda-sm$arch"
-  strip "$out/handtwin-cuda-sm$arch"
-  echo "built sm_$arch in ${took} s: $out/handtwin-cuda-sm$arch ($(du -h "$out/handtwin-cuda-sm$arch" | cut -f1), stripped)"
+  name="handtwin-cuda-sm$arch$suffix"
+  cp "$bin" "$out/$name"
+  strip "$out/$name"
+  gzip -9 -c "$out/$name" > "$out/$name.gz"
+  echo "built sm_$arch in ${took} s: $out/$name ($(du -h "$out/$name" | cut -f1) stripped, $(du -h "$out/$name.gz" | cut -f1) gzipped)"
   echo "it needs, at run time:"
-  readelf -d "$out/handtwin-cuda-sm$arch" | grep NEEDED | sed 's/.*\[\(.*\)\]/  \1/'
+  readelf -d "$out/$name" | grep NEEDED | sed 's/.*\[\(.*\)\]/  \1/'
 done
 
 cat <<EOF
