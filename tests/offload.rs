@@ -109,3 +109,58 @@ fn a_device_too_small_is_refused_before_loading_with_what_would_fit() {
     let error = DwmLoader.load(&spec(Offload::Sequential, 1)).err().unwrap();
     assert!(error.contains("no offload setting fits"), "{error}");
 }
+
+/// DWM's loop on a parity case (diffusers' outputs), with the transformer streaming its blocks from parked
+/// weights and the VAE built from parked weights, as `--offload sequential` runs them: within the case's bar.
+#[test]
+fn the_offloaded_networks_pass_the_dwm_pipeline_parity_case() {
+    use handtwin::world_model::ConfigFile as _;
+    use handtwin::world_model::offload::ParkedWeights;
+    use handtwin::world_model::parity::{CaseFiles, relative_error};
+    use handtwin::world_model::pipeline::{DwmNetworks, SamplingInputs, sample};
+    use handtwin::world_model::scheduler::DdimConfig;
+    use handtwin::world_model::transformer::{CogVideoXTransformer3DModel, TransformerConfig};
+    use handtwin::world_model::vae::{AutoencoderKLCogVideoX, VaeConfig};
+
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/parity/dwm_pipeline_2steps_cfg6");
+    let case = CaseFiles::load(&dir).unwrap();
+    let config: serde_json::Value = serde_json::from_str(&case.config_text().unwrap().0).unwrap();
+    let transformer_config =
+        TransformerConfig::from_json(&config["transformer"].to_string(), "case").unwrap();
+    let vae_config = VaeConfig::from_json(&config["vae"].to_string(), "case").unwrap();
+    let scheduler = DdimConfig::from_json(&config["scheduler"].to_string(), "case").unwrap();
+    let tensors =
+        candle_core::safetensors::load(dir.join("model.safetensors"), &Device::Cpu).unwrap();
+    let parked = ParkedWeights::new(tensors, DType::F32);
+    let vb = parked.var_builder(&Device::Cpu);
+    let transformer = CogVideoXTransformer3DModel::new_streamed(
+        &transformer_config,
+        vb.pp("transformer"),
+        vb.pp("transformer"),
+    )
+    .unwrap();
+    let vae = AutoencoderKLCogVideoX::new(&vae_config, vb.pp("vae")).unwrap();
+    let networks = DwmNetworks {
+        vae: &vae,
+        transformer: &transformer,
+        transformer_config: &transformer_config,
+        scheduler: &scheduler,
+        scaling_factor: vae_config.scaling_factor,
+    };
+    let inputs = SamplingInputs {
+        static_video: case.tensor("static_video").unwrap(),
+        hand_video: case.tensor("hand_video").unwrap(),
+        prompt_embeds: case.tensor("prompt_embeds").unwrap(),
+        negative_prompt_embeds: case.tensor("negative_prompt_embeds").unwrap(),
+        initial_noise: case.tensor("initial_noise").unwrap(),
+        hand_posterior_eps: case.tensor("hand_posterior_eps").unwrap(),
+        steps: 2,
+        guidance_scale: 6.0,
+    };
+    let video = sample(&networks, &inputs, &mut |_, _| true)
+        .unwrap()
+        .unwrap();
+    let error = relative_error(&video, case.tensor("video").unwrap()).unwrap();
+    assert!(error <= case.rtol, "streamed: {error} > {}", case.rtol);
+}
