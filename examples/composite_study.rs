@@ -53,6 +53,20 @@ fn psnrs(
     Ok(sums.map(|(sum, n)| sum / n.max(1) as f64))
 }
 
+/// Mean PSNR per region of the residual composite with `settings`.
+fn score(clips: &[Clip], settings: &CompositeSettings) -> anyhow::Result<[f64; 3]> {
+    psnrs(clips, &|c| {
+        Ok(composite(
+            &c.static_video,
+            &c.hands,
+            &c.generated,
+            &c.reconstruction,
+            settings,
+        )?
+        .frames)
+    })
+}
+
 /// The grid's values: the second, wide pass (`STUDY_GRID=wide`), or the first, narrow one around what it found.
 fn grid<T: Copy>(narrow: &[T], wide: &[T]) -> Vec<T> {
     if std::env::var("STUDY_GRID").as_deref() == Ok("wide") {
@@ -246,16 +260,7 @@ fn main() -> anyhow::Result<()> {
                                 connected_low: 0.02,
                                 ..default
                             };
-                            let values = psnrs(&clips, &|c| {
-                                Ok(composite(
-                                    &c.static_video,
-                                    &c.hands,
-                                    &c.generated,
-                                    &c.reconstruction,
-                                    &settings,
-                                )?
-                                .frames)
-                            })?;
+                            let values = score(&clips, &settings)?;
                             println!(
                                 "shape,{high},{feather},{hold},{smooth},{},{:.3},{:.3},{:.3}",
                                 connected_reach
@@ -289,16 +294,7 @@ fn main() -> anyhow::Result<()> {
                             connected_low,
                             ..CompositeSettings::default()
                         };
-                        let values = psnrs(&clips, &|c| {
-                            Ok(composite(
-                                &c.static_video,
-                                &c.hands,
-                                &c.generated,
-                                &c.reconstruction,
-                                &settings,
-                            )?
-                            .frames)
-                        })?;
+                        let values = score(&clips, &settings)?;
                         println!(
                             "connected,{reach},{},{connected_low},{low},{high},{:.3},{:.3},{:.3}",
                             connected_reach.map_or_else(|| "none".to_string(), |r| r.to_string()),
@@ -344,16 +340,7 @@ fn main() -> anyhow::Result<()> {
                                         form,
                                         ..CompositeSettings::default()
                                     };
-                                    let values = psnrs(&clips, &|c| {
-                                        Ok(composite(
-                                            &c.static_video,
-                                            &c.hands,
-                                            &c.generated,
-                                            &c.reconstruction,
-                                            &settings,
-                                        )?
-                                        .frames)
-                                    })?;
+                                    let values = score(&clips, &settings)?;
                                     println!(
                                         "composite,{form:?},{low},{high},{noise_scale},{},{grow},{hand_grow},{hold},{smooth},{:.3},{:.3},{:.3}",
                                         reach.map_or_else(|| "none".to_string(), |r| r.to_string()),

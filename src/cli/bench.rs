@@ -13,8 +13,8 @@ pub struct BenchArgs {
     #[arg(long, default_value = "cogvideox-5b")]
     pub shapes: String,
     /// Frame size, WIDTHxHEIGHT.
-    #[arg(long, default_value = "720x480")]
-    pub size: String,
+    #[arg(long, default_value = "720x480", value_parser = super::parse_size)]
+    pub size: (u32, u32),
     #[arg(long, default_value_t = 49)]
     pub frames: usize,
     /// Denoising steps to time (at least 2; the clip is extrapolated to 50).
@@ -48,11 +48,7 @@ fn write_json(
 }
 
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
-    let (width, height) = args
-        .size
-        .split_once(['x', 'X'])
-        .and_then(|(w, h)| Some((w.parse::<u32>().ok()?, h.parse::<u32>().ok()?)))
-        .ok_or_else(|| anyhow::anyhow!("--size \"{}\" is not WIDTHxHEIGHT", args.size))?;
+    let (width, height) = args.size;
     let shapes = match args.shapes.as_str() {
         "cogvideox-5b" => BenchShapes::CogVideoX5b,
         dir => {

@@ -106,6 +106,19 @@ pub fn run(command: Command) -> anyhow::Result<()> {
     }
 }
 
+/// `WIDTHxHEIGHT` with positive numbers (the `--size` options).
+pub(crate) fn parse_size(text: &str) -> Result<(u32, u32), String> {
+    let (w, h) = text
+        .split_once(['x', 'X'])
+        .ok_or_else(|| format!("\"{text}\" is not WIDTHxHEIGHT"))?;
+    match (w.trim().parse::<u32>(), h.trim().parse::<u32>()) {
+        (Ok(w), Ok(h)) if w > 0 && h > 0 => Ok((w, h)),
+        _ => Err(format!(
+            "\"{text}\" is not WIDTHxHEIGHT with positive numbers"
+        )),
+    }
+}
+
 /// The model options of the commands that generate (`generate`, `rank`).
 #[derive(clap::Args, Debug, Clone)]
 pub struct ModelArgs {

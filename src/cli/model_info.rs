@@ -18,8 +18,8 @@ pub struct ModelInfoArgs {
     #[arg(long)]
     pub lora: Option<PathBuf>,
     /// Frame size for the memory estimate, WIDTHxHEIGHT.
-    #[arg(long, default_value = "720x480")]
-    pub size: String,
+    #[arg(long, default_value = "720x480", value_parser = super::parse_size)]
+    pub size: (u32, u32),
     /// Frame count for the memory estimate.
     #[arg(long, default_value_t = 49)]
     pub frames: usize,
@@ -40,11 +40,7 @@ fn millions(count: usize) -> String {
 }
 
 pub fn run(args: ModelInfoArgs) -> anyhow::Result<()> {
-    let (width, height) = args
-        .size
-        .split_once(['x', 'X'])
-        .and_then(|(w, h)| Some((w.parse::<usize>().ok()?, h.parse::<usize>().ok()?)))
-        .ok_or_else(|| anyhow::anyhow!("--size \"{}\" is not WIDTHxHEIGHT", args.size))?;
+    let (width, height) = (args.size.0 as usize, args.size.1 as usize);
     let bytes = match args.dtype.as_str() {
         "f32" => 4,
         "bf16" | "f16" => 2,

@@ -76,24 +76,12 @@ pub struct RankArgs {
     #[arg(long)]
     pub scene: Option<PathBuf>,
     /// The size action-file candidates are rendered at, WIDTHxHEIGHT (default: their camera's).
-    #[arg(long, value_parser = parse_size)]
+    #[arg(long, value_parser = super::parse_size)]
     pub size: Option<(u32, u32)>,
     /// Simulate only this machine's share I of N into the (shared) --cache and stop; the same command without
     /// --shard then finds every simulation cached and ranks.
     #[arg(long, value_parser = crate::eval::search::Shard::parse)]
     pub shard: Option<crate::eval::search::Shard>,
-}
-
-pub(super) fn parse_size(text: &str) -> Result<(u32, u32), String> {
-    let (w, h) = text
-        .split_once(['x', 'X'])
-        .ok_or_else(|| format!("\"{text}\" is not WIDTHxHEIGHT"))?;
-    match (w.trim().parse::<u32>(), h.trim().parse::<u32>()) {
-        (Ok(w), Ok(h)) if w > 0 && h > 0 => Ok((w, h)),
-        _ => Err(format!(
-            "\"{text}\" is not WIDTHxHEIGHT with positive numbers"
-        )),
-    }
 }
 
 /// Renders action-file candidates: the static and hand streams of each along its camera path.

@@ -39,7 +39,7 @@ pub struct RenderArgs {
     #[arg(long)]
     pub stem: Option<String>,
     /// Frame size, WIDTHxHEIGHT; the path's intrinsics are scaled to it.
-    #[arg(long, default_value = "720x480", value_parser = parse_size)]
+    #[arg(long, default_value = "720x480", value_parser = super::parse_size)]
     pub size: (u32, u32),
     /// Frame count (default 49, or the action's); the path is resampled over its duration to this many frames.
     #[arg(long)]
@@ -78,19 +78,6 @@ fn parse_triple(text: &str) -> Result<[f32; 3], String> {
         [a, b, c] if values.iter().all(|v| v.is_finite()) => Ok([*a, *b, *c]),
         _ => Err(format!(
             "\"{text}\" is not three finite comma-separated numbers"
-        )),
-    }
-}
-
-fn parse_size(text: &str) -> Result<(u32, u32), String> {
-    let (w, h) = text
-        .split_once(['x', 'X'])
-        .ok_or_else(|| format!("size \"{text}\" is not WIDTHxHEIGHT"))?;
-    let parse = |v: &str| v.trim().parse::<u32>().ok().filter(|&v| v > 0);
-    match (parse(w), parse(h)) {
-        (Some(w), Some(h)) => Ok((w, h)),
-        _ => Err(format!(
-            "size \"{text}\" is not WIDTHxHEIGHT with positive numbers"
         )),
     }
 }
@@ -313,8 +300,8 @@ mod tests {
 
     #[test]
     fn parses_sizes() {
-        assert_eq!(parse_size("720x480"), Ok((720, 480)));
-        assert!(parse_size("720").is_err());
-        assert!(parse_size("0x480").is_err());
+        assert_eq!(super::super::parse_size("720x480"), Ok((720, 480)));
+        assert!(super::super::parse_size("720").is_err());
+        assert!(super::super::parse_size("0x480").is_err());
     }
 }

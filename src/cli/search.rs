@@ -59,7 +59,7 @@ pub struct SearchArgs {
     #[arg(long)]
     pub scene: Option<PathBuf>,
     /// Frame size, WIDTHxHEIGHT (without --static).
-    #[arg(long, default_value = "240x160", value_parser = super::rank::parse_size)]
+    #[arg(long, default_value = "240x160", value_parser = super::parse_size)]
     pub size: (u32, u32),
     /// Frames (without --static; default: the start action file's, else 17).
     #[arg(long)]

@@ -699,6 +699,30 @@ impl DwmModel {
         })
     }
 
+    /// A prompt's embedding, from the cache when it is the empty negative prompt (encoded once) or the last
+    /// prompt (ranking and search generate many actions under one prompt, and with offload each encoding would
+    /// move T5 to the device again).
+    fn prompt_embeddings(&mut self, prompt: &str) -> Result<Tensor> {
+        let cached = if prompt.is_empty() {
+            self.negative_prompt_embeds.clone()
+        } else {
+            self.last_prompt
+                .as_ref()
+                .filter(|(text, _)| text == prompt)
+                .map(|(_, embeds)| embeds.clone())
+        };
+        if let Some(embeds) = cached {
+            return Ok(embeds);
+        }
+        let embeds = self.encode_prompt(prompt)?;
+        if prompt.is_empty() {
+            self.negative_prompt_embeds = Some(embeds.clone());
+        } else {
+            self.last_prompt = Some((prompt.to_string(), embeds.clone()));
+        }
+        Ok(embeds)
+    }
+
     /// Generates the interaction video for a static and a hand video (same size, multiple of 16).
     pub fn generate(
         &mut self,
@@ -709,22 +733,8 @@ impl DwmModel {
         progress: &mut dyn FnMut(usize, usize) -> bool,
     ) -> Result<Option<Frames>> {
         check_sizes(static_video, hand_video)?;
-        let prompt_embeds = match &self.last_prompt {
-            Some((text, embeds)) if text == prompt => embeds.clone(),
-            _ => {
-                let embeds = self.encode_prompt(prompt)?;
-                self.last_prompt = Some((prompt.to_string(), embeds.clone()));
-                embeds
-            }
-        };
-        let negative_prompt_embeds = match &self.negative_prompt_embeds {
-            Some(embeds) => embeds.clone(),
-            None => {
-                let embeds = self.encode_prompt("")?;
-                self.negative_prompt_embeds = Some(embeds.clone());
-                embeds
-            }
-        };
+        let prompt_embeds = self.prompt_embeddings(prompt)?;
+        let negative_prompt_embeds = self.prompt_embeddings("")?;
         self.generate_with_embeds(
             static_video,
             hand_video,
