@@ -109,5 +109,5 @@ cat <<EOF
 
 check-cuda-build: done. To run a binary on a GPU machine, its NVIDIA driver (580 or newer) provides libcuda.so.1;
 the other libraries above come from a CUDA 13 toolkit or from these wheels — point LD_LIBRARY_PATH at them:
-  LD_LIBRARY_PATH=$cu/lib $out/handtwin-cuda-sm${archs##* } model-info
+  LD_LIBRARY_PATH=$cu/lib $out/handtwin-cuda-sm${archs##* }$suffix model-info
 EOF
