@@ -205,3 +205,15 @@ pub(crate) fn choose_model(
         guidance: guidance.unwrap_or(defaults.guidance_scale),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn parses_sizes() {
+        assert_eq!(super::parse_size("720x480"), Ok((720, 480)));
+        assert_eq!(super::parse_size("96X64"), Ok((96, 64)));
+        assert!(super::parse_size("720").is_err());
+        assert!(super::parse_size("0x480").is_err());
+        assert!(super::parse_size("axb").is_err());
+    }
+}

@@ -293,15 +293,3 @@ pub fn run(args: RenderArgs) -> anyhow::Result<()> {
     );
     Ok(())
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_sizes() {
-        assert_eq!(super::super::parse_size("720x480"), Ok((720, 480)));
-        assert!(super::super::parse_size("720").is_err());
-        assert!(super::super::parse_size("0x480").is_err());
-    }
-}
