@@ -111,13 +111,12 @@ pub fn siblings(samples: &[(PathBuf, String)]) -> Result<Vec<String>, DatasetErr
     let mut out = Vec::with_capacity(samples.len());
     for (dir, stem) in samples {
         if !rooms.contains_key(dir) {
-            let manifest = crate::synth::manifest::Manifest::read(dir).map_err(|e| {
+            let clips = crate::synth::manifest::read_rooms(dir).map_err(|e| {
                 DatasetError::Clip(format!(
                     "--swap-hands needs the synth manifest (the clips' rooms come from it): {e}"
                 ))
             })?;
-            let by_stem: std::collections::HashMap<String, (u64, usize)> = manifest
-                .clips
+            let by_stem: std::collections::HashMap<String, (u64, usize)> = clips
                 .into_iter()
                 .map(|clip| (clip.stem, (clip.seed, clip.variant)))
                 .collect();

@@ -78,18 +78,45 @@ pub enum ManifestError {
     Parse { path: String, reason: String },
 }
 
+/// Reads `dir/synth.json` as `T`: the whole manifest or a view of the fields a reader needs.
+fn read_manifest<T: serde::de::DeserializeOwned>(
+    dir: &std::path::Path,
+) -> Result<T, ManifestError> {
+    let path = dir.join(MANIFEST_FILE);
+    let text = std::fs::read_to_string(&path).map_err(|e| ManifestError::Read {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    })?;
+    serde_json::from_str(&text).map_err(|e| ManifestError::Parse {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    })
+}
+
+/// A clip's room in `synth.json`: all `eval --swap-hands` needs (clips of one room share the seed), so a
+/// hand-written manifest with only these fields serves too.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+pub struct ClipRoom {
+    pub stem: String,
+    pub seed: u64,
+    #[serde(default)]
+    pub variant: usize,
+}
+
+#[derive(Deserialize)]
+struct RoomsView {
+    clips: Vec<ClipRoom>,
+}
+
+/// Every clip's room in `dir/synth.json`.
+pub fn read_rooms(dir: &std::path::Path) -> Result<Vec<ClipRoom>, ManifestError> {
+    read_manifest::<RoomsView>(dir).map(|view| view.clips)
+}
+
 impl Manifest {
     /// Reads `dir/synth.json`.
     pub fn read(dir: &std::path::Path) -> Result<Self, ManifestError> {
-        let path = dir.join(MANIFEST_FILE);
-        let text = std::fs::read_to_string(&path).map_err(|e| ManifestError::Read {
-            path: path.display().to_string(),
-            reason: e.to_string(),
-        })?;
-        serde_json::from_str(&text).map_err(|e| ManifestError::Parse {
-            path: path.display().to_string(),
-            reason: e.to_string(),
-        })
+        read_manifest(dir)
     }
 
     pub fn new(seed: u64, split: Split, config: &SynthConfig) -> Self {
