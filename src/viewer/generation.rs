@@ -9,6 +9,8 @@ use super::panel::PanelSections as _;
 use super::results::Results;
 use crate::viewer::composite::CompositeMode;
 use crate::worker::{Event, GenerationSettings, JobId, JobInput, ModelLoader, ModelSpec, Worker};
+use crate::world_model::memory::{MemoryEstimate, gib};
+use crate::world_model::offload::Offload;
 use bevy::prelude::*;
 use bevy::tasks::{AsyncComputeTaskPool, Task, block_on, poll_once};
 use std::path::PathBuf;
@@ -20,6 +22,11 @@ pub struct GenerationChoices {
     pub model: Option<PathBuf>,
     pub lora: Option<PathBuf>,
     pub device: String,
+    /// Where the weights wait between uses on a GPU (`--offload`).
+    pub offload: Offload,
+    /// The chosen model's peak GPU memory per offload setting, in bf16 at its own size (`handtwin model-info`);
+    /// `None` when its folder cannot be read.
+    pub memory: Option<MemoryEstimate>,
     pub settings: GenerationSettings,
     pub prompt: String,
     /// The most sampling steps the chosen model was trained for (`handtwin.json`'s `min_training_timestep` on its
@@ -34,6 +41,8 @@ impl Default for GenerationChoices {
             model: None,
             lora: None,
             device: "cpu".into(),
+            offload: Offload::None,
+            memory: None,
             settings: GenerationSettings::default(),
             prompt: String::new(),
             step_limit: None,
@@ -69,6 +78,22 @@ impl GenerationChoices {
             }
         }
         self.model = Some(dir);
+        self.refresh_memory();
+    }
+
+    /// Chooses (or clears) the LoRA folder.
+    pub fn set_lora(&mut self, lora: Option<PathBuf>) {
+        self.lora = lora;
+        self.refresh_memory();
+    }
+
+    fn refresh_memory(&mut self) {
+        self.memory = self.model.as_ref().and_then(|dir| {
+            crate::world_model::memory::estimate_for_directory(dir, self.lora.as_deref(), 2)
+                .map_err(|error| tracing::warn!("{error}; no memory estimate"))
+                .ok()
+                .flatten()
+        });
     }
 }
 
@@ -206,7 +231,7 @@ fn start_generation(
         lora: choices.lora.clone(),
         device: choices.device.clone(),
         dtype: dtype.into(),
-        offload: Default::default(),
+        offload: choices.offload,
         device_memory: None,
     };
     let job_key = {
@@ -331,7 +356,7 @@ fn finish_pick(mut generation: ResMut<Generation>, mut choices: ResMut<Generatio
     generation.picking = None;
     if let Some(folder) = picked.map(|f| f.path().to_path_buf()) {
         if is_lora {
-            choices.lora = Some(folder)
+            choices.set_lora(Some(folder))
         } else {
             choices.set_model(folder)
         }
@@ -376,7 +401,7 @@ pub(super) fn generation_ui(
             ));
         }
         if choices.lora.is_some() && ui.small_button("✖").clicked() {
-            choices.lora = None;
+            choices.set_lora(None);
         }
     });
     ui.add(egui::TextEdit::singleline(&mut choices.prompt).hint_text("prompt (optional)"));
@@ -405,6 +430,26 @@ pub(super) fn generation_ui(
                     }
                 });
             ui.end_row();
+            if choices.device != "cpu" {
+                // Each setting with the chosen model's estimated peak, so a user picks what fits the card.
+                let label = |offload: Offload| match &choices.memory {
+                    Some(memory) => format!("{offload} · {}", gib(memory.peak(offload).0)),
+                    None => offload.to_string(),
+                };
+                ui.label("offload").on_hover_text(
+                    "where the weights wait between uses: none (all on the GPU), model (each network moves to                      the GPU while it runs), sequential (the transformer's blocks stream through it); the                      figures are estimated peaks at the model's own size in bf16",
+                );
+                let selected = label(choices.offload);
+                egui::ComboBox::from_id_salt("offload")
+                    .selected_text(selected)
+                    .show_ui(ui, |ui| {
+                        for offload in Offload::ALL {
+                            let text = label(offload);
+                            ui.selectable_value(&mut choices.offload, offload, text);
+                        }
+                    });
+                ui.end_row();
+            }
         });
     if let Some((limit, min_timestep)) = choices.step_limit
         && choices.settings.steps > limit

@@ -109,7 +109,7 @@ pub fn run(options: ViewerOptions) -> anyhow::Result<()> {
         if let Some(model) = options.model {
             choices.set_model(model);
         }
-        choices.lora = options.lora;
+        choices.set_lora(options.lora);
         if let Some(steps) = options.steps {
             choices.settings.steps = steps;
         }
