@@ -24,7 +24,6 @@ use candle_nn::var_builder::SimpleBackend;
 use std::path::Path;
 use std::sync::Arc;
 
-/// The tensors one sampling run starts from.
 /// How [`DwmModel::generate`] samples: DDIM steps, classifier-free guidance scale (1: none) and the seed of the
 /// initial noise.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -34,6 +33,7 @@ pub struct Sampling {
     pub seed: u64,
 }
 
+/// The tensors one sampling run starts from.
 pub struct SamplingInputs<'a> {
     /// [1, 3, F, H, W] in [-1, 1].
     pub static_video: &'a Tensor,

@@ -560,18 +560,32 @@ pub struct Modulated {
     pub text_gate: Tensor,
 }
 
+/// The time-conditioned modulation of a norm: `linear` from the time embedding to `chunks`·dim values (shifts,
+/// scales, gates), and the LayerNorm they modulate.
+fn modulated_norm(
+    config: &TransformerConfig,
+    chunks: usize,
+    vb: VarBuilder,
+) -> Result<(Linear, LayerNorm)> {
+    let dim = config.inner_dim();
+    Ok((
+        linear(config.time_embed_dim, chunks * dim, true, vb.pp("linear"))?,
+        LayerNorm::new(
+            dim,
+            config.norm_eps,
+            config.norm_elementwise_affine,
+            vb.pp("norm"),
+        )?,
+    ))
+}
+
 impl LayerNormZero {
     pub fn new(config: &TransformerConfig, vb: VarBuilder) -> Result<Self> {
-        let dim = config.inner_dim();
+        let (linear, norm) = modulated_norm(config, 6, vb)?;
         Ok(Self {
-            linear: linear(config.time_embed_dim, 6 * dim, true, vb.pp("linear"))?,
-            norm: LayerNorm::new(
-                dim,
-                config.norm_eps,
-                config.norm_elementwise_affine,
-                vb.pp("norm"),
-            )?,
-            dim,
+            linear,
+            norm,
+            dim: config.inner_dim(),
         })
     }
 
@@ -906,16 +920,11 @@ pub struct AdaLayerNorm {
 
 impl AdaLayerNorm {
     pub fn new(config: &TransformerConfig, vb: VarBuilder) -> Result<Self> {
-        let dim = config.inner_dim();
+        let (linear, norm) = modulated_norm(config, 2, vb)?;
         Ok(Self {
-            linear: linear(config.time_embed_dim, 2 * dim, true, vb.pp("linear"))?,
-            norm: LayerNorm::new(
-                dim,
-                config.norm_eps,
-                config.norm_elementwise_affine,
-                vb.pp("norm"),
-            )?,
-            dim,
+            linear,
+            norm,
+            dim: config.inner_dim(),
         })
     }
 

@@ -121,16 +121,25 @@ pub struct Downsample3d {
     compress_time: bool,
 }
 
+/// The 3×3 `conv` of the down- and upsamplers (channels in = out).
+fn sampler_conv(
+    channels: usize,
+    padding: usize,
+    stride: usize,
+    vb: VarBuilder,
+) -> Result<candle_nn::Conv2d> {
+    let config = candle_nn::Conv2dConfig {
+        padding,
+        stride,
+        ..Default::default()
+    };
+    candle_nn::conv2d(channels, channels, 3, config, vb.pp("conv"))
+}
+
 impl Downsample3d {
     pub fn new(channels: usize, compress_time: bool, vb: VarBuilder) -> Result<Self> {
-        let config = candle_nn::Conv2dConfig {
-            padding: 0,
-            stride: 2,
-            ..Default::default()
-        };
-        let conv = candle_nn::conv2d(channels, channels, 3, config, vb.pp("conv"))?;
         Ok(Self {
-            conv,
+            conv: sampler_conv(channels, 0, 2, vb)?,
             compress_time,
         })
     }
@@ -190,14 +199,8 @@ pub struct Upsample3d {
 
 impl Upsample3d {
     pub fn new(channels: usize, compress_time: bool, vb: VarBuilder) -> Result<Self> {
-        let config = candle_nn::Conv2dConfig {
-            padding: 1,
-            stride: 1,
-            ..Default::default()
-        };
-        let conv = candle_nn::conv2d(channels, channels, 3, config, vb.pp("conv"))?;
         Ok(Self {
-            conv,
+            conv: sampler_conv(channels, 1, 1, vb)?,
             compress_time,
         })
     }
