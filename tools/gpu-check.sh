@@ -204,10 +204,13 @@ with open(os.path.join(out, "gpu-check.json"), "w") as f:
     json.dump(report, f, indent=2)
 passed = {d: all(c["passed"] for c in cases) for d, cases in report["parity"].items()}
 print(f"parity passed: {passed}")
+def size(n):
+    if n is None:
+        return "n/a"
+    return f"{n / 2**30:.2f} GiB" if n >= 2**30 else f"{n / 2**20:.1f} MiB"
 if bench:
     for r in bench["runs"]:
-        peak = r["device_peak_bytes"]
-        print(f"offload {r['offload']:<10} step {r['step_s']:.2f} s  50 steps ≈ {r['clip_50_steps_s']:.0f} s  "
-              f"peak {peak / 2**30 if peak else float('nan'):.1f} GiB (estimate {r['estimated_peak_bytes'] / 2**30:.1f})")
+        print(f"offload {r['offload']:<10} step {r['step_s']:.3f} s  50 steps ≈ {r['clip_50_steps_s']:.1f} s  "
+              f"device peak {size(r['device_peak_bytes'])} (estimate {size(r['estimated_peak_bytes'])})")
 print(f"wrote {os.path.join(out, 'gpu-check.json')} in {seconds} s")
 EOF
