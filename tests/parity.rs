@@ -5,8 +5,9 @@
 use handtwin::world_model::parity::{CaseFiles, find_cases, run_case};
 use std::path::PathBuf;
 
-const SUPPORTED: [&str; 7] = [
+const SUPPORTED: [&str; 8] = [
     "dwm_pipeline",
+    "flow_match_euler",
     "cogvideox_transformer",
     "cogvideox_ddim",
     "t5_encoder",

@@ -7,6 +7,7 @@ pub mod bench;
 pub mod checkpoint;
 pub mod composite;
 pub mod error;
+pub mod flow_match;
 pub mod memory;
 pub mod model_dir;
 pub mod offload;

@@ -210,6 +210,7 @@ pub fn run_case_on(dir: &Path, device: &Device, dtype: DType) -> Result<CaseRepo
     let outputs = match case.component.as_str() {
         "cogvideox_transformer" => run_transformer(&case)?,
         "cogvideox_ddim" => run_ddim(&case)?,
+        "flow_match_euler" => run_flow_match(&case)?,
         "t5_encoder" => run_t5(&case)?,
         "cogvideox_vae_encode" | "cogvideox_vae_decode" | "cogvideox_vae_tiled" => {
             super::vae::parity::run_parity_case(&case.component, dir, &case.settings, device, dtype)
@@ -369,6 +370,50 @@ fn run_ddim(case: &CaseFiles) -> Result<Vec<(String, f32)>> {
             &f32_input(format!("step{index}_model_output"))?,
             t,
             &f32_input(format!("step{index}_sample"))?,
+        )?;
+        let name = format!("step{index}_prev_sample");
+        outputs.push((name.clone(), relative_error(&ours, case.tensor(&name)?)?));
+        index += 1;
+    }
+    Ok(outputs)
+}
+
+/// The Wan variant's flow-matching Euler sampler: its sigmas and timesteps, and every recorded step.
+fn run_flow_match(case: &CaseFiles) -> Result<Vec<(String, f32)>> {
+    use super::flow_match::{FlowMatchConfig, FlowMatchEulerScheduler};
+    let (text, source) = case.config_text()?;
+    let config = FlowMatchConfig::from_json(&text, &source)?;
+    let steps = case
+        .settings
+        .get("num_inference_steps")
+        .and_then(|n| n.as_u64())
+        .ok_or_else(|| parity_error(&case.dir, "case.json: key `num_inference_steps` missing"))?
+        as usize;
+    let scheduler = FlowMatchEulerScheduler::new(&config, steps)?;
+    let sigmas = Tensor::new(scheduler.sigmas(), &Device::Cpu)?;
+    let timesteps = Tensor::new(scheduler.timesteps(), &Device::Cpu)?;
+    let mut outputs = vec![
+        (
+            "sigmas".to_string(),
+            relative_error(&sigmas, case.tensor("sigmas")?)?,
+        ),
+        (
+            "timesteps".to_string(),
+            relative_error(&timesteps, case.tensor("timesteps")?)?,
+        ),
+    ];
+    let mut index = 0;
+    while case.io.contains_key(&format!("step{index}_sample")) {
+        let input = |name: String| -> Result<Tensor> {
+            Ok(case
+                .tensor(&name)?
+                .to_device(&case.device)?
+                .to_dtype(DType::F32)?)
+        };
+        let ours = scheduler.step(
+            &input(format!("step{index}_model_output"))?,
+            index,
+            &input(format!("step{index}_sample"))?,
         )?;
         let name = format!("step{index}_prev_sample");
         outputs.push((name.clone(), relative_error(&ours, case.tensor(&name)?)?));
