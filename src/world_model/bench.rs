@@ -174,16 +174,7 @@ impl SimpleBackend for RandomWeights {
 
 /// Device memory in use (total − free) from the driver; None for the CPU.
 fn device_used(device: &Device) -> Option<usize> {
-    match device {
-        #[cfg(feature = "cuda")]
-        Device::Cuda(cuda) => cuda
-            .cuda_stream()
-            .context()
-            .mem_get_info()
-            .ok()
-            .map(|(free, total)| total.saturating_sub(free)),
-        _ => None,
-    }
+    super::memory::device_memory(device).map(|(free, total)| total.saturating_sub(free))
 }
 
 /// Samples [`device_used`] every 5 ms on a thread until dropped; `peak()` is the largest reading.
@@ -331,7 +322,7 @@ pub fn run(
             })
         };
         let mut model = DwmModel::assemble(
-            bench_configs(&options.shapes)?,
+            configs.clone(),
             DwmWeights {
                 transformer: weights(),
                 vae: weights(),

@@ -383,19 +383,19 @@ pub fn gib(bytes: usize) -> String {
     }
 }
 
-/// Free memory of a GPU device in bytes, from the driver (`None` for the CPU, where the estimate is not
+/// A GPU device's (free, total) memory in bytes, from the driver (`None` for the CPU, where the estimate is not
 /// enforced, and for devices this build cannot ask).
-pub fn device_free_bytes(device: &candle_core::Device) -> Option<usize> {
+pub fn device_memory(device: &candle_core::Device) -> Option<(usize, usize)> {
     match device {
         #[cfg(feature = "cuda")]
-        candle_core::Device::Cuda(cuda) => cuda
-            .cuda_stream()
-            .context()
-            .mem_get_info()
-            .ok()
-            .map(|(free, _)| free),
+        candle_core::Device::Cuda(cuda) => cuda.cuda_stream().context().mem_get_info().ok(),
         _ => None,
     }
+}
+
+/// Free memory of a GPU device in bytes ([`device_memory`]).
+pub fn device_free_bytes(device: &candle_core::Device) -> Option<usize> {
+    device_memory(device).map(|(free, _)| free)
 }
 
 #[cfg(test)]

@@ -176,6 +176,15 @@ impl CaseFiles {
         })
     }
 
+    /// The case's `num_inference_steps` setting.
+    pub fn inference_steps(&self) -> Result<usize> {
+        self.settings
+            .get("num_inference_steps")
+            .and_then(|n| n.as_u64())
+            .map(|n| n as usize)
+            .ok_or_else(|| parity_error(&self.dir, "case.json: key `num_inference_steps` missing"))
+    }
+
     pub fn config_text(&self) -> Result<(String, String)> {
         let path = self.dir.join("config.json");
         let text = std::fs::read_to_string(&path).map_err(|error| WorldModelError::File {
@@ -277,7 +286,7 @@ fn run_dwm_pipeline(case: &CaseFiles) -> Result<Vec<(String, f32)>> {
         negative_prompt_embeds: &negative_prompt_embeds,
         initial_noise: &initial_noise,
         hand_posterior_eps: &hand_posterior_eps,
-        steps: setting("num_inference_steps")? as usize,
+        steps: case.inference_steps()?,
         guidance_scale: setting("guidance_scale")?,
     };
     let networks = super::pipeline::DwmNetworks {
@@ -334,12 +343,7 @@ fn run_transformer(case: &CaseFiles) -> Result<Vec<(String, f32)>> {
 fn run_ddim(case: &CaseFiles) -> Result<Vec<(String, f32)>> {
     let (text, source) = case.config_text()?;
     let config = DdimConfig::from_json(&text, &source)?;
-    let steps = case
-        .settings
-        .get("num_inference_steps")
-        .and_then(|n| n.as_u64())
-        .ok_or_else(|| parity_error(&case.dir, "case.json: key `num_inference_steps` missing"))?
-        as usize;
+    let steps = case.inference_steps()?;
     let scheduler = CogVideoXDdimScheduler::new(&config, steps)?;
     let timesteps = Tensor::new(scheduler.timesteps(), &Device::Cpu)?;
     let alphas = Tensor::new(scheduler.alphas_cumprod(), &Device::Cpu)?;
@@ -354,28 +358,43 @@ fn run_ddim(case: &CaseFiles) -> Result<Vec<(String, f32)>> {
             relative_error(&alphas, case.tensor("alphas_cumprod")?)?,
         ),
     ];
-    let mut index = 0;
-    while let Some(t) = case.io.get(&format!("step{index}_t")) {
+    check_steps(case, &mut outputs, |index, model_output, sample| {
+        let t = case.tensor(&format!("step{index}_t"))?;
         let t = t.flatten_all()?.to_dtype(DType::I64)?.to_vec1::<i64>()?;
         let t = *t
             .first()
             .ok_or_else(|| parity_error(&case.dir, format!("step{index}_t is empty")))?;
-        let f32_input = |name: String| -> Result<Tensor> {
-            Ok(case
-                .tensor(&name)?
-                .to_device(&case.device)?
-                .to_dtype(DType::F32)?)
-        };
-        let ours = scheduler.step(
+        scheduler.step(model_output, t, sample)
+    })?;
+    Ok(outputs)
+}
+
+/// A scheduler case's chain of steps: for every recorded step i (while `step{i}_sample` exists), `step(i,
+/// model_output, sample)` — both in float32 on the case's device, as the pipelines step in float32 — against
+/// `step{i}_prev_sample`.
+fn check_steps(
+    case: &CaseFiles,
+    outputs: &mut Vec<(String, f32)>,
+    mut step: impl FnMut(usize, &Tensor, &Tensor) -> Result<Tensor>,
+) -> Result<()> {
+    let f32_input = |name: String| -> Result<Tensor> {
+        Ok(case
+            .tensor(&name)?
+            .to_device(&case.device)?
+            .to_dtype(DType::F32)?)
+    };
+    let mut index = 0;
+    while case.io.contains_key(&format!("step{index}_sample")) {
+        let ours = step(
+            index,
             &f32_input(format!("step{index}_model_output"))?,
-            t,
             &f32_input(format!("step{index}_sample"))?,
         )?;
         let name = format!("step{index}_prev_sample");
         outputs.push((name.clone(), relative_error(&ours, case.tensor(&name)?)?));
         index += 1;
     }
-    Ok(outputs)
+    Ok(())
 }
 
 /// The Wan variant's flow-matching Euler sampler: its sigmas and timesteps, and every recorded step.
@@ -383,12 +402,7 @@ fn run_flow_match(case: &CaseFiles) -> Result<Vec<(String, f32)>> {
     use super::flow_match::{FlowMatchConfig, FlowMatchEulerScheduler};
     let (text, source) = case.config_text()?;
     let config = FlowMatchConfig::from_json(&text, &source)?;
-    let steps = case
-        .settings
-        .get("num_inference_steps")
-        .and_then(|n| n.as_u64())
-        .ok_or_else(|| parity_error(&case.dir, "case.json: key `num_inference_steps` missing"))?
-        as usize;
+    let steps = case.inference_steps()?;
     let scheduler = FlowMatchEulerScheduler::new(&config, steps)?;
     let sigmas = Tensor::new(scheduler.sigmas(), &Device::Cpu)?;
     let timesteps = Tensor::new(scheduler.timesteps(), &Device::Cpu)?;
@@ -402,23 +416,9 @@ fn run_flow_match(case: &CaseFiles) -> Result<Vec<(String, f32)>> {
             relative_error(&timesteps, case.tensor("timesteps")?)?,
         ),
     ];
-    let mut index = 0;
-    while case.io.contains_key(&format!("step{index}_sample")) {
-        let input = |name: String| -> Result<Tensor> {
-            Ok(case
-                .tensor(&name)?
-                .to_device(&case.device)?
-                .to_dtype(DType::F32)?)
-        };
-        let ours = scheduler.step(
-            &input(format!("step{index}_model_output"))?,
-            index,
-            &input(format!("step{index}_sample"))?,
-        )?;
-        let name = format!("step{index}_prev_sample");
-        outputs.push((name.clone(), relative_error(&ours, case.tensor(&name)?)?));
-        index += 1;
-    }
+    check_steps(case, &mut outputs, |index, model_output, sample| {
+        scheduler.step(model_output, index, sample)
+    })?;
     Ok(outputs)
 }
 

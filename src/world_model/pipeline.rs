@@ -322,6 +322,7 @@ fn check_sizes(static_video: &Frames, hand_video: &Frames) -> Result<()> {
 }
 
 /// What a [`DwmModel`] is built from besides its weights.
+#[derive(Clone, Debug)]
 pub struct DwmConfigs {
     pub transformer: TransformerConfig,
     pub vae: VaeConfig,
