@@ -5,12 +5,13 @@
 use handtwin::world_model::parity::{CaseFiles, find_cases, run_case};
 use std::path::PathBuf;
 
-const SUPPORTED: [&str; 8] = [
+const SUPPORTED: [&str; 9] = [
     "dwm_pipeline",
     "flow_match_euler",
     "cogvideox_transformer",
     "cogvideox_ddim",
     "t5_encoder",
+    "umt5_encoder",
     "cogvideox_vae_encode",
     "cogvideox_vae_decode",
     "cogvideox_vae_tiled",

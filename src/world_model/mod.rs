@@ -19,6 +19,7 @@ pub mod t5;
 pub mod tokenizer;
 pub mod train;
 pub mod transformer;
+pub mod umt5;
 pub mod vae;
 
 pub use error::{ConfigFile, Result, WorldModelError};

@@ -221,6 +221,7 @@ pub fn run_case_on(dir: &Path, device: &Device, dtype: DType) -> Result<CaseRepo
         "cogvideox_ddim" => run_ddim(&case)?,
         "flow_match_euler" => run_flow_match(&case)?,
         "t5_encoder" => run_t5(&case)?,
+        "umt5_encoder" => run_umt5(&case)?,
         "cogvideox_vae_encode" | "cogvideox_vae_decode" | "cogvideox_vae_tiled" => {
             super::vae::parity::run_parity_case(&case.component, dir, &case.settings, device, dtype)
                 .map_err(|e| external_error(dir, &e))?
@@ -427,6 +428,18 @@ fn run_t5(case: &CaseFiles) -> Result<Vec<(String, f32)>> {
     let config = T5Config::from_json(&text, &source)?;
     let mut encoder = T5TextEncoder::new(&config, case.weights()?)?;
     let hidden = encoder.forward(&case.input("input_ids")?)?;
+    Ok(vec![(
+        "last_hidden_state".into(),
+        relative_error(&hidden, case.tensor("last_hidden_state")?)?,
+    )])
+}
+
+/// The Wan variant's umT5 encoder, with the case's attention mask.
+fn run_umt5(case: &CaseFiles) -> Result<Vec<(String, f32)>> {
+    let (text, source) = case.config_text()?;
+    let config = T5Config::from_json(&text, &source)?;
+    let encoder = super::umt5::UMT5Encoder::new(&config, case.weights()?)?;
+    let hidden = encoder.forward(&case.input("input_ids")?, &case.input("attention_mask")?)?;
     Ok(vec![(
         "last_hidden_state".into(),
         relative_error(&hidden, case.tensor("last_hidden_state")?)?,

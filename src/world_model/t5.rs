@@ -59,7 +59,7 @@ impl super::ConfigFile for T5Config {
 impl T5Config {
     /// The feed-forward of transformers' T5: (gated, activation). "gated-gelu" is the legacy name of the v1.1
     /// gated tanh-GELU ("gelu_new").
-    fn feed_forward(&self) -> Option<(bool, candle_nn::Activation)> {
+    pub(crate) fn feed_forward(&self) -> Option<(bool, candle_nn::Activation)> {
         match self.feed_forward_proj.as_str() {
             "gated-gelu" => Some((true, candle_nn::Activation::NewGelu)),
             "gated-gelu_new" => Some((true, candle_nn::Activation::NewGelu)),
