@@ -5,13 +5,14 @@
 use handtwin::world_model::parity::{CaseFiles, find_cases, run_case};
 use std::path::PathBuf;
 
-const SUPPORTED: [&str; 9] = [
+const SUPPORTED: [&str; 10] = [
     "dwm_pipeline",
     "flow_match_euler",
     "cogvideox_transformer",
     "cogvideox_ddim",
     "t5_encoder",
     "umt5_encoder",
+    "wan_transformer",
     "cogvideox_vae_encode",
     "cogvideox_vae_decode",
     "cogvideox_vae_tiled",

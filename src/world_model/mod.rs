@@ -21,5 +21,6 @@ pub mod train;
 pub mod transformer;
 pub mod umt5;
 pub mod vae;
+pub mod wan_transformer;
 
 pub use error::{ConfigFile, Result, WorldModelError};

@@ -222,6 +222,7 @@ pub fn run_case_on(dir: &Path, device: &Device, dtype: DType) -> Result<CaseRepo
         "flow_match_euler" => run_flow_match(&case)?,
         "t5_encoder" => run_t5(&case)?,
         "umt5_encoder" => run_umt5(&case)?,
+        "wan_transformer" => run_wan_transformer(&case)?,
         "cogvideox_vae_encode" | "cogvideox_vae_decode" | "cogvideox_vae_tiled" => {
             super::vae::parity::run_parity_case(&case.component, dir, &case.settings, device, dtype)
                 .map_err(|e| external_error(dir, &e))?
@@ -431,6 +432,29 @@ fn run_t5(case: &CaseFiles) -> Result<Vec<(String, f32)>> {
     Ok(vec![(
         "last_hidden_state".into(),
         relative_error(&hidden, case.tensor("last_hidden_state")?)?,
+    )])
+}
+
+/// The Wan transformer on the case's latents, timesteps, text and (I2V) image features.
+fn run_wan_transformer(case: &CaseFiles) -> Result<Vec<(String, f32)>> {
+    use super::wan_transformer::{WanTransformer3DModel, WanTransformerConfig};
+    let (text, source) = case.config_text()?;
+    let config = WanTransformerConfig::from_json(&text, &source)?;
+    let model = WanTransformer3DModel::new(&config, case.weights()?)?;
+    let image = if case.io.contains_key("encoder_hidden_states_image") {
+        Some(case.input("encoder_hidden_states_image")?)
+    } else {
+        None
+    };
+    let sample = model.forward(
+        &case.input("hidden_states")?,
+        &case.input("timestep")?,
+        &case.input("encoder_hidden_states")?,
+        image.as_ref(),
+    )?;
+    Ok(vec![(
+        "sample".into(),
+        relative_error(&sample, case.tensor("sample")?)?,
     )])
 }
 

@@ -435,6 +435,15 @@ impl LayerNorm {
         })
     }
 
+    /// The same norm with its parameters in `dtype` (norms kept in float32 under half-precision weights).
+    pub fn to_dtype(&self, dtype: DType) -> Result<Self> {
+        Ok(Self {
+            weight: self.weight.to_dtype(dtype)?,
+            bias: self.bias.to_dtype(dtype)?,
+            eps: self.eps,
+        })
+    }
+
     pub fn forward(&self, xs: &Tensor) -> Result<Tensor> {
         if xs.track_op() || self.weight.track_op() {
             // candle's fused layer_norm has no backward (it would silently cut the gradient): when training,
