@@ -5,7 +5,7 @@
 use handtwin::world_model::parity::{CaseFiles, find_cases, run_case};
 use std::path::PathBuf;
 
-const SUPPORTED: [&str; 10] = [
+const SUPPORTED: [&str; 12] = [
     "dwm_pipeline",
     "flow_match_euler",
     "cogvideox_transformer",
@@ -13,6 +13,8 @@ const SUPPORTED: [&str; 10] = [
     "t5_encoder",
     "umt5_encoder",
     "wan_transformer",
+    "wan_vae_encode",
+    "wan_vae_decode",
     "cogvideox_vae_encode",
     "cogvideox_vae_decode",
     "cogvideox_vae_tiled",

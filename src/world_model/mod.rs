@@ -22,5 +22,6 @@ pub mod transformer;
 pub mod umt5;
 pub mod vae;
 pub mod wan_transformer;
+pub mod wan_vae;
 
 pub use error::{ConfigFile, Result, WorldModelError};

@@ -223,6 +223,7 @@ pub fn run_case_on(dir: &Path, device: &Device, dtype: DType) -> Result<CaseRepo
         "t5_encoder" => run_t5(&case)?,
         "umt5_encoder" => run_umt5(&case)?,
         "wan_transformer" => run_wan_transformer(&case)?,
+        "wan_vae_encode" | "wan_vae_decode" => run_wan_vae(&case)?,
         "cogvideox_vae_encode" | "cogvideox_vae_decode" | "cogvideox_vae_tiled" => {
             super::vae::parity::run_parity_case(&case.component, dir, &case.settings, device, dtype)
                 .map_err(|e| external_error(dir, &e))?
@@ -456,6 +457,33 @@ fn run_wan_transformer(case: &CaseFiles) -> Result<Vec<(String, f32)>> {
         "sample".into(),
         relative_error(&sample, case.tensor("sample")?)?,
     )])
+}
+
+/// The Wan VAE: raw posterior of `sample`, or the decode of raw `latents`.
+fn run_wan_vae(case: &CaseFiles) -> Result<Vec<(String, f32)>> {
+    use super::wan_vae::{AutoencoderKLWan, WanVaeConfig};
+    let (text, source) = case.config_text()?;
+    let config = WanVaeConfig::from_json(&text, &source)?;
+    let vae = AutoencoderKLWan::new(&config, case.weights()?)?;
+    if case.component == "wan_vae_encode" {
+        let posterior = vae.encode(&case.input("sample")?)?;
+        Ok(vec![
+            (
+                "mean".into(),
+                relative_error(&posterior.mean, case.tensor("mean")?)?,
+            ),
+            (
+                "logvar".into(),
+                relative_error(&posterior.logvar, case.tensor("logvar")?)?,
+            ),
+        ])
+    } else {
+        let video = vae.decode(&case.input("latents")?)?;
+        Ok(vec![(
+            "sample".into(),
+            relative_error(&video, case.tensor("sample")?)?,
+        )])
+    }
 }
 
 /// The Wan variant's umT5 encoder, with the case's attention mask.
