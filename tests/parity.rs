@@ -5,8 +5,9 @@
 use handtwin::world_model::parity::{CaseFiles, find_cases, run_case};
 use std::path::PathBuf;
 
-const SUPPORTED: [&str; 12] = [
+const SUPPORTED: [&str; 13] = [
     "dwm_pipeline",
+    "dwm_wan_pipeline",
     "flow_match_euler",
     "cogvideox_transformer",
     "cogvideox_ddim",

@@ -21,6 +21,7 @@ pub mod train;
 pub mod transformer;
 pub mod umt5;
 pub mod vae;
+pub mod wan_pipeline;
 pub mod wan_transformer;
 pub mod wan_vae;
 

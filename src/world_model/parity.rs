@@ -229,6 +229,7 @@ pub fn run_case_on(dir: &Path, device: &Device, dtype: DType) -> Result<CaseRepo
                 .map_err(|e| external_error(dir, &e))?
         }
         "dwm_pipeline" => run_dwm_pipeline(&case)?,
+        "dwm_wan_pipeline" => run_dwm_wan_pipeline(&case)?,
         other => {
             return Err(parity_error(
                 dir,
@@ -300,6 +301,66 @@ fn run_dwm_pipeline(case: &CaseFiles) -> Result<Vec<(String, f32)>> {
         scaling_factor: vae_config.scaling_factor,
     };
     let video = super::pipeline::sample(&networks, &inputs, &mut |_, _| true)?
+        .ok_or_else(|| parity_error(&case.dir, "the run stopped early"))?;
+    Ok(vec![(
+        "video".into(),
+        relative_error(&video, case.tensor("video")?)?,
+    )])
+}
+
+/// DWM's Wan loop on the case's tiny transformer and VAE (keys prefixed `transformer.` and `vae.`, diffusers
+/// layout).
+fn run_dwm_wan_pipeline(case: &CaseFiles) -> Result<Vec<(String, f32)>> {
+    use super::flow_match::FlowMatchConfig;
+    use super::wan_transformer::{WanTransformer3DModel, WanTransformerConfig};
+    use super::wan_vae::{AutoencoderKLWan, WanVaeConfig};
+    let (text, source) = case.config_text()?;
+    let config: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| parity_error(&case.dir, format!("{source}: {e}")))?;
+    let part = |key: &str| {
+        config
+            .get(key)
+            .map(|value| value.to_string())
+            .ok_or_else(|| parity_error(&case.dir, format!("{source}: key `{key}` missing")))
+    };
+    let transformer_config =
+        WanTransformerConfig::from_json(&part("transformer")?, &format!("{source} (transformer)"))?;
+    let vae_config = WanVaeConfig::from_json(&part("vae")?, &format!("{source} (vae)"))?;
+    let scheduler =
+        FlowMatchConfig::from_json(&part("scheduler")?, &format!("{source} (scheduler)"))?;
+    let weights = case.weights()?;
+    let transformer = WanTransformer3DModel::new(&transformer_config, weights.pp("transformer"))?;
+    let vae = AutoencoderKLWan::new(&vae_config, weights.pp("vae"))?;
+    let guidance_scale = case
+        .settings
+        .get("guidance_scale")
+        .and_then(|v| v.as_f64())
+        .ok_or_else(|| parity_error(&case.dir, "case.json: key `guidance_scale` missing"))?;
+    let (static_video, hand_video) = (case.input("static_video")?, case.input("hand_video")?);
+    let (prompt_embeds, negative_prompt_embeds) = (
+        case.input("prompt_embeds")?,
+        case.input("negative_prompt_embeds")?,
+    );
+    let (initial_noise, hand_posterior_eps) = (
+        case.input("initial_noise")?,
+        case.input("hand_posterior_eps")?,
+    );
+    let inputs = super::pipeline::SamplingInputs {
+        static_video: &static_video,
+        hand_video: &hand_video,
+        prompt_embeds: &prompt_embeds,
+        negative_prompt_embeds: &negative_prompt_embeds,
+        initial_noise: &initial_noise,
+        hand_posterior_eps: &hand_posterior_eps,
+        steps: case.inference_steps()?,
+        guidance_scale,
+    };
+    let networks = super::wan_pipeline::WanNetworks {
+        vae: &vae,
+        transformer: &transformer,
+        scheduler: &scheduler,
+    };
+    let video = super::wan_pipeline::sample(&networks, &inputs, &mut |_, _| true)?
         .ok_or_else(|| parity_error(&case.dir, "the run stopped early"))?;
     Ok(vec![(
         "video".into(),

@@ -41,7 +41,7 @@ pub struct SamplingInputs<'a> {
     /// [1, L, D].
     pub prompt_embeds: &'a Tensor,
     pub negative_prompt_embeds: &'a Tensor,
-    /// The latents before the first step, [1, f, C, h, w].
+    /// The latents before the first step, [1, f, C, h, w] (Wan: [1, C, f, h, w]).
     pub initial_noise: &'a Tensor,
     /// The ε of mean + std·ε when sampling the hand latents, [1, C, f, h, w].
     pub hand_posterior_eps: &'a Tensor,
@@ -90,7 +90,8 @@ pub fn sample_latents(
 }
 
 /// The VAE's half before the loop: the static video's latents (posterior mode) and the hand video's (posterior
-/// sample with `hand_posterior_eps`), both × the scaling factor, as [1, f, C, h, w].
+/// sample with `hand_posterior_eps`), both × the scaling factor, as [1, f, C, h, w]. (The Wan loop,
+/// `wan_pipeline`, keeps its normalised latents channels first, [1, C, f, h, w].)
 pub struct ConditionLatents {
     pub static_latents: Tensor,
     pub hand_latents: Tensor,

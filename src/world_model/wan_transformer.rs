@@ -318,8 +318,23 @@ pub fn diffusers_key(wan: &str) -> String {
 pub fn layout_var_builder<'a>(config: &WanTransformerConfig, vb: VarBuilder<'a>) -> VarBuilder<'a> {
     match config.layout {
         WanKeyLayout::Wan => vb,
-        WanKeyLayout::Diffusers => vb.rename_f(diffusers_key),
+        WanKeyLayout::Diffusers => rename_below_prefix(vb, diffusers_key),
     }
+}
+
+/// `vb.rename_f` for a VarBuilder with a prefix: candle's renamer sees the full name and the inner VarBuilder
+/// prepends the prefix again, so `map` is applied to the name below the prefix.
+pub fn rename_below_prefix<'a>(
+    vb: VarBuilder<'a>,
+    map: impl Fn(&str) -> String + Send + Sync + 'static,
+) -> VarBuilder<'a> {
+    let prefix = vb.prefix();
+    let below = if prefix.is_empty() {
+        String::new()
+    } else {
+        format!("{prefix}.")
+    };
+    vb.rename_f(move |full: &str| map(full.strip_prefix(below.as_str()).unwrap_or(full)))
 }
 
 /// Wan's `sinusoidal_embedding_1d`: [cos | sin] of t·10000^(−k/half), computed in float64, returned float32.

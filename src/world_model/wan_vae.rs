@@ -803,7 +803,9 @@ impl AutoencoderKLWan {
             WanKeyLayout::Wan => vb,
             WanKeyLayout::Diffusers => {
                 let blocks = config.num_res_blocks;
-                vb.rename_f(move |name| diffusers_vae_key(name, blocks))
+                super::wan_transformer::rename_below_prefix(vb, move |name| {
+                    diffusers_vae_key(name, blocks)
+                })
             }
         };
         let z = config.z_dim;
