@@ -8,7 +8,6 @@ use crate::eval::{
     markdown_table_with,
 };
 use crate::video::{Ffmpeg, Frames};
-use crate::world_model::pipeline::DwmModel;
 use anyhow::Context as _;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::PathBuf;
@@ -18,9 +17,12 @@ pub struct EvalArgs {
     /// Sample folders with ground truth (videos/), e.g. from `handtwin synth --split heldout`.
     #[arg(long = "data", required = true)]
     pub data: Vec<PathBuf>,
-    /// The model (default: the bundled tiny DWM).
+    /// The model (default: the bundled tiny DWM): a CogVideoX pipeline folder or a Wan-layout folder.
     #[arg(long)]
     pub model: Option<PathBuf>,
+    /// The DWM LoRA folder, for a base model (the Wan family needs DWM-Wan's).
+    #[arg(long)]
+    pub lora: Option<PathBuf>,
     /// Evaluate at most this many clips (in stem order).
     #[arg(long)]
     pub limit: Option<usize>,
@@ -134,8 +136,14 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         lpips: region_lpips.as_ref(),
         dwm: dwm_lpips.as_ref(),
     };
-    let mut model = DwmModel::load(&model_dir, None, &device, candle_core::DType::F32)
-        .with_context(|| format!("loading the model {}", model_dir.display()))?;
+    let mut model = crate::world_model::load_model(
+        &model_dir,
+        args.lora.as_deref(),
+        &device,
+        candle_core::DType::F32,
+        crate::world_model::offload::Offload::None,
+    )
+    .with_context(|| format!("loading the model {}", model_dir.display()))?;
     let ffmpeg = Ffmpeg::from_env();
     let samples = list_samples(&args.data, args.limit)?;
     let swapped_with = if args.swap_hands {
@@ -184,7 +192,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         clips,
         sheet_rows,
     } = evaluate(
-        &mut model,
+        model.as_mut(),
         &model_name,
         &samples,
         swapped_with.as_deref(),

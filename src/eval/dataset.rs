@@ -9,9 +9,10 @@ use super::{
     swap_region,
 };
 use crate::video::{DwmSample, Ffmpeg, Frames, FramesError, SamplePaths, VideoError, list_stems};
+use crate::world_model::WorldModel;
 use crate::world_model::WorldModelError;
 use crate::world_model::composite::{CompositeSettings, composite};
-use crate::world_model::pipeline::{DwmModel, Sampling};
+use crate::world_model::pipeline::Sampling;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -152,7 +153,7 @@ fn frame_size(frames: &Frames) -> (usize, u32, u32) {
 /// Evaluates `model` (named `model_name` in the rows) on `samples`; `siblings` (from [`siblings`]) is needed
 /// under `swap_hands`. `progress(done, total)` is called after each clip.
 pub fn evaluate(
-    model: &mut DwmModel,
+    model: &mut dyn WorldModel,
     model_name: &str,
     samples: &[(PathBuf, String)],
     siblings: Option<&[String]>,

@@ -1,11 +1,12 @@
-//! The real model for the worker: DWM through `world_model::pipeline`.
+//! The real model for the worker: DWM of either family (`world_model::load_model`).
 
 use super::{Control, JobInput, Model, ModelLoader, ModelSpec, StepProgress};
 use crate::video::Frames;
-use crate::world_model::pipeline::{DwmModel, Sampling};
+use crate::world_model::WorldModel;
+use crate::world_model::pipeline::Sampling;
 use candle_core::{DType, Device};
 
-/// Loads DWM models from a diffusers directory (+ the DWM LoRA folder).
+/// Loads DWM models of either family from their folder (+ the DWM LoRA folder).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct DwmLoader;
 
@@ -64,7 +65,7 @@ impl ModelLoader for DwmLoader {
                     .map_err(|e| format!("{}: {e}", spec.directory.display()))?;
             }
         }
-        let model = DwmModel::load_with(
+        let model = crate::world_model::load_model(
             &spec.directory,
             spec.lora.as_deref(),
             &device,
@@ -72,34 +73,38 @@ impl ModelLoader for DwmLoader {
             spec.offload,
         )
         .map_err(|e| e.to_string())?;
-        Ok(Box::new(model))
+        Ok(Box::new(Loaded(model)))
     }
 }
 
-impl Model for DwmModel {
+/// A loaded model of either family, as the worker runs it.
+struct Loaded(Box<dyn WorldModel>);
+
+impl Model for Loaded {
     fn generate(
         &mut self,
         input: &JobInput,
         progress: &mut dyn FnMut(StepProgress) -> Control,
     ) -> Result<Option<Frames>, String> {
         let settings = &input.settings;
-        DwmModel::generate(
-            self,
-            &input.static_video,
-            &input.hand_video,
-            &input.prompt,
-            Sampling {
-                steps: settings.steps,
-                guidance_scale: settings.guidance_scale,
-                seed: settings.seed,
-            },
-            &mut |step, total| progress(StepProgress { step, total }) == Control::Continue,
-        )
-        .map_err(|e| e.to_string())
+        self.0
+            .generate(
+                &input.static_video,
+                &input.hand_video,
+                &input.prompt,
+                Sampling {
+                    steps: settings.steps,
+                    guidance_scale: settings.guidance_scale,
+                    seed: settings.seed,
+                },
+                &mut |step, total| progress(StepProgress { step, total }) == Control::Continue,
+            )
+            .map_err(|e| e.to_string())
     }
 
     fn reconstruct(&mut self, static_video: &Frames) -> Result<Option<Frames>, String> {
-        DwmModel::reconstruct(self, static_video)
+        self.0
+            .reconstruct(static_video)
             .map(Some)
             .map_err(|e| e.to_string())
     }

@@ -309,14 +309,47 @@ fn parse_header_json(
     Ok(out)
 }
 
-/// A PEFT LoRA adapter (`pytorch_lora_weights.safetensors`): pairs of `lora_A` [rank, in] and `lora_B`
-/// [out, rank] per target weight, merged as W + scale·B·A. DWM forces lora_alpha = rank, so scale = 1.
+/// A LoRA adapter: pairs of A [rank, in] and B [out, rank] per target weight, merged as W + scale·B·A.
+///
+/// Two namings are read: PEFT (`pytorch_lora_weights.safetensors` of DWM's CogVideoX release:
+/// `….lora_A.weight` / `….lora_B.weight`; DWM forces lora_alpha = rank, so scale = 1) and kohya (DWM-Wan's
+/// `lora_diffusion_pytorch_model.safetensors`: `lora_unet__blocks_0_self_attn_q.lora_down.weight` /
+/// `.lora_up.weight` / `.alpha`, scale alpha/rank per module). Kohya names replace every `.` of the module path
+/// with `_`, so they are matched to the base checkpoint's keys when the adapter is added
+/// ([`CheckpointBackend::with_lora`]).
 pub struct LoraAdapter {
     pub path: PathBuf,
     pub rank: usize,
     pub scale: f64,
-    /// Target weight key (e.g. `transformer_blocks.0.attn1.to_q.weight`) → (A, B) in f32.
+    /// Kohya naming: `pairs` is keyed by the underscored module name until resolved against a base.
+    pub kohya: bool,
+    /// Target weight key (e.g. `transformer_blocks.0.attn1.to_q.weight`) → (A, B) in f32 (B already scaled
+    /// by a kohya module's alpha/rank).
     pairs: HashMap<String, (Tensor, Tensor)>,
+}
+
+/// The kohya name of a weight key: `blocks.0.self_attn.q.weight` → `blocks_0_self_attn_q`.
+pub fn kohya_module_name(weight_key: &str) -> String {
+    weight_key
+        .strip_suffix(".weight")
+        .unwrap_or(weight_key)
+        .replace('.', "_")
+}
+
+/// One kohya tensor: (module, part) for `lora_unet_<module>.{lora_down.weight, lora_up.weight, alpha}`.
+fn kohya_part(key: &str) -> Option<(&str, &str)> {
+    let rest = key.strip_prefix("lora_unet_")?;
+    let (module, part) = if let Some(m) = rest.strip_suffix(".lora_down.weight") {
+        (m, "down")
+    } else if let Some(m) = rest.strip_suffix(".lora_up.weight") {
+        (m, "up")
+    } else if let Some(m) = rest.strip_suffix(".alpha") {
+        (m, "alpha")
+    } else {
+        return None;
+    };
+    // DWM-Wan's root module name is empty, hence `lora_unet__blocks…`.
+    Some((module.trim_start_matches('_'), part))
 }
 
 /// Strips the prefixes diffusers and PEFT put before module names.
@@ -329,6 +362,9 @@ impl LoraAdapter {
     pub fn load(path: &Path) -> Result<Self, CheckpointError> {
         let tensors =
             candle_core::safetensors::load(path, &Device::Cpu).map_err(|e| file_error(path, e))?;
+        if tensors.keys().any(|key| key.starts_with("lora_unet_")) {
+            return Self::from_kohya(path, tensors);
+        }
         let mut halves: HashMap<String, (Option<Tensor>, Option<Tensor>)> = HashMap::new();
         for (key, tensor) in tensors {
             let stripped = strip_prefixes(&key);
@@ -403,6 +439,85 @@ impl LoraAdapter {
             path: path.to_path_buf(),
             rank,
             scale: 1.0,
+            kohya: false,
+            pairs,
+        })
+    }
+
+    /// A kohya-named adapter (every key `lora_unet_…`); B is scaled by the module's alpha/rank here.
+    fn from_kohya(path: &Path, tensors: HashMap<String, Tensor>) -> Result<Self, CheckpointError> {
+        let key_error = |key: &str, reason: String| CheckpointError::Key {
+            path: path.to_path_buf(),
+            key: key.to_string(),
+            reason,
+        };
+        type Parts = (Option<Tensor>, Option<Tensor>, Option<f64>);
+        let mut modules: BTreeMap<String, Parts> = BTreeMap::new();
+        for (key, tensor) in &tensors {
+            let (module, part) = kohya_part(key).ok_or_else(|| {
+                key_error(
+                    key,
+                    "not a kohya LoRA key (expected lora_unet_….lora_down.weight, .lora_up.weight or .alpha)"
+                        .into(),
+                )
+            })?;
+            let tensor = tensor
+                .to_dtype(DType::F32)
+                .map_err(|e| key_error(key, e.to_string()))?;
+            let entry = modules.entry(module.to_string()).or_default();
+            match part {
+                "down" => entry.0 = Some(tensor),
+                "up" => entry.1 = Some(tensor),
+                _ => {
+                    let alpha = tensor
+                        .flatten_all()
+                        .and_then(|t| t.to_vec1::<f32>())
+                        .map_err(|e| key_error(key, e.to_string()))?;
+                    let [alpha] = alpha.as_slice() else {
+                        return Err(key_error(key, format!("alpha has {} values", alpha.len())));
+                    };
+                    entry.2 = Some(f64::from(*alpha));
+                }
+            }
+        }
+        let mut rank = None;
+        let mut pairs = HashMap::new();
+        for (module, (down, up, alpha)) in modules {
+            let missing = |which: &str| key_error(&module, format!("has no {which}"));
+            let down = down.ok_or_else(|| missing("lora_down.weight"))?;
+            let up = up.ok_or_else(|| missing("lora_up.weight"))?;
+            if down.rank() != 2 || up.rank() != 2 || up.dims()[1] != down.dims()[0] {
+                return Err(key_error(
+                    &module,
+                    format!(
+                        "lora_down {:?} and lora_up {:?} do not form a low-rank pair",
+                        down.dims(),
+                        up.dims()
+                    ),
+                ));
+            }
+            let r = down.dims()[0];
+            match rank {
+                None => rank = Some(r),
+                Some(expected) if expected != r => {
+                    return Err(key_error(
+                        &module,
+                        format!("rank {r}, while other modules have rank {expected}"),
+                    ));
+                }
+                _ => {}
+            }
+            // No alpha stored means alpha = rank (scale 1), as kohya's loaders assume.
+            let scale = alpha.map_or(1.0, |a| a / r as f64);
+            let up = (up * scale).map_err(|e| key_error(&module, e.to_string()))?;
+            pairs.insert(module, (down, up));
+        }
+        let rank = rank.ok_or_else(|| file_error(path, "holds no LoRA tensors"))?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            rank,
+            scale: 1.0,
+            kohya: true,
             pairs,
         })
     }
@@ -433,7 +548,33 @@ impl CheckpointBackend {
     }
 
     /// Adds a LoRA adapter; each of its targets must be a 2-D weight of the base with matching sizes.
-    pub fn with_lora(mut self, lora: LoraAdapter) -> Result<Self, CheckpointError> {
+    pub fn with_lora(mut self, mut lora: LoraAdapter) -> Result<Self, CheckpointError> {
+        if lora.kohya {
+            // Match each underscored module name to the base's 2-D weight of that name.
+            let by_module: HashMap<String, &String> = self
+                .base
+                .index
+                .iter()
+                .filter(|(key, info)| key.ends_with(".weight") && info.shape.len() == 2)
+                .map(|(key, _)| (kohya_module_name(key), key))
+                .collect();
+            let mut resolved = HashMap::with_capacity(lora.pairs.len());
+            for (module, pair) in lora.pairs.drain() {
+                let Some(&key) = by_module.get(&module) else {
+                    return Err(CheckpointError::Key {
+                        path: lora.path.clone(),
+                        key: format!("lora_unet__{module}"),
+                        reason: format!(
+                            "targets a module that {} does not have (a LoRA for another model?)",
+                            self.base.dir.display()
+                        ),
+                    });
+                };
+                resolved.insert(key.clone(), pair);
+            }
+            lora.pairs = resolved;
+            lora.kohya = false;
+        }
         for (target, (a, b)) in &lora.pairs {
             let info = self
                 .base
@@ -464,8 +605,9 @@ impl CheckpointBackend {
         Ok(self)
     }
 
-    /// Adds `non_lora_weights.safetensors`: each tensor replaces the base tensor of the same name. Only
-    /// `patch_embed.proj.weight` may change shape (DWM widens its input channels); returns the replaced keys.
+    /// Adds `non_lora_weights.safetensors`: each tensor replaces the base tensor of the same name. Only the
+    /// patch embedding (`patch_embed.proj.weight`, Wan's `patch_embedding.weight`) may change shape (DWM widens
+    /// its input channels); returns the replaced keys.
     pub fn with_overrides(mut self, path: &Path) -> Result<(Self, Vec<String>), CheckpointError> {
         let tensors =
             candle_core::safetensors::load(path, &Device::Cpu).map_err(|e| file_error(path, e))?;
@@ -484,9 +626,13 @@ impl CheckpointBackend {
                         self.base.dir.display()
                     ),
                 })?;
-            let widened = target == "patch_embed.proj.weight"
-                && info.shape.len() == 4
-                && tensor.rank() == 4
+            // DWM widens the patch embedding's input channels: CogVideoX's Conv2d `patch_embed.proj` and
+            // Wan's Conv3d `patch_embedding`.
+            let widened = matches!(
+                target.as_str(),
+                "patch_embed.proj.weight" | "patch_embedding.weight"
+            ) && info.shape.len() == tensor.rank()
+                && tensor.rank() >= 4
                 && tensor.dims()[0] == info.shape[0]
                 && tensor.dims()[2..] == info.shape[2..];
             if tensor.dims() != info.shape.as_slice() && !widened {

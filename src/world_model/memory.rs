@@ -349,6 +349,9 @@ pub fn estimate_for_directory(
     lora: Option<&std::path::Path>,
     bytes_per_value: usize,
 ) -> Result<Option<MemoryEstimate>, super::model_dir::ModelDirError> {
+    if super::ModelFamily::of_dir(dir) == super::ModelFamily::Wan {
+        return Ok(None);
+    }
     let model = ModelDirectory::inspect(dir, lora)?;
     let Some(shapes) = ModelShapes::from_directory(&model) else {
         return Ok(None);

@@ -268,7 +268,7 @@ pub struct DwmModel {
 }
 
 /// Checks that a network used every key of its checkpoint.
-fn check_unused(backend: &CheckpointBackend, what: &str) -> Result<()> {
+pub(crate) fn check_unused(backend: &CheckpointBackend, what: &str) -> Result<()> {
     let unused = backend.unused_keys();
     if unused.is_empty() {
         return Ok(());
