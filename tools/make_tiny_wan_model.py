@@ -204,3 +204,38 @@ for name in ["spiece.model", "tokenizer_config.json"]:
     "Its outputs are noise: it checks loading, the LoRA merge and the sampling path, not quality.\n")
 total = sum(p.stat().st_size for p in OUT.rglob("*") if p.is_file())
 print(f"wrote {OUT} ({total / 1e6:.1f} MB)")
+
+# --- reference outputs of the networks as stored (bf16 values widened to f32), the LoRA merged in f32 ---------
+# handtwin's loader must reproduce these from the folder: Wan's key names, the kohya LoRA, the widened patch
+# embedding, the shapes read from the .pth files.
+with torch.no_grad():
+    merged = {k: v.float() for k, v in state.items()}
+    for key in list(merged):
+        module = "lora_unet__" + key[: -len(".weight")].replace(".", "_")
+        if f"{module}.lora_down.weight" in lora:
+            down = lora[f"{module}.lora_down.weight"].float()
+            up = lora[f"{module}.lora_up.weight"].float()
+            merged[key] = merged[key] + (lora[f"{module}.alpha"].item() / RANK) * (up @ down)
+    merged["patch_embedding.weight"] = widened.to(torch.bfloat16).float()
+    dwm = WanTransformer3DModel(num_attention_heads=HEADS, attention_head_dim=DIM // HEADS, in_channels=52,
+                                out_channels=Z, text_dim=TEXT_DIM, freq_dim=32, ffn_dim=FFN, num_layers=LAYERS,
+                                image_dim=1280, added_kv_proj_dim=DIM).eval()
+    renamed = {wan_transformer_key(k): k for k in dwm.state_dict()}
+    dwm.load_state_dict({renamed[k]: v for k, v in merged.items()})
+    hidden = torch.randn(1, 52, 5, 4, 6, generator=gen)
+    text = torch.cat([torch.randn(1, 9, TEXT_DIM, generator=gen), torch.zeros(1, 503, TEXT_DIM)], dim=1)
+    timestep = torch.tensor([500.5])
+    velocity = dwm(hidden, timestep, text, encoder_hidden_states_image=torch.zeros(1, 257, 1280),
+                   return_dict=False)[0]
+    video = torch.rand(1, 3, 5, 16, 16, generator=gen) * 2 - 1
+    posterior = vae.encode(video).latent_dist
+    t5_f32 = UMT5EncoderModel(t5.config).eval()
+    t5_f32.load_state_dict({k: v.to(torch.bfloat16).float() for k, v in t5.state_dict().items()})
+    ids = torch.tensor([[5, 17, 33, 8, 1, 0, 0, 0]])
+    mask = torch.tensor([[1, 1, 1, 1, 1, 0, 0, 0]])
+    text_hidden = t5_f32(input_ids=ids, attention_mask=mask).last_hidden_state
+save_file({"hidden_states": hidden, "encoder_hidden_states": text, "timestep": timestep, "velocity": velocity,
+           "video": video, "vae_mean": posterior.mean, "vae_logvar": posterior.logvar,
+           "input_ids": ids, "attention_mask": mask, "umt5_hidden": text_hidden},
+          str(OUT / "reference.safetensors"))
+print("wrote the reference outputs")

@@ -396,8 +396,20 @@ impl DwmModel {
                 .map_err(|e| file_error(&transformer_dir, e))?,
         );
         if let Some(lora) = lora {
-            let adapter = LoraAdapter::load(&lora.join("pytorch_lora_weights.safetensors"))
-                .map_err(|e| file_error(lora, e))?;
+            let peft = lora.join("pytorch_lora_weights.safetensors");
+            let wan = lora.join(super::wan_model::WAN_LORA_FILE);
+            if !peft.is_file() && wan.is_file() {
+                return Err(file_error(
+                    lora,
+                    format!(
+                        "holds {}, DWM-Wan's LoRA; the model {} is the CogVideoX family, whose LoRA is \
+                         pytorch_lora_weights.safetensors",
+                        super::wan_model::WAN_LORA_FILE,
+                        dir.display()
+                    ),
+                ));
+            }
+            let adapter = LoraAdapter::load(&peft).map_err(|e| file_error(lora, e))?;
             backend = backend
                 .with_lora(adapter)
                 .map_err(|e| file_error(lora, e))?;

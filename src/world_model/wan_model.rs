@@ -398,6 +398,11 @@ impl WanDwmModel {
         self.transformer.config()
     }
 
+    /// The loaded networks (transformer with the LoRA merged, VAE, umT5), for checks against a reference.
+    pub fn networks(&self) -> (&WanTransformer3DModel, &AutoencoderKLWan, &UMT5Encoder) {
+        (&self.transformer, &self.vae, &self.text_encoder)
+    }
+
     /// The umT5 embedding of a prompt, trimmed to its tokens (with EOS), [1, L, D]: the pipeline pads it to 512
     /// with zeros, as DWM's does.
     pub fn encode_prompt(&mut self, prompt: &str) -> Result<Tensor> {
