@@ -86,3 +86,60 @@ fn model_info_prints_every_offload_peak_at_the_real_shapes() {
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("cogvideox-5b"));
 }
+
+#[test]
+fn model_info_reads_a_wan_folder_and_the_real_wan_shapes() {
+    let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/tiny_wan_model");
+    let output = Command::new(env!("CARGO_BIN_EXE_handtwin"))
+        .args([
+            "model-info",
+            &format!("{fixture}/model"),
+            "--lora",
+            &format!("{fixture}/lora"),
+            "--size",
+            "96x64",
+            "--frames",
+            "17",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    for needle in [
+        "family: Wan 2.1",
+        "in 2 file(s)",
+        "model_type=\"i2v\"",
+        "rank 4, 32 target layers",
+        "patch_embedding.weight [32, 52, 1, 2, 2]",
+        // 5 latent frames of 4×6 patches; the context is 257 image + 512 text tokens.
+        "transformer tokens                  120 (self-attention), cross-attention to 769 context tokens",
+    ] {
+        assert!(stdout.contains(needle), "missing {needle:?} in\n{stdout}");
+    }
+
+    let output = Command::new(env!("CARGO_BIN_EXE_handtwin"))
+        .args([
+            "model-info",
+            "--shapes",
+            "wan2.1-fun-14b",
+            "--device-memory",
+            "80",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success());
+    for needle in [
+        "transformer tokens                  17550",
+        "one attention chunk (1 head, 1024 queries)",
+        "for 50 steps",
+        "on an H100 in bf16",
+        "not implemented for the Wan family yet",
+    ] {
+        assert!(stdout.contains(needle), "missing {needle:?} in\n{stdout}");
+    }
+}

@@ -1,5 +1,6 @@
 //! `handtwin model-info DIR`: what a model directory holds and whether a run will fit.
 
+use crate::world_model::ModelFamily;
 use crate::world_model::memory::{MemoryEstimate, ModelShapes, gib};
 use crate::world_model::model_dir::ModelDirectory;
 use crate::world_model::offload::Offload;
@@ -7,14 +8,20 @@ use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]
 pub struct ModelInfoArgs {
-    /// A diffusers-format CogVideoX(-Fun) directory (with model_index.json).
+    /// A model folder: a diffusers-format CogVideoX(-Fun) pipeline (model_index.json) or a Wan-layout folder
+    /// (config.json, Wan2.1_VAE.pth, ...).
     #[arg(required_unless_present = "shapes")]
     pub dir: Option<PathBuf>,
-    /// Estimate for a model's shapes without its files: cogvideox-5b (DWM's real model: CogVideoX-Fun-5B with
-    /// the DWM LoRA, T5-v1.1-XXL, the CogVideoX VAE).
+    /// Estimate for a model's shapes without its files: cogvideox-5b (DWM's CogVideoX-Fun-5B with the DWM LoRA,
+    /// T5-v1.1-XXL, the CogVideoX VAE) or wan2.1-fun-14b (DWM's Wan2.1-Fun-14B-InP with the DWM-Wan LoRA,
+    /// umT5-XXL, the Wan 2.1 VAE).
     #[arg(long, conflicts_with = "dir")]
     pub shapes: Option<String>,
-    /// The DWM LoRA folder (pytorch_lora_weights.safetensors, non_lora_weights.safetensors).
+    /// Sampling steps for the time estimate (DWM: 50).
+    #[arg(long, default_value_t = 50)]
+    pub steps: usize,
+    /// The DWM LoRA folder (CogVideoX: pytorch_lora_weights.safetensors; Wan:
+    /// lora_diffusion_pytorch_model.safetensors; both with non_lora_weights.safetensors).
     #[arg(long)]
     pub lora: Option<PathBuf>,
     /// Frame size for the memory estimate, WIDTHxHEIGHT.
@@ -53,7 +60,19 @@ pub fn run(args: ModelInfoArgs) -> anyhow::Result<()> {
             );
             ModelShapes::cogvideox_5b_dwm()?
         }
-        (_, Some(other)) => anyhow::bail!("--shapes {other}: the known shapes are cogvideox-5b"),
+        (_, Some("wan2.1-fun-14b")) => {
+            println!(
+                "DWM's Wan model at its shapes (Wan2.1-Fun-V1.1-14B-InP + DWM-Wan LoRA, no files read)"
+            );
+            ModelShapes::wan_14b_dwm()?
+        }
+        (_, Some(other)) => {
+            anyhow::bail!("--shapes {other}: the known shapes are cogvideox-5b and wan2.1-fun-14b")
+        }
+        (Some(dir), None) if ModelFamily::of_dir(dir) == ModelFamily::Wan => {
+            print_wan_model(dir, args.lora.as_deref())?;
+            ModelShapes::from_wan_directory(dir, args.lora.as_deref())?
+        }
         (Some(dir), None) => {
             let model = ModelDirectory::inspect(dir, args.lora.as_deref())?;
             print_model(dir, &model);
@@ -75,7 +94,135 @@ pub fn run(args: ModelInfoArgs) -> anyhow::Result<()> {
         &args.dtype,
         args.device_memory,
     );
+    print_time(&shapes, width, height, args.frames, args.steps);
     Ok(())
+}
+
+/// A Wan-layout folder: its transformer config, what each file holds, and the DWM-Wan LoRA.
+fn print_wan_model(dir: &std::path::Path, lora: Option<&std::path::Path>) -> anyhow::Result<()> {
+    use crate::world_model::checkpoint::{LoraAdapter, WeightFiles, read_header};
+    use crate::world_model::wan_model::{
+        NON_LORA_FILE, WAN_LORA_FILE, WAN_T5_FILE, WAN_TRANSFORMER_STEM, WAN_VAE_FILE,
+    };
+    println!("{}", dir.display());
+    println!("  family: {}", ModelFamily::Wan.name());
+    let config = std::fs::read_to_string(dir.join("config.json"))?;
+    let config: serde_json::Value = serde_json::from_str(&config)?;
+    let shown: Vec<String> = [
+        "model_type",
+        "dim",
+        "num_heads",
+        "num_layers",
+        "ffn_dim",
+        "in_dim",
+        "out_dim",
+        "text_dim",
+        "text_len",
+        "patch_size",
+    ]
+    .iter()
+    .filter_map(|key| config.get(*key).map(|value| format!("{key}={value}")))
+    .collect();
+    let weights = WeightFiles::open(dir, WAN_TRANSFORMER_STEM)?;
+    println!(
+        "  transformer   {} parameters in {} file(s)",
+        millions(weights.parameter_count()),
+        weights.files().len()
+    );
+    println!("                {}", shown.join(" "));
+    for file in [WAN_VAE_FILE, WAN_T5_FILE] {
+        let path = dir.join(file);
+        let infos = candle_core::pickle::read_pth_tensor_info(&path, false, None)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        let count: usize = infos.iter().map(|i| i.layout.shape().elem_count()).sum();
+        let dtypes: std::collections::BTreeSet<String> =
+            infos.iter().map(|i| format!("{:?}", i.dtype)).collect();
+        println!(
+            "  {:<13} {:>10} parameters  ({})",
+            file,
+            millions(count),
+            dtypes.into_iter().collect::<Vec<_>>().join(", ")
+        );
+    }
+    if let Some(lora) = lora {
+        let adapter = LoraAdapter::load(&lora.join(WAN_LORA_FILE))?;
+        let non_lora = read_header(&lora.join(NON_LORA_FILE))?;
+        println!(
+            "  lora          {}: rank {}, {} target layers, non-LoRA tensors: {}",
+            lora.display(),
+            adapter.rank,
+            adapter.targets().count(),
+            non_lora
+                .iter()
+                .map(|(k, info)| format!("{k} {:?}", info.shape))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    Ok(())
+}
+
+/// The transformer's compute for a run and what it takes on this CPU (matmul rate measured now) and on an H100.
+fn print_time(shapes: &ModelShapes, width: usize, height: usize, frames: usize, steps: usize) {
+    let estimate = MemoryEstimate::new(shapes, width, height, frames, 4);
+    let total = estimate.step_flops * steps as f64;
+    println!(
+        "  compute (the transformer's matmuls, CFG batch of 2): {} per step, {} for {steps} steps",
+        flops(estimate.step_flops),
+        flops(total)
+    );
+    match measured_cpu_flops() {
+        Some(rate) => println!(
+            "    on this CPU in f32 at its measured matmul rate ({:.0} GFLOP/s): about {}",
+            rate / 1e9,
+            duration(total / rate)
+        ),
+        None => println!("    on this CPU: the matmul rate could not be measured"),
+    }
+    // H100 SXM: 989 TFLOP/s dense bf16; large transformer matmuls reach 40–60% of it.
+    let (slow, fast) = (total / (0.4 * 989e12), total / (0.6 * 989e12));
+    println!(
+        "    on an H100 in bf16 at 40–60% of its 989 TFLOP/s: about {}–{} (an estimate, not a measurement)",
+        duration(fast),
+        duration(slow)
+    );
+}
+
+/// This CPU's f32 matmul rate: 1024² products for about half a second.
+fn measured_cpu_flops() -> Option<f64> {
+    let device = candle_core::Device::Cpu;
+    let a = candle_core::Tensor::ones((1024, 1024), candle_core::DType::F32, &device).ok()?;
+    a.matmul(&a).ok()?;
+    let start = std::time::Instant::now();
+    let mut runs = 0u32;
+    while start.elapsed().as_secs_f64() < 0.5 {
+        a.matmul(&a).ok()?;
+        runs += 1;
+    }
+    Some(f64::from(runs) * 2.0 * 1024f64.powi(3) / start.elapsed().as_secs_f64())
+}
+
+fn flops(count: f64) -> String {
+    match count {
+        c if c >= 1e15 => format!("{:.2} PFLOP", c / 1e15),
+        c if c >= 1e12 => format!("{:.1} TFLOP", c / 1e12),
+        c if c >= 1e9 => format!("{:.1} GFLOP", c / 1e9),
+        c => format!("{:.1} MFLOP", c / 1e6),
+    }
+}
+
+fn duration(seconds: f64) -> String {
+    if seconds >= 2.0 * 86400.0 {
+        format!("{:.1} days", seconds / 86400.0)
+    } else if seconds >= 2.0 * 3600.0 {
+        format!("{:.1} hours", seconds / 3600.0)
+    } else if seconds >= 120.0 {
+        format!("{:.1} min", seconds / 60.0)
+    } else if seconds >= 0.1 {
+        format!("{seconds:.1} s")
+    } else {
+        format!("{:.1} ms", seconds * 1e3)
+    }
 }
 
 fn print_model(dir: &std::path::Path, model: &ModelDirectory) {
@@ -178,8 +325,16 @@ fn print_memory(
         gib(estimate.vae_weights)
     );
     println!(
-        "    transformer tokens                  {}",
-        estimate.transformer_tokens
+        "    transformer tokens                  {}{}",
+        estimate.transformer_tokens,
+        if shapes.cross_attention_tokens > 0 {
+            format!(
+                " (self-attention), cross-attention to {} context tokens",
+                shapes.cross_attention_tokens
+            )
+        } else {
+            String::new()
+        }
     );
     println!(
         "    one block's activations (CFG batch) {}",
@@ -190,7 +345,13 @@ fn print_memory(
         gib(estimate.attention_chunk)
     );
     println!(
-        "    VAE decode (one tile, 9 frames)     {}",
+        "    VAE decode ({}, {} frames)     {}",
+        if shapes.vae_tiled {
+            "one tile"
+        } else {
+            "untiled"
+        },
+        shapes.vae_decode_frames,
         gib(estimate.vae_activations)
     );
     println!("  peak device memory per --offload:");
@@ -203,6 +364,9 @@ fn print_memory(
             .map(|(name, b)| format!("{name} {}", gib(*b)))
             .collect();
         let fit = match available {
+            _ if shapes.family == ModelFamily::Wan && offload != Offload::None => {
+                "  (not implemented for the Wan family yet: it runs with --offload none)"
+            }
             Some(available) if peak <= available => "  fits",
             Some(_) => "  does not fit",
             None => "",

@@ -45,6 +45,17 @@ pub struct ModelShapes {
     /// The VAE's native sample size (height, width) in pixels; tiles are half of it.
     pub vae_sample_size: (usize, usize),
     pub vae_spatial_compression: usize,
+    pub family: super::ModelFamily,
+    /// Text tokens inside the transformer's self-attention (CogVideoX's joint attention: the 226 T5 tokens;
+    /// Wan attends to the text by cross-attention: 0).
+    pub joint_text_tokens: usize,
+    /// Context tokens of the cross-attention (Wan: 257 image + 512 text; CogVideoX: none).
+    pub cross_attention_tokens: usize,
+    /// Whether the VAE tiles from 480p up (CogVideoX's does; Wan's has no tiling).
+    pub vae_tiled: bool,
+    /// Frames alive at full resolution in the VAE decode's largest step (CogVideoX: its first chunk of 9;
+    /// Wan: one latent frame's 4 plus the 2 its causal convolutions carry).
+    pub vae_decode_frames: usize,
 }
 
 impl ModelShapes {
@@ -99,6 +110,11 @@ impl ModelShapes {
                 vae_number("sample_width").unwrap_or(720),
             ),
             vae_spatial_compression: 1 << channels.len().saturating_sub(1),
+            family: super::ModelFamily::CogVideoX,
+            joint_text_tokens: number("max_text_seq_length").unwrap_or(226),
+            cross_attention_tokens: 0,
+            vae_tiled: true,
+            vae_decode_frames: VAE_DECODE_CHUNK_FRAMES,
         })
     }
 
@@ -132,9 +148,124 @@ impl ModelShapes {
             vae_full_res_channels: 256,
             vae_sample_size: (480, 720),
             vae_spatial_compression: 8,
+            family: super::ModelFamily::CogVideoX,
+            joint_text_tokens: 226,
+            cross_attention_tokens: 0,
+            vae_tiled: true,
+            vae_decode_frames: VAE_DECODE_CHUNK_FRAMES,
         })
     }
+
+    /// DWM's Wan model: Wan2.1-Fun-V1.1-14B-InP with the DWM-Wan LoRA merged (52 input channels), the
+    /// umT5-XXL encoder and the Wan 2.1 VAE, counted over placeholder weights (no memory).
+    pub fn wan_14b_dwm() -> super::Result<Self> {
+        use super::wan_transformer::WanTransformerConfig;
+        let config = WanTransformerConfig::wan21_i2v_14b(52);
+        Self::wan(&config, UMT5_XXL_ENCODER_PARAMETERS, 4096, 10240, None)
+    }
+
+    /// The Wan family's shapes from a transformer config, the umT5 encoder's size and (when known) the VAE's
+    /// parameter count (else Wan 2.1's VAE, counted).
+    pub fn wan(
+        config: &super::wan_transformer::WanTransformerConfig,
+        text_encoder_parameters: usize,
+        t5_d_model: usize,
+        t5_d_ff: usize,
+        vae_parameters: Option<usize>,
+    ) -> super::Result<Self> {
+        use super::wan_transformer::WanTransformer3DModel;
+        let transformer_parameters = count_parameters(|vb| WanTransformer3DModel::new(config, vb))?;
+        let mut no_blocks = config.clone();
+        no_blocks.num_layers = 0;
+        let outer = count_parameters(|vb| WanTransformer3DModel::new(&no_blocks, vb))?;
+        let vae_config = super::wan_vae::WanVaeConfig::wan21();
+        let vae_parameters = match vae_parameters {
+            Some(count) => count,
+            None => count_parameters(|vb| super::wan_vae::AutoencoderKLWan::new(&vae_config, vb))?,
+        };
+        let image_tokens = if config.image_dim.is_some() {
+            super::wan_transformer::WAN_IMAGE_TOKENS
+        } else {
+            0
+        };
+        Ok(Self {
+            text_encoder_parameters,
+            transformer_parameters,
+            block_parameters: (transformer_parameters - outer) / config.num_layers.max(1),
+            num_layers: config.num_layers,
+            vae_parameters,
+            heads: config.num_heads,
+            head_dim: config.head_dim,
+            ff_inner_dim: config.ffn_dim,
+            patch_size: config.patch_size[1],
+            text_tokens: config.text_len,
+            t5_d_model,
+            t5_d_ff,
+            vae_full_res_channels: vae_config.base_dim * vae_config.dim_mult[0],
+            vae_sample_size: (480, 720),
+            vae_spatial_compression: vae_config.spatial_compression(),
+            family: super::ModelFamily::Wan,
+            joint_text_tokens: 0,
+            cross_attention_tokens: image_tokens + config.text_len,
+            vae_tiled: false,
+            vae_decode_frames: 6,
+        })
+    }
+
+    /// A Wan-layout model folder's shapes: its config.json, the umT5 and VAE sizes read from the `.pth`
+    /// headers (nothing loaded), and the LoRA's widened patch embedding when `lora` is given.
+    pub fn from_wan_directory(
+        dir: &std::path::Path,
+        lora: Option<&std::path::Path>,
+    ) -> super::Result<Self> {
+        use super::ConfigFile as _;
+        use super::wan_model::{NON_LORA_FILE, WAN_T5_FILE, WAN_VAE_FILE};
+        let mut config =
+            super::wan_transformer::WanTransformerConfig::from_file(&dir.join("config.json"))?;
+        if let Some(lora) = lora {
+            let non_lora = lora.join(NON_LORA_FILE);
+            if non_lora.is_file() {
+                let header = super::checkpoint::read_header(&non_lora)
+                    .map_err(|e| super::error::file_error(&non_lora, e))?;
+                if let Some((_, info)) = header.iter().find(|(k, _)| k == "patch_embedding.weight")
+                {
+                    config.in_channels = info.shape.get(1).copied().unwrap_or(config.in_channels);
+                }
+            }
+        }
+        let pth = |name: &str| -> super::Result<Vec<(String, Vec<usize>)>> {
+            let path = dir.join(name);
+            let infos = candle_core::pickle::read_pth_tensor_info(&path, false, None)
+                .map_err(|e| super::error::file_error(&path, e))?;
+            Ok(infos
+                .into_iter()
+                .map(|info| (info.name, info.layout.shape().dims().to_vec()))
+                .collect())
+        };
+        let count = |infos: &[(String, Vec<usize>)]| -> usize {
+            infos
+                .iter()
+                .map(|(_, shape)| shape.iter().product::<usize>())
+                .sum()
+        };
+        let t5 = pth(WAN_T5_FILE)?;
+        let dim_of = |key: &str, axis: usize| {
+            t5.iter()
+                .find(|(k, _)| k == key)
+                .and_then(|(_, shape)| shape.get(axis).copied())
+        };
+        let t5_d_model = dim_of("token_embedding.weight", 1).unwrap_or(4096);
+        let t5_d_ff = dim_of("blocks.0.ffn.fc1.weight", 0).unwrap_or(10240);
+        let vae = pth(WAN_VAE_FILE)?;
+        Self::wan(&config, count(&t5), t5_d_model, t5_d_ff, Some(count(&vae)))
+    }
 }
+
+/// umT5-XXL's encoder (the Wan variant's text encoder): 24 layers of d_model 4096, 64 heads of 64, gated-GELU
+/// feed-forward of 10240, vocabulary 256,384, and every layer its own 32-bucket relative bias:
+/// 24·(4·4096² + 3·4096·10240 + 2·4096 + 32·64) + 256384·4096 + 4096.
+pub const UMT5_XXL_ENCODER_PARAMETERS: usize =
+    24 * (4 * 4096 * 4096 + 3 * 4096 * 10240 + 2 * 4096 + 32 * 64) + 256_384 * 4096 + 4096;
 
 /// Parameters a network takes, counted by building it over zero-stride placeholder weights (one value each,
 /// broadcast to the asked shape), so even the 5B networks are counted without memory.
@@ -207,6 +338,24 @@ pub struct MemoryEstimate {
     /// One attention chunk (one head, 1024 query rows).
     pub attention_chunk: usize,
     pub vae_activations: usize,
+    /// Multiply-adds ×2 of one sampling step's transformer forward for the CFG batch of 2 (the matmuls only).
+    pub step_flops: f64,
+}
+
+/// FLOPs (2 per multiply-add) of one sampling step: the transformer's blocks for the CFG batch of 2. Per block
+/// and sample, with N self-attention tokens of width d: the four projections 8·N·d², the scores and the weighted
+/// sum 4·N²·d, the feed-forward 4·N·d·ffn; with cross-attention (Wan) its q and output projections 4·N·d², the
+/// context's keys and values 4·M·d² (M context tokens, twice for the image branch's own), and 4·N·M·d.
+pub fn transformer_step_flops(shapes: &ModelShapes, video_tokens: usize) -> f64 {
+    let n = (shapes.joint_text_tokens + video_tokens) as f64;
+    let d = (shapes.heads * shapes.head_dim) as f64;
+    let ffn = shapes.ff_inner_dim as f64;
+    let m = shapes.cross_attention_tokens as f64;
+    let mut block = 8.0 * n * d * d + 4.0 * n * n * d + 4.0 * n * d * ffn;
+    if m > 0.0 {
+        block += 4.0 * n * d * d + 4.0 * m * d * d + 4.0 * n * m * d;
+    }
+    2.0 * shapes.num_layers as f64 * block
 }
 
 impl MemoryEstimate {
@@ -224,14 +373,14 @@ impl MemoryEstimate {
         let patch = shapes.patch_size.max(1);
         let video_tokens =
             latent_frames * (height / compression / patch) * (width / compression / patch);
-        let tokens = shapes.text_tokens + video_tokens;
+        let tokens = shapes.joint_text_tokens + video_tokens;
         // Residual streams (video, text), normed input, q, k, v, attention output: 6·d, plus the FF hidden.
         let per_token = (6 * width_inner + shapes.ff_inner_dim) * b;
         let rows = DEFAULT_QUERY_CHUNK.min(tokens);
         // Scores in the compute dtype, their f32 copy and softmax, the probabilities back in the compute dtype.
         let attention_chunk = rows * tokens * (2 * b + 8);
         // Tiled from 480p up, as the pipeline tiles; a tile is half the VAE's native sample size.
-        let (tile_h, tile_w) = if height >= 480 {
+        let (tile_h, tile_w) = if shapes.vae_tiled && height >= 480 {
             (
                 (shapes.vae_sample_size.0 / 2).min(height),
                 (shapes.vae_sample_size.1 / 2).min(width),
@@ -239,7 +388,7 @@ impl MemoryEstimate {
         } else {
             (height, width)
         };
-        let chunk_frames = VAE_DECODE_CHUNK_FRAMES.min(frames.max(1));
+        let chunk_frames = shapes.vae_decode_frames.min(frames.max(1));
         let activation = shapes.vae_full_res_channels * chunk_frames * tile_h * tile_w * b;
         let vae_activations = 4 * activation + VAE_IM2COL_SLAB.min(9 * activation / b) * b;
         let outer = shapes
@@ -260,6 +409,7 @@ impl MemoryEstimate {
             transformer_activations: 2 * tokens * per_token,
             attention_chunk,
             vae_activations,
+            step_flops: transformer_step_flops(shapes, video_tokens),
         }
     }
 
@@ -427,6 +577,41 @@ mod tests {
             "{none} {model} {sequential}"
         );
         assert_eq!(phase, "text encoder");
+    }
+
+    #[test]
+    fn the_wan_14b_counts_match_the_spec() {
+        let shapes = ModelShapes::wan_14b_dwm().unwrap();
+        // dwm-wan-reference.md §5: 403.84 M per block, about 16.39 B in all (with DWM's 52-channel patch
+        // embedding, 1.07 M of it).
+        assert!(
+            (403.0e6..404.5e6).contains(&(shapes.block_parameters as f64)),
+            "{}",
+            shapes.block_parameters
+        );
+        assert!(
+            (16.35e9..16.45e9).contains(&(shapes.transformer_parameters as f64)),
+            "{}",
+            shapes.transformer_parameters
+        );
+        use crate::world_model::ConfigFile as _;
+        let xxl = crate::world_model::t5::T5Config::from_json(
+            r#"{"vocab_size": 256384, "d_model": 4096, "d_kv": 64, "d_ff": 10240, "num_layers": 24,
+                "num_heads": 64, "feed_forward_proj": "gated-gelu"}"#,
+            "umT5-XXL",
+        )
+        .unwrap();
+        let counted =
+            count_parameters(|vb| crate::world_model::umt5::UMT5Encoder::new(&xxl, vb)).unwrap();
+        assert_eq!(counted, UMT5_XXL_ENCODER_PARAMETERS);
+        let estimate = MemoryEstimate::new(&shapes, 720, 480, 49, 2);
+        assert_eq!(estimate.transformer_tokens, 13 * 30 * 45);
+        // §5: ≈ 17.2 TFLOP per block per sample, so ≈ 1.37 PFLOP per guided step of 40 blocks.
+        let per_block_sample = estimate.step_flops / (2.0 * 40.0);
+        assert!(
+            (16.8e12..17.6e12).contains(&per_block_sample),
+            "{per_block_sample:e}"
+        );
     }
 
     #[test]

@@ -234,6 +234,27 @@ impl super::ConfigFile for WanTransformerConfig {
 }
 
 impl WanTransformerConfig {
+    /// Wan2.1-I2V-14B's (and Wan2.1-Fun-14B-InP's) transformer, with `in_channels` inputs (36; DWM: 52).
+    pub fn wan21_i2v_14b(in_channels: usize) -> Self {
+        Self {
+            layout: WanKeyLayout::Wan,
+            patch_size: [1, 2, 2],
+            num_heads: 40,
+            head_dim: 128,
+            in_channels,
+            out_channels: 16,
+            text_dim: 4096,
+            freq_dim: 256,
+            ffn_dim: 13824,
+            num_layers: 40,
+            cross_attn_norm: true,
+            eps: 1e-6,
+            image_dim: Some(WAN_IMAGE_DIM),
+            text_len: 512,
+            rope_max_seq_len: 1024,
+        }
+    }
+
     pub fn inner_dim(&self) -> usize {
         self.num_heads * self.head_dim
     }
