@@ -190,3 +190,74 @@ fn generate_explains_what_is_wrong() {
         "{stderr}"
     );
 }
+
+/// The Wan family through the same command: the folder says which family it is (no flag), the DWM-Wan LoRA
+/// folder is passed as for CogVideoX, and the residual composite is written.
+#[test]
+fn generate_runs_a_wan_model_folder_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().to_string_lossy().into_owned();
+    let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/tiny_wan_model");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/assets/examples/pan_right.json"
+    );
+    let render = handtwin(&[
+        "render",
+        "--camera-path",
+        path,
+        "--out",
+        &out,
+        "--size",
+        "96x64",
+        "--frames",
+        "9",
+    ]);
+    assert!(
+        render.status.success(),
+        "{}",
+        String::from_utf8_lossy(&render.stderr)
+    );
+    let (model, lora) = (format!("{fixture}/model"), format!("{fixture}/lora"));
+    let run = |seed: &str, file: &str| {
+        handtwin(&[
+            "generate",
+            "--model",
+            &model,
+            "--lora",
+            &lora,
+            "--sample",
+            &sample_path(&out),
+            "--seed",
+            seed,
+            "--output",
+            "both",
+            "--out",
+            file,
+        ])
+    };
+    let output = run("3", &format!("{out}/wan.mp4"));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let raw = read_video(&dir.path().join("wan_generated.mp4")).unwrap();
+    let composite = read_video(&dir.path().join("wan_composite.mp4")).unwrap();
+    assert_eq!((raw.frame_count(), raw.width(), raw.height()), (9, 96, 64));
+    assert_eq!(
+        (
+            composite.frame_count(),
+            composite.width(),
+            composite.height()
+        ),
+        (9, 96, 64)
+    );
+    assert!(run("3", &format!("{out}/again.mp4")).status.success());
+    assert_eq!(
+        read_video(&dir.path().join("again_generated.mp4"))
+            .unwrap()
+            .as_bytes(),
+        raw.as_bytes()
+    );
+}

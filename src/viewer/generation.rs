@@ -78,7 +78,18 @@ impl GenerationChoices {
             }
         }
         self.model = Some(dir);
+        if self.is_wan() {
+            self.offload = Offload::None;
+        }
         self.refresh_memory();
+    }
+
+    /// Whether the chosen model is of the Wan family (read from its folder).
+    pub fn is_wan(&self) -> bool {
+        self.model
+            .as_deref()
+            .map(crate::world_model::ModelFamily::of_dir)
+            == Some(crate::world_model::ModelFamily::Wan)
     }
 
     /// Chooses (or clears) the LoRA folder.
@@ -381,10 +392,17 @@ pub(super) fn generation_ui(
         })
     };
     ui.horizontal(|ui| {
-        ui.label(format!("model: {}", folder_name(&choices.model)));
+        let family = match choices.model.as_deref().map(crate::world_model::ModelFamily::of_dir) {
+            Some(crate::world_model::ModelFamily::Wan) => " (Wan)",
+            Some(crate::world_model::ModelFamily::CogVideoX) => " (CogVideoX)",
+            None => "",
+        };
+        ui.label(format!("model: {}{family}", folder_name(&choices.model)));
         if ui.small_button("Choose…").clicked() && generation.picking.is_none() {
-            let dialog = rfd::AsyncFileDialog::new()
-                .set_title("Choose a diffusers model directory (model_index.json)");
+            let dialog = rfd::AsyncFileDialog::new().set_title(
+                "Choose a model folder: a CogVideoX pipeline (model_index.json) or a Wan release (config.json, \
+                 Wan2.1_VAE.pth)",
+            );
             generation.picking = Some((
                 AsyncComputeTaskPool::get().spawn(dialog.pick_folder()),
                 false,
@@ -440,12 +458,20 @@ pub(super) fn generation_ui(
                     "where the weights wait between uses: none (all on the GPU), model (each network moves to                      the GPU while it runs), sequential (the transformer's blocks stream through it); the                      figures are estimated peaks at the model's own size in bf16",
                 );
                 let selected = label(choices.offload);
+                let is_wan = choices.is_wan();
                 egui::ComboBox::from_id_salt("offload")
                     .selected_text(selected)
                     .show_ui(ui, |ui| {
                         for offload in Offload::ALL {
                             let text = label(offload);
-                            ui.selectable_value(&mut choices.offload, offload, text);
+                            // The Wan family has no weight offload yet; its loader refuses the others.
+                            let available = offload == Offload::None || !is_wan;
+                            ui.add_enabled_ui(available, |ui| {
+                                ui.selectable_value(&mut choices.offload, offload, text)
+                                    .on_disabled_hover_text(
+                                        "not implemented for the Wan family yet",
+                                    );
+                            });
                         }
                     });
                 ui.end_row();

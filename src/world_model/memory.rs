@@ -500,7 +500,20 @@ pub fn estimate_for_directory(
     bytes_per_value: usize,
 ) -> Result<Option<MemoryEstimate>, super::model_dir::ModelDirError> {
     if super::ModelFamily::of_dir(dir) == super::ModelFamily::Wan {
-        return Ok(None);
+        // Wan runs at the clip's own size (DWM: 720×480, 49 frames) unless the folder fixes one.
+        let as_dir_error = |error: super::WorldModelError| super::model_dir::ModelDirError::File {
+            path: dir.to_path_buf(),
+            reason: error.to_string(),
+        };
+        let shapes = ModelShapes::from_wan_directory(dir, lora).map_err(as_dir_error)?;
+        let ((width, height), frames) = super::wan_model::run_size(dir).map_err(as_dir_error)?;
+        return Ok(Some(MemoryEstimate::new(
+            &shapes,
+            width as usize,
+            height as usize,
+            frames,
+            bytes_per_value,
+        )));
     }
     let model = ModelDirectory::inspect(dir, lora)?;
     let Some(shapes) = ModelShapes::from_directory(&model) else {

@@ -268,6 +268,12 @@ fn fixed_size(dir: &Path) -> Result<(Option<(u32, u32)>, usize)> {
     Ok((size, frames))
 }
 
+/// The size and frame count a Wan folder's model is planned for: its fixed size, else DWM's 720×480, 49 frames.
+pub fn run_size(dir: &Path) -> Result<((u32, u32), usize)> {
+    let (size, frames) = fixed_size(dir)?;
+    Ok((size.unwrap_or((720, 480)), frames))
+}
+
 /// A loaded DWM-Wan model.
 pub struct WanDwmModel {
     vae: AutoencoderKLWan,
