@@ -216,7 +216,7 @@ impl super::ConfigFile for WanTransformerConfig {
                 "sizes must be positive",
             ));
         }
-        if self.head_dim < 6 || self.head_dim % 2 != 0 {
+        if self.head_dim < 6 || !self.head_dim.is_multiple_of(2) {
             return Err(config_error(
                 source_name,
                 "attention_head_dim",
@@ -226,7 +226,7 @@ impl super::ConfigFile for WanTransformerConfig {
                 ),
             ));
         }
-        if self.freq_dim % 2 != 0 {
+        if !self.freq_dim.is_multiple_of(2) {
             return Err(config_error(source_name, "freq_dim", "must be even"));
         }
         Ok(())
