@@ -122,11 +122,13 @@ pub(crate) fn parse_size(text: &str) -> Result<(u32, u32), String> {
 /// The model options of the commands that generate (`generate`, `rank`).
 #[derive(clap::Args, Debug, Clone)]
 pub struct ModelArgs {
-    /// A diffusers-format CogVideoX(-Fun) model directory (model_index.json, transformer/, vae/, ...).
-    /// Default: the bundled tiny DWM (models/tiny-dwm).
+    /// A model folder: a diffusers-format CogVideoX(-Fun) pipeline (model_index.json, transformer/, vae/, ...) or a
+    /// Wan 2.1 release folder (config.json, diffusion_pytorch_model*.safetensors, Wan2.1_VAE.pth, ...); the family
+    /// is read from the folder. Default: the bundled tiny DWM (models/tiny-dwm).
     #[arg(long)]
     pub model: Option<std::path::PathBuf>,
-    /// The DWM LoRA folder (pytorch_lora_weights.safetensors, non_lora_weights.safetensors), for a base model.
+    /// The DWM LoRA folder for a base model: pytorch_lora_weights.safetensors (CogVideoX) or
+    /// lora_diffusion_pytorch_model.safetensors (Wan), with non_lora_weights.safetensors.
     #[arg(long)]
     pub lora: Option<std::path::PathBuf>,
     /// Denoising steps (default: the model folder's handtwin.json, else DWM's 50).
