@@ -276,6 +276,36 @@ fn main() -> anyhow::Result<()> {
         }
         return Ok(());
     }
+    // A floor under the mask where the hands have been (STUDY_GRID=floor): a partial blend of the model's output
+    // there whatever the residual says, against the default mask.
+    if std::env::var("STUDY_GRID").as_deref() == Ok("floor") {
+        println!("floor,floor,floor_reach,low,high,frame,interaction,object");
+        for (low, high) in [(0.01, 0.04), (0.015, 0.05), (0.02, 0.06)] {
+            for floor in [None, Some(0.1), Some(0.2), Some(0.3), Some(0.4), Some(0.5)] {
+                for floor_reach in [0.02, 0.05, 0.08, 0.12] {
+                    if floor.is_none() && floor_reach != 0.05 {
+                        continue;
+                    }
+                    let settings = CompositeSettings {
+                        low,
+                        high,
+                        floor,
+                        floor_reach,
+                        ..CompositeSettings::default()
+                    };
+                    let values = score(&clips, &settings)?;
+                    println!(
+                        "floor,{},{floor_reach},{low},{high},{:.3},{:.3},{:.3}",
+                        floor.map_or_else(|| "none".to_string(), |f| f.to_string()),
+                        values[0],
+                        values[1],
+                        values[2]
+                    );
+                }
+            }
+        }
+        return Ok(());
+    }
     // The connected growth beyond the hands' reach (STUDY_GRID=connected), around the earlier grids' knee.
     if std::env::var("STUDY_GRID").as_deref() == Ok("connected") {
         println!("connected,reach,connected_reach,connected_low,low,high,frame,interaction,object");

@@ -59,6 +59,12 @@ pub struct CompositeSettings {
     pub hold_frames: usize,
     /// …and feathered with a box blur of this radius.
     pub feather: f32,
+    /// A floor under the mask where the hands are (`None`: no floor): within `floor_reach` of every pixel a hand
+    /// covers up to this frame (and `hold_frames` ahead), at least this much of the model's output is blended in,
+    /// whatever the residual says. Where the scene did not change, a blend of α costs α² of the model's error;
+    /// where it did, the static and the generated errors partly cancel, so a partial blend can beat both.
+    pub floor: Option<f32>,
+    pub floor_reach: f32,
     pub form: CompositeForm,
 }
 
@@ -81,6 +87,8 @@ impl Default for CompositeSettings {
             grow: 0.0,
             hold_frames: 3,
             feather: 0.03,
+            floor: None,
+            floor_reach: 0.05,
             form: CompositeForm::Blend,
         }
     }
@@ -378,6 +386,36 @@ pub fn residual_mask(
         }
     }
     filter_frames(&mut mask, pixels(settings.grow, width), max_filter_line);
+    if let Some(floor) = settings.floor.filter(|&f| f > 0.0) {
+        // Where a hand has been up to each frame (plus the hold's look-ahead), grown by the floor's reach.
+        let mut been = hand_mask.clone();
+        for f in 1..frames {
+            let (done, rest) = been.values.split_at_mut(f * plane);
+            for (slot, &before) in rest[..plane].iter_mut().zip(&done[(f - 1) * plane..]) {
+                *slot = slot.max(before);
+            }
+        }
+        if settings.hold_frames > 0 && frames > 1 {
+            let ahead = settings.hold_frames;
+            let shifted: Vec<f32> = (0..frames)
+                .flat_map(|f| {
+                    let source = (f + ahead).min(frames - 1);
+                    been.values[source * plane..(source + 1) * plane].to_vec()
+                })
+                .collect();
+            been.values = shifted;
+        }
+        filter_frames(
+            &mut been,
+            pixels(settings.floor_reach, width),
+            max_filter_line,
+        );
+        for (v, &gate) in mask.values.iter_mut().zip(&been.values) {
+            if gate != 0.0 {
+                *v = v.max(floor.min(1.0));
+            }
+        }
+    }
     filter_frames(
         &mut hand_mask,
         pixels(settings.hand_grow, width),
@@ -825,6 +863,50 @@ mod tests {
                 let expected_mean = window.iter().sum::<f32>() / window.len() as f32;
                 assert_eq!(max[i], expected_max);
                 assert!((mean[i] - expected_mean).abs() < 1e-5);
+            }
+        }
+    }
+
+    #[test]
+    fn the_floor_covers_where_a_hand_has_been_and_nothing_else() {
+        // No residual at all; a hand at x 10..14 in frame 2 only. With a floor of 0.3, reach 2 px, no hold or
+        // feather: frames 0–1 untouched, frames 2–4 at least 0.3 within 2 px of the hand (where it has been),
+        // exactly zero elsewhere.
+        let (w, h) = (32u32, 8u32);
+        let static_video = textured(5, w, h);
+        let hands = clip(5, w, h, |i, x, _| {
+            if i == 2 && (10..14).contains(&x) {
+                [200, 200, 200]
+            } else {
+                [0, 0, 0]
+            }
+        });
+        let settings = CompositeSettings {
+            floor: Some(0.3),
+            floor_reach: 2.0 / 32.0,
+            hand_grow: 0.0,
+            hold_frames: 0,
+            feather: 0.0,
+            ..CompositeSettings::default()
+        };
+        let mask = residual_mask(
+            &static_video,
+            &static_video,
+            &static_video,
+            &hands,
+            &settings,
+        )
+        .unwrap();
+        let plane = (w * h) as usize;
+        for f in 0..5 {
+            for x in 0..w as usize {
+                let v = mask.values[f * plane + x];
+                let near = (8..16).contains(&x);
+                match (f >= 2, near) {
+                    (true, true) => assert!(v >= 0.3, "frame {f} x {x}: {v}"),
+                    _ if f == 2 && (10..14).contains(&x) => {}
+                    _ => assert_eq!(v, 0.0, "frame {f} x {x}"),
+                }
             }
         }
     }
