@@ -162,6 +162,15 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     } else {
         format!("{model_name}, {steps} step{plural}, guidance {guidance}")
     };
+    // The bundled model is "DWM tiny"; any other folder is named by its family.
+    let bundled = crate::world_model::model_dir::bundled_model_dir()
+        .is_some_and(|bundled| same_folder(&bundled, &model_dir));
+    let prefix = match crate::world_model::ModelFamily::of_dir(&model_dir) {
+        _ if bundled => "DWM tiny",
+        crate::world_model::ModelFamily::CogVideoX => "DWM",
+        crate::world_model::ModelFamily::Wan => "DWM-Wan",
+    };
+    let model_name = format!("{prefix} ({model_name})");
     let bar = ProgressBar::new(samples.len() as u64);
     bar.set_style(
         ProgressStyle::with_template(
@@ -293,4 +302,12 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
             .with_context(|| format!("writing {}", path.display()))?;
     }
     Ok(())
+}
+
+/// Whether two paths name one folder (compared after resolving links and `..`).
+fn same_folder(a: &std::path::Path, b: &std::path::Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    }
 }

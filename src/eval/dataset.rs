@@ -150,7 +150,7 @@ fn frame_size(frames: &Frames) -> (usize, u32, u32) {
     (frames.frame_count(), frames.width(), frames.height())
 }
 
-/// Evaluates `model` (named `model_name` in the rows) on `samples`; `siblings` (from [`siblings`]) is needed
+/// Evaluates `model` (labelled `model_name` in the rows, e.g. "DWM tiny (tiny-dwm, 1 step)") on `samples`; `siblings` (from [`siblings`]) is needed
 /// under `swap_hands`. `progress(done, total)` is called after each clip.
 pub fn evaluate(
     model: &mut dyn WorldModel,
@@ -175,22 +175,20 @@ pub fn evaluate(
     };
     let steps = options.steps;
     let guidance = options.guidance;
-    let mut model_summary = Summary::new(&format!("DWM tiny ({model_name})"));
+    let mut model_summary = Summary::new(model_name);
     let mut composite_summary = Summary::new(&format!(
-        "DWM tiny ({model_name}), residual composite over the static video"
+        "{model_name}, residual composite over the static video"
     ));
     let mut composite_hand_response = HandResponse::default();
-    let mut ablation_summary = Summary::new(&format!(
-        "DWM tiny ({model_name}) given a black hand video (ablation)"
-    ));
-    let mut no_prompt_summary = Summary::new(&format!(
-        "DWM tiny ({model_name}) given the empty prompt (ablation)"
-    ));
+    let mut ablation_summary =
+        Summary::new(&format!("{model_name} given a black hand video (ablation)"));
+    let mut no_prompt_summary =
+        Summary::new(&format!("{model_name} given the empty prompt (ablation)"));
     let mut no_action_summary = Summary::new(&format!(
-        "DWM tiny ({model_name}) given the empty prompt and a black hand video (ablation: no action)"
+        "{model_name} given the empty prompt and a black hand video (ablation: no action)"
     ));
     let mut swapped_summary = Summary::new(&format!(
-        "DWM tiny ({model_name}) given the hand video of another clip of the same room (ablation)"
+        "{model_name} given the hand video of another clip of the same room (ablation)"
     ));
     let mut baseline_summaries: Vec<Summary> = Vec::new();
     let mut blur_summary =
