@@ -138,7 +138,7 @@ fn model_info_reads_a_wan_folder_and_the_real_wan_shapes() {
         "one attention chunk (1 head, 1024 queries)",
         "for 50 steps",
         "on an H100 in bf16",
-        "not implemented for the Wan family yet",
+        "sequential",
     ] {
         assert!(stdout.contains(needle), "missing {needle:?} in\n{stdout}");
     }

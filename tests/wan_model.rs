@@ -57,7 +57,7 @@ fn the_release_layout_loads_into_the_reference_networks() {
     let reference =
         candle_core::safetensors::load(fixture().join("reference.safetensors"), &Device::Cpu)
             .unwrap();
-    let (transformer, vae, text_encoder) = model.networks();
+    let (transformer, vae, text_encoder) = model.networks().unwrap();
     assert_eq!(transformer.config().in_channels, 52);
     let image = transformer.zero_image_features(1, DType::F32).unwrap();
     let velocity = transformer
@@ -232,5 +232,54 @@ fn copy_dir(from: &Path, to: &Path) {
         } else {
             std::fs::copy(entry.path(), target).unwrap();
         }
+    }
+}
+
+#[test]
+fn every_offload_setting_generates_the_same_clip() {
+    let root = fixture();
+    let (static_video, hand_video) = (clip(0), clip(40));
+    let sampling = Sampling {
+        steps: 2,
+        guidance_scale: 6.0,
+        seed: 9,
+    };
+    let mut outputs = Vec::new();
+    for offload in Offload::ALL {
+        let mut model = WanDwmModel::load_with(
+            &root.join("model"),
+            Some(&root.join("lora")),
+            &Device::Cpu,
+            DType::F32,
+            offload,
+        )
+        .unwrap();
+        assert_eq!(model.offload(), offload);
+        assert_eq!(model.networks().is_ok(), offload == Offload::None);
+        let video = model
+            .generate(
+                &static_video,
+                &hand_video,
+                "open the drawer",
+                sampling,
+                &mut |_, _| true,
+            )
+            .unwrap()
+            .unwrap();
+        let reconstruction = model.reconstruct(&static_video).unwrap();
+        outputs.push((offload, video, reconstruction));
+    }
+    let (_, reference, reference_reconstruction) = &outputs[0];
+    for (offload, video, reconstruction) in &outputs[1..] {
+        assert_eq!(
+            video.as_bytes(),
+            reference.as_bytes(),
+            "--offload {offload}"
+        );
+        assert_eq!(
+            reconstruction.as_bytes(),
+            reference_reconstruction.as_bytes(),
+            "--offload {offload}"
+        );
     }
 }

@@ -364,9 +364,6 @@ fn print_memory(
             .map(|(name, b)| format!("{name} {}", gib(*b)))
             .collect();
         let fit = match available {
-            _ if shapes.family == ModelFamily::Wan && offload != Offload::None => {
-                "  (not implemented for the Wan family yet: it runs with --offload none)"
-            }
             Some(available) if peak <= available => "  fits",
             Some(_) => "  does not fit",
             None => "",

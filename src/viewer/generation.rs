@@ -78,18 +78,7 @@ impl GenerationChoices {
             }
         }
         self.model = Some(dir);
-        if self.is_wan() {
-            self.offload = Offload::None;
-        }
         self.refresh_memory();
-    }
-
-    /// Whether the chosen model is of the Wan family (read from its folder).
-    pub fn is_wan(&self) -> bool {
-        self.model
-            .as_deref()
-            .map(crate::world_model::ModelFamily::of_dir)
-            == Some(crate::world_model::ModelFamily::Wan)
     }
 
     /// Chooses (or clears) the LoRA folder.
@@ -458,20 +447,12 @@ pub(super) fn generation_ui(
                     "where the weights wait between uses: none (all on the GPU), model (each network moves to                      the GPU while it runs), sequential (the transformer's blocks stream through it); the                      figures are estimated peaks at the model's own size in bf16",
                 );
                 let selected = label(choices.offload);
-                let is_wan = choices.is_wan();
                 egui::ComboBox::from_id_salt("offload")
                     .selected_text(selected)
                     .show_ui(ui, |ui| {
                         for offload in Offload::ALL {
                             let text = label(offload);
-                            // The Wan family has no weight offload yet; its loader refuses the others.
-                            let available = offload == Offload::None || !is_wan;
-                            ui.add_enabled_ui(available, |ui| {
-                                ui.selectable_value(&mut choices.offload, offload, text)
-                                    .on_disabled_hover_text(
-                                        "not implemented for the Wan family yet",
-                                    );
-                            });
+                            ui.selectable_value(&mut choices.offload, offload, text);
                         }
                     });
                 ui.end_row();

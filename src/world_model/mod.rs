@@ -120,8 +120,8 @@ impl WorldModel for wan_model::WanDwmModel {
     }
 }
 
-/// Loads the model in `dir`, of whichever family the folder is, with its DWM LoRA folder. The Wan family has no
-/// weight offload yet: anything but `Offload::None` is refused for it.
+/// Loads the model in `dir`, of whichever family the folder is, with its DWM LoRA folder, its weights placed as
+/// `offload` says.
 pub fn load_model(
     dir: &Path,
     lora: Option<&Path>,
@@ -133,19 +133,8 @@ pub fn load_model(
         ModelFamily::CogVideoX => Ok(Box::new(pipeline::DwmModel::load_with(
             dir, lora, device, dtype, offload,
         )?)),
-        ModelFamily::Wan => {
-            if offload != offload::Offload::None {
-                return Err(error::file_error(
-                    dir,
-                    format!(
-                        "--offload {offload}: weight offload is implemented for the CogVideoX family only; the Wan \
-                         family runs with every weight on the device (--offload none)"
-                    ),
-                ));
-            }
-            Ok(Box::new(wan_model::WanDwmModel::load(
-                dir, lora, device, dtype,
-            )?))
-        }
+        ModelFamily::Wan => Ok(Box::new(wan_model::WanDwmModel::load_with(
+            dir, lora, device, dtype, offload,
+        )?)),
     }
 }

@@ -233,7 +233,7 @@ impl NormalRng {
 
 /// A network held by a [`DwmModel`]: built on the compute device, or parked in host memory and built there only
 /// while it runs (`--offload model|sequential`).
-enum Held<T> {
+pub(crate) enum Held<T> {
     Resident(T),
     Parked(ParkedWeights),
 }
@@ -287,7 +287,7 @@ pub(crate) fn check_unused(backend: &CheckpointBackend, what: &str) -> Result<()
 
 /// Builds a network on `device` from `backend`, or with `park`, parks its weights in host memory (the network
 /// is built once on the CPU while the weights it asks for are recorded, merged and cast as it receives them).
-fn place<T>(
+pub(crate) fn place<T>(
     backend: Box<dyn SimpleBackend>,
     dtype: DType,
     device: &Device,

@@ -21,7 +21,8 @@ use super::ConfigFile as _;
 use super::checkpoint::{CheckpointBackend, LoraAdapter, SharedBackend, WeightFiles};
 use super::error::{Result, file_error, input_error};
 use super::flow_match::FlowMatchConfig;
-use super::pipeline::{NormalRng, Sampling, SamplingInputs};
+use super::offload::Offload;
+use super::pipeline::{Held, NormalRng, Sampling, SamplingInputs, place};
 use super::resample::{cfhw_to_frames, frames_to_cfhw, resize_frames};
 use super::t5::T5Config;
 use super::tokenizer::T5Tokenizer;
@@ -31,7 +32,6 @@ use super::wan_transformer::{WanKeyLayout, WanTransformer3DModel, WanTransformer
 use super::wan_vae::{AutoencoderKLWan, WanVaeConfig};
 use crate::video::Frames;
 use candle_core::{DType, Device, Tensor};
-use candle_nn::VarBuilder;
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -276,9 +276,13 @@ pub fn run_size(dir: &Path) -> Result<((u32, u32), usize)> {
 
 /// A loaded DWM-Wan model.
 pub struct WanDwmModel {
-    vae: AutoencoderKLWan,
-    transformer: WanTransformer3DModel,
-    text_encoder: UMT5Encoder,
+    vae: Held<AutoencoderKLWan>,
+    vae_config: WanVaeConfig,
+    transformer: Held<WanTransformer3DModel>,
+    transformer_config: WanTransformerConfig,
+    text_encoder: Held<UMT5Encoder>,
+    t5_config: T5Config,
+    offload: Offload,
     tokenizer: T5Tokenizer,
     scheduler: FlowMatchConfig,
     device: Device,
@@ -293,6 +297,19 @@ impl WanDwmModel {
     /// Loads the model folder and the DWM-Wan LoRA folder (required: without it the transformer takes the base
     /// model's 36 channels, not DWM's 52).
     pub fn load(dir: &Path, lora: Option<&Path>, device: &Device, dtype: DType) -> Result<Self> {
+        Self::load_with(dir, lora, device, dtype, Offload::None)
+    }
+
+    /// [`WanDwmModel::load`] with the weights placed as `offload` says (module `offload`): parked in host memory
+    /// and built on the device per phase (`model`), the transformer's blocks streamed too (`sequential`).
+    pub fn load_with(
+        dir: &Path,
+        lora: Option<&Path>,
+        device: &Device,
+        dtype: DType,
+        offload: Offload,
+    ) -> Result<Self> {
+        let park = offload.parks_weights();
         let config_path = dir.join("config.json");
         let mut config = WanTransformerConfig::from_file(&config_path)?;
         let mut backend = CheckpointBackend::new(
@@ -350,32 +367,40 @@ impl WanDwmModel {
             ));
         }
         let backend = Arc::new(backend);
-        let transformer = WanTransformer3DModel::new(
-            &config,
-            VarBuilder::from_backend(
-                Box::new(SharedBackend(backend.clone())),
-                dtype,
-                device.clone(),
-            ),
+        let held = place(
+            Box::new(SharedBackend(backend.clone())),
+            dtype,
+            device,
+            park,
+            |vb| WanTransformer3DModel::new(&config, vb),
         )?;
         super::pipeline::check_unused(&backend, "transformer")?;
+        let transformer = match (offload, held) {
+            // Outer layers on the device, blocks streamed from the parked weights.
+            (Offload::Sequential, Held::Parked(parked)) => {
+                Held::Resident(WanTransformer3DModel::new_streamed(
+                    &config,
+                    parked.var_builder(device),
+                    parked.var_builder(device),
+                )?)
+            }
+            (_, held) => held,
+        };
 
         let vae_path = dir.join(WAN_VAE_FILE);
         let vae_tensors = read_pth(&vae_path)?;
         let vae_config = wan_vae_config(&vae_tensors, &vae_path)?;
-        let vae = AutoencoderKLWan::new(
-            &vae_config,
-            VarBuilder::from_tensors(vae_tensors, dtype, device),
-        )
+        let vae = place(Box::new(vae_tensors), dtype, device, park, |vb| {
+            AutoencoderKLWan::new(&vae_config, vb)
+        })
         .map_err(|e| file_error(&vae_path, e))?;
 
         let t5_path = dir.join(WAN_T5_FILE);
         let t5_tensors = read_pth(&t5_path)?;
         let t5_config = wan_t5_config(&t5_tensors, &t5_path)?;
-        let text_encoder = UMT5Encoder::new(
-            &t5_config,
-            VarBuilder::from_tensors(t5_tensors, dtype, device).rename_f(wan_t5_key),
-        )
+        let text_encoder = place(Box::new(t5_tensors), dtype, device, park, |vb| {
+            UMT5Encoder::new(&t5_config, vb.rename_f(wan_t5_key))
+        })
         .map_err(|e| file_error(&t5_path, e))?;
         let tokenizer_dir = dir.join(WAN_TOKENIZER_DIR);
         let tokenizer =
@@ -383,8 +408,12 @@ impl WanDwmModel {
         let (fixed_size, model_frames) = fixed_size(dir)?;
         Ok(Self {
             vae,
+            vae_config,
             transformer,
+            transformer_config: config,
             text_encoder,
+            t5_config,
+            offload,
             tokenizer,
             scheduler: FlowMatchConfig {
                 num_train_timesteps: 1000,
@@ -401,18 +430,73 @@ impl WanDwmModel {
     }
 
     pub fn transformer_config(&self) -> &WanTransformerConfig {
-        self.transformer.config()
+        &self.transformer_config
     }
 
-    /// The loaded networks (transformer with the LoRA merged, VAE, umT5), for checks against a reference.
-    pub fn networks(&self) -> (&WanTransformer3DModel, &AutoencoderKLWan, &UMT5Encoder) {
-        (&self.transformer, &self.vae, &self.text_encoder)
+    /// Where the weights live between uses.
+    pub fn offload(&self) -> Offload {
+        self.offload
+    }
+
+    /// The loaded networks (transformer with the LoRA merged, VAE, umT5), for checks against a reference. Only
+    /// for a model loaded without offload (its networks are built per use otherwise).
+    pub fn networks(&self) -> Result<(&WanTransformer3DModel, &AutoencoderKLWan, &UMT5Encoder)> {
+        match (&self.transformer, &self.vae, &self.text_encoder) {
+            (Held::Resident(t), Held::Resident(v), Held::Resident(e))
+                if self.offload == Offload::None =>
+            {
+                Ok((t, v, e))
+            }
+            _ => Err(input_error(
+                "networks",
+                format!(
+                    "the model was loaded with --offload {}; its networks are built per use",
+                    self.offload
+                ),
+            )),
+        }
+    }
+
+    /// Runs `run` with the VAE on the device (built from parked weights for the call if need be).
+    fn with_vae<R>(&self, run: impl FnOnce(&AutoencoderKLWan) -> Result<R>) -> Result<R> {
+        match &self.vae {
+            Held::Resident(vae) => run(vae),
+            Held::Parked(weights) => run(&AutoencoderKLWan::new(
+                &self.vae_config,
+                weights.var_builder(&self.device),
+            )?),
+        }
+    }
+
+    /// Runs `run` with the transformer on the device (see [`WanDwmModel::with_vae`]).
+    fn with_transformer<R>(
+        &self,
+        run: impl FnOnce(&WanTransformer3DModel) -> Result<R>,
+    ) -> Result<R> {
+        match &self.transformer {
+            Held::Resident(transformer) => run(transformer),
+            Held::Parked(weights) => run(&WanTransformer3DModel::new(
+                &self.transformer_config,
+                weights.var_builder(&self.device),
+            )?),
+        }
+    }
+
+    /// Runs `run` with umT5 on the device (see [`WanDwmModel::with_vae`]).
+    fn with_text_encoder<R>(&self, run: impl FnOnce(&UMT5Encoder) -> Result<R>) -> Result<R> {
+        match &self.text_encoder {
+            Held::Resident(encoder) => run(encoder),
+            Held::Parked(weights) => run(&UMT5Encoder::new(
+                &self.t5_config,
+                weights.var_builder(&self.device).rename_f(wan_t5_key),
+            )?),
+        }
     }
 
     /// The umT5 embedding of a prompt, trimmed to its tokens (with EOS), [1, L, D]: the pipeline pads it to 512
     /// with zeros, as DWM's does.
     pub fn encode_prompt(&mut self, prompt: &str) -> Result<Tensor> {
-        let length = self.transformer.config().text_len;
+        let length = self.transformer_config.text_len;
         let ids = self
             .tokenizer
             .encode_padded(prompt, length)
@@ -421,7 +505,7 @@ impl WanDwmModel {
         let mask: Vec<u32> = (0..ids.len()).map(|i| u32::from(i < used)).collect();
         let ids = Tensor::new(ids.as_slice(), &self.device)?.unsqueeze(0)?;
         let mask = Tensor::new(mask.as_slice(), &self.device)?.unsqueeze(0)?;
-        let hidden = self.text_encoder.forward(&ids, &mask)?;
+        let hidden = self.with_text_encoder(|encoder| encoder.forward(&ids, &mask))?;
         Ok(hidden.narrow(1, 0, used.max(1))?)
     }
 
@@ -498,7 +582,7 @@ impl WanDwmModel {
     pub fn reconstruct(&mut self, video: &Frames) -> Result<Frames> {
         let (width, height) = self.model_size(video.width(), video.height())?;
         let tensor = self.to_tensor(video, width, height)?;
-        let decoded = self.vae.decode(&self.vae.encode(&tensor)?.mode())?;
+        let decoded = self.with_vae(|vae| vae.decode(&vae.encode(&tensor)?.mode()))?;
         let decoded = ((decoded.to_dtype(DType::F32)? / 2.0)? + 0.5)?.clamp(0f32, 1f32)?;
         self.to_frames(&decoded, video)
     }
@@ -531,12 +615,12 @@ impl WanDwmModel {
         let (width, height) = self.model_size(static_video.width(), static_video.height())?;
         let static_tensor = self.to_tensor(static_video, width, height)?;
         let hand_tensor = self.to_tensor(hand_video, width, height)?;
-        let z = self.vae.config().z_dim;
-        let spatial = self.vae.config().spatial_compression();
+        let z = self.vae_config.z_dim;
+        let spatial = self.vae_config.spatial_compression();
         let latent_shape = [
             1,
             z,
-            self.vae.config().latent_frames(self.model_frames),
+            self.vae_config.latent_frames(self.model_frames),
             height as usize / spatial,
             width as usize / spatial,
         ];
@@ -558,18 +642,16 @@ impl WanDwmModel {
             steps: sampling.steps,
             guidance_scale: sampling.guidance_scale,
         };
-        let conditions = encode_conditions(&self.vae, &inputs)?;
-        let Some(latents) = denoise(
-            &self.transformer,
-            &self.scheduler,
-            &conditions,
-            &inputs,
-            progress,
-        )?
-        else {
+        // The phases of the loop, each with only its network on the device when weights are offloaded.
+        let conditions = self.with_vae(|vae| encode_conditions(vae, &inputs))?;
+        let latents = self.with_transformer(|transformer| {
+            denoise(transformer, &self.scheduler, &conditions, &inputs, progress)
+        })?;
+        let Some(latents) = latents else {
             return Ok(None);
         };
-        let video = decode_latents(&self.vae, &latents)?;
+        drop(conditions);
+        let video = self.with_vae(|vae| decode_latents(vae, &latents))?;
         self.to_frames(&video, static_video).map(Some)
     }
 }
@@ -577,7 +659,8 @@ impl WanDwmModel {
 impl std::fmt::Debug for WanDwmModel {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WanDwmModel")
-            .field("transformer", self.transformer.config())
+            .field("transformer", &self.transformer_config)
+            .field("offload", &self.offload)
             .field("device", &self.device)
             .field("dtype", &self.dtype)
             .finish_non_exhaustive()

@@ -693,6 +693,23 @@ impl ImageEmbedding {
     }
 }
 
+/// The transformer's blocks: built once, or streamed from parked weights during each forward
+/// (`--offload sequential`).
+#[derive(Clone)]
+enum Blocks {
+    Resident(Vec<Block>),
+    Streamed(VarBuilder<'static>),
+}
+
+impl std::fmt::Debug for Blocks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Blocks::Resident(blocks) => write!(f, "Resident({} blocks)", blocks.len()),
+            Blocks::Streamed(_) => f.write_str("Streamed"),
+        }
+    }
+}
+
 /// The Wan transformer: a latent video [B,C,F,H,W], flow-matching timesteps [B] (float, 0..1000), the text
 /// context [B,L,text_dim] and, for the I2V design, CLIP image features [B,257,image_dim] → the velocity
 /// [B,C_out,F,H,W].
@@ -707,7 +724,7 @@ pub struct WanTransformer3DModel {
     time_2: Linear,
     time_projection: Linear,
     image_embedding: Option<ImageEmbedding>,
-    blocks: Vec<Block>,
+    blocks: Blocks,
     norm_out: LayerNorm,
     head: Linear,
     /// [1,2,D] float32.
@@ -720,6 +737,32 @@ impl WanTransformer3DModel {
     /// Builds the network from weights named as the config's layout names them.
     pub fn new(config: &WanTransformerConfig, vb: VarBuilder) -> Result<Self> {
         super::ConfigFile::check(config, "Wan transformer config")?;
+        let layout_vb = layout_var_builder(config, vb.clone());
+        let blocks = (0..config.num_layers)
+            .map(|i| Block::new(config, layout_vb.pp(format!("blocks.{i}"))))
+            .collect::<Result<Vec<_>>>()?;
+        Self::with_blocks(config, vb, Blocks::Resident(blocks))
+    }
+
+    /// The network with its outer layers from `vb` and its blocks built from `blocks` during every forward
+    /// (`--offload sequential`): block N is built on `vb`'s device, run and dropped, so the device holds one
+    /// block's weights at a time.
+    pub fn new_streamed(
+        config: &WanTransformerConfig,
+        vb: VarBuilder,
+        blocks: VarBuilder<'static>,
+    ) -> Result<Self> {
+        super::ConfigFile::check(config, "Wan transformer config")?;
+        let blocks = layout_var_builder(
+            config,
+            blocks.set_device(vb.device().clone()).set_dtype(vb.dtype()),
+        );
+        // Block 0 once now, so a wrong checkpoint fails at load rather than in the first step.
+        Block::new(config, blocks.pp("blocks.0"))?;
+        Self::with_blocks(config, vb, Blocks::Streamed(blocks))
+    }
+
+    fn with_blocks(config: &WanTransformerConfig, vb: VarBuilder, blocks: Blocks) -> Result<Self> {
         let vb = layout_var_builder(config, vb);
         let d = config.inner_dim();
         let [pt, ph, pw] = config.patch_size;
@@ -730,9 +773,6 @@ impl WanTransformer3DModel {
                 "patch_embedding.weight",
             )?
             .reshape((d, patch_in))?;
-        let blocks = (0..config.num_layers)
-            .map(|i| Block::new(config, vb.pp(format!("blocks.{i}"))))
-            .collect::<Result<Vec<_>>>()?;
         let no_weights = VarBuilder::zeros(DType::F32, vb.device());
         Ok(Self {
             patch_weight,
@@ -857,8 +897,18 @@ impl WanTransformer3DModel {
         };
 
         let mut xs = xs;
-        for block in &self.blocks {
-            xs = block.forward(&xs, &e0, &text, image.as_ref(), &rope, self.query_chunk)?;
+        match &self.blocks {
+            Blocks::Resident(blocks) => {
+                for block in blocks {
+                    xs = block.forward(&xs, &e0, &text, image.as_ref(), &rope, self.query_chunk)?;
+                }
+            }
+            Blocks::Streamed(weights) => {
+                for i in 0..config.num_layers {
+                    let block = Block::new(config, weights.pp(format!("blocks.{i}")))?;
+                    xs = block.forward(&xs, &e0, &text, image.as_ref(), &rope, self.query_chunk)?;
+                }
+            }
         }
 
         let m = self
