@@ -88,3 +88,45 @@ fn parity_command_runs_cases_and_fails_on_a_tight_bar() {
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("bf16 needs a GPU"));
 }
+
+/// The Wan family's bench from a Wan folder's shapes (what `--shapes wan2.1-fun-14b` runs at full size on a GPU).
+#[test]
+fn bench_times_a_wan_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("wan.json");
+    let shapes = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/tiny_wan_model/model"
+    );
+    let output = handtwin(&[
+        "bench",
+        "--shapes",
+        shapes,
+        "--size",
+        "96x64",
+        "--frames",
+        "17",
+        "--offload",
+        "none,sequential",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let runs = report["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 2);
+    for run in runs {
+        assert!(run["step_s"].as_f64().unwrap() > 0.0, "{run}");
+    }
+    // The tiny Wan transformer: 1.73 M parameters with the 52-channel patch embedding.
+    let transformer = report["parameters"]["transformer"].as_u64().unwrap();
+    assert!(
+        (1_700_000..1_800_000).contains(&transformer),
+        "{transformer}"
+    );
+}

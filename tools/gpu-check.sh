@@ -19,6 +19,7 @@
 #   GPU_CHECK_DEVICE  cuda (default) or cpu
 #   HANDTWIN_WHEELS   a folder of wheels to add to Python's path without network (e.g. diffusers-*.whl)
 #   BENCH_TIMEOUT     seconds allowed for the whole bench (default 330)
+#   WAN_BENCH         0 skips the Wan model's bench; WAN_BENCH_TIMEOUT (default 240), WAN_BENCH_OFFLOAD (default none)
 #   BENCH_PYTHON      the Python with PyTorch and diffusers (default /opt/torch/.venv/bin/python3, else python3)
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -142,6 +143,19 @@ timeout "${BENCH_TIMEOUT:-330}" env LD_LIBRARY_PATH="${ld_path}${LD_LIBRARY_PATH
   --offload none,model,sequential --json "$out/bench.json" 2>&1 | tee -a "$log"
 [ -n "$sampler" ] && kill "$sampler" 2>/dev/null
 
+# 4b. The Wan model's shapes (DWM-Wan2.1-Fun-14B: 44.5 GiB in bf16 with every weight on the device), without
+#     offload unless WAN_BENCH_OFFLOAD says otherwise; WAN_BENCH=0 skips it.
+if [ "${WAN_BENCH:-1}" != 0 ]; then
+  if [ "$device" = cpu ]; then
+    wan_args=(--shapes tests/fixtures/tiny_wan_model/model --size 96x64 --frames 17 --device cpu --dtype f32)
+  else
+    wan_args=(--shapes wan2.1-fun-14b --size 720x480 --frames 49 --device cuda --dtype bf16)
+  fi
+  step "handtwin bench (${wan_args[*]})"
+  timeout "${WAN_BENCH_TIMEOUT:-240}" env LD_LIBRARY_PATH="${ld_path}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" "$bin" bench "${wan_args[@]}" --steps 2 --guidance 6 \
+    --offload "${WAN_BENCH_OFFLOAD:-none}" --json "$out/wan_bench.json" 2>&1 | tee -a "$log"
+fi
+
 # 5. diffusers' step at the same shapes and dtype, when PyTorch and diffusers are here.
 step "diffusers transformer step"
 python="${BENCH_PYTHON:-python3}"
@@ -192,6 +206,7 @@ report = {
     "libraries": libraries,
     "parity": {d: load(f"parity_{d}.json") for d in ("f32", "bf16") if load(f"parity_{d}.json") is not None},
     "bench": load("bench.json"),
+    "wan_bench": load("wan_bench.json"),
     "nvidia_smi_peak_used_bytes": smi_peak,
     "diffusers": load("diffusers.json"),
     "seconds": seconds,
@@ -208,9 +223,9 @@ def size(n):
     if n is None:
         return "n/a"
     return f"{n / 2**30:.2f} GiB" if n >= 2**30 else f"{n / 2**20:.1f} MiB"
-if bench:
-    for r in bench["runs"]:
-        print(f"offload {r['offload']:<10} step {r['step_s']:.3f} s  50 steps ≈ {r['clip_50_steps_s']:.1f} s  "
+for name, figures in (("cogvideox", bench), ("wan", report["wan_bench"])):
+    for r in (figures or {}).get("runs", []):
+        print(f"{name:<9} offload {r['offload']:<10} step {r['step_s']:.3f} s  50 steps ≈ {r['clip_50_steps_s']:.1f} s  "
               f"device peak {size(r['device_peak_bytes'])} (estimate {size(r['estimated_peak_bytes'])})")
 print(f"wrote {os.path.join(out, 'gpu-check.json')} in {seconds} s")
 EOF

@@ -8,8 +8,8 @@ use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]
 pub struct BenchArgs {
-    /// cogvideox-5b (DWM's real model, built in memory with random weights) or a model folder whose configs
-    /// give the shapes (its weights are not read).
+    /// cogvideox-5b or wan2.1-fun-14b (DWM's two released models, built in memory with random weights), or a
+    /// CogVideoX model folder whose configs give the shapes (its weights are not read).
     #[arg(long, default_value = "cogvideox-5b")]
     pub shapes: String,
     /// Frame size, WIDTHxHEIGHT.
@@ -51,11 +51,14 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     let (width, height) = args.size;
     let shapes = match args.shapes.as_str() {
         "cogvideox-5b" => BenchShapes::CogVideoX5b,
+        "wan2.1-fun-14b" => BenchShapes::Wan14b,
         dir => {
             let dir = PathBuf::from(dir);
             anyhow::ensure!(
-                dir.join("transformer").join("config.json").is_file(),
-                "--shapes {}: neither cogvideox-5b nor a model folder (no transformer/config.json)",
+                dir.join("transformer").join("config.json").is_file()
+                    || crate::world_model::ModelFamily::of_dir(&dir)
+                        == crate::world_model::ModelFamily::Wan,
+                "--shapes {}: neither cogvideox-5b, wan2.1-fun-14b nor a model folder (no transformer/config.json)",
                 dir.display()
             );
             BenchShapes::Directory(dir)

@@ -16,6 +16,9 @@ use super::scheduler::DdimConfig;
 use super::t5::T5Config;
 use super::transformer::TransformerConfig;
 use super::vae::VaeConfig;
+use super::wan_model::{WanConfigs, WanDwmModel, WanWeights};
+use super::wan_transformer::WanTransformerConfig;
+use super::wan_vae::WanVaeConfig;
 use super::{ConfigFile as _, Result, WorldModelError};
 use crate::video::Frames;
 use candle_core::{DType, Device, Shape, Tensor};
@@ -31,8 +34,88 @@ use std::time::{Duration, Instant};
 pub enum BenchShapes {
     /// DWM's real model (CogVideoX-Fun-5B + DWM LoRA, T5-v1.1-XXL, the CogVideoX VAE).
     CogVideoX5b,
-    /// The configs of a model folder (its weights are not read).
+    /// DWM's Wan model (Wan2.1-Fun-14B-InP + DWM-Wan LoRA, umT5-XXL, the Wan 2.1 VAE).
+    Wan14b,
+    /// The configs of a model folder of either family (its weights are not read).
     Directory(PathBuf),
+}
+
+/// A randomly weighted model of either family, as the benchmark drives it.
+trait BenchModel {
+    /// The embeddings of a prompt that fills the text length and of a short negative prompt.
+    fn encode_prompts(&mut self, vocab: u32) -> Result<(Tensor, Tensor)>;
+    fn generate_with_embeds(
+        &mut self,
+        static_video: &Frames,
+        hand_video: &Frames,
+        prompt: &Tensor,
+        negative: &Tensor,
+        sampling: Sampling,
+        progress: &mut dyn FnMut(usize, usize) -> bool,
+    ) -> Result<Option<Frames>>;
+}
+
+impl BenchModel for DwmModel {
+    fn encode_prompts(&mut self, vocab: u32) -> Result<(Tensor, Tensor)> {
+        let length = self.max_text_length();
+        let ids: Vec<u32> = (0..length as u32).map(|i| (i * 37 + 5) % vocab).collect();
+        Ok((
+            self.encode_token_ids(&ids)?,
+            self.encode_token_ids(&vec![0; length])?,
+        ))
+    }
+
+    fn generate_with_embeds(
+        &mut self,
+        static_video: &Frames,
+        hand_video: &Frames,
+        prompt: &Tensor,
+        negative: &Tensor,
+        sampling: Sampling,
+        progress: &mut dyn FnMut(usize, usize) -> bool,
+    ) -> Result<Option<Frames>> {
+        DwmModel::generate_with_embeds(
+            self,
+            static_video,
+            hand_video,
+            prompt,
+            negative,
+            sampling,
+            progress,
+        )
+    }
+}
+
+impl BenchModel for WanDwmModel {
+    fn encode_prompts(&mut self, vocab: u32) -> Result<(Tensor, Tensor)> {
+        let length = self.transformer_config().text_len;
+        let ids: Vec<u32> = (0..length as u32).map(|i| (i * 37 + 5) % vocab).collect();
+        // The prompt fills the 512 tokens (umT5's longest run); the negative is a few tokens, as "bad detailed".
+        Ok((
+            self.encode_token_ids(&ids, length)?,
+            self.encode_token_ids(&ids, 3)?,
+        ))
+    }
+
+    fn generate_with_embeds(
+        &mut self,
+        static_video: &Frames,
+        hand_video: &Frames,
+        prompt: &Tensor,
+        negative: &Tensor,
+        sampling: Sampling,
+        progress: &mut dyn FnMut(usize, usize) -> bool,
+    ) -> Result<Option<Frames>> {
+        WanDwmModel::generate_with_embeds(
+            self,
+            static_video,
+            hand_video,
+            prompt,
+            negative,
+            sampling,
+            progress,
+        )
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -90,9 +173,28 @@ pub struct BenchParameters {
     pub vae: usize,
 }
 
-/// The configs of the benchmarked shapes.
+/// The configs of DWM's Wan model: the 14B transformer at 52 channels, umT5-XXL, the Wan 2.1 VAE.
+fn wan_configs(frames: usize) -> Result<WanConfigs> {
+    Ok(WanConfigs {
+        transformer: WanTransformerConfig::wan21_i2v_14b(52),
+        vae: WanVaeConfig::wan21(),
+        t5: T5Config::from_json(
+            r#"{"vocab_size": 256384, "d_model": 4096, "d_kv": 64, "d_ff": 10240, "num_layers": 24,
+                "num_heads": 64, "feed_forward_proj": "gated-gelu"}"#,
+            "umT5-XXL",
+        )?,
+        fixed_size: None,
+        model_frames: frames,
+    })
+}
+
+/// The configs of the benchmarked shapes (the CogVideoX family).
 pub fn bench_configs(shapes: &BenchShapes) -> Result<DwmConfigs> {
     match shapes {
+        BenchShapes::Wan14b => Err(WorldModelError::Input {
+            what: "bench shapes".into(),
+            reason: "wan2.1-fun-14b is the Wan family; its configs are `wan_configs`".into(),
+        }),
         BenchShapes::CogVideoX5b => Ok(DwmConfigs {
             transformer: super::transformer::cogvideox_5b_config(49),
             vae: VaeConfig::default(),
@@ -260,24 +362,57 @@ pub fn run(
             reason: "time at least 2 steps (the first also holds the VAE encode)".into(),
         });
     }
-    let configs = bench_configs(&options.shapes)?;
-    let parameters = BenchParameters {
-        text_encoder: super::memory::count_parameters(|vb| {
-            super::t5::T5TextEncoder::new(&configs.t5, vb)
-        })?,
-        transformer: super::transformer::parameter_count(&configs.transformer),
-        vae: super::memory::count_parameters(|vb| {
-            Ok(super::vae::AutoencoderKLCogVideoX::new(&configs.vae, vb)?)
-        })?,
+    let wan_dir = match &options.shapes {
+        BenchShapes::Directory(dir)
+            if super::ModelFamily::of_dir(dir) == super::ModelFamily::Wan =>
+        {
+            Some(dir.clone())
+        }
+        _ => None,
+    };
+    let wan = matches!(options.shapes, BenchShapes::Wan14b) || wan_dir.is_some();
+    let configs = if wan {
+        None
+    } else {
+        Some(bench_configs(&options.shapes)?)
+    };
+    let wan_configs = match &wan_dir {
+        Some(dir) => WanConfigs::from_dir(dir)?,
+        None => wan_configs(options.frames)?,
+    };
+    let parameters = match &configs {
+        Some(configs) => BenchParameters {
+            text_encoder: super::memory::count_parameters(|vb| {
+                super::t5::T5TextEncoder::new(&configs.t5, vb)
+            })?,
+            transformer: super::transformer::parameter_count(&configs.transformer),
+            vae: super::memory::count_parameters(|vb| {
+                Ok(super::vae::AutoencoderKLCogVideoX::new(&configs.vae, vb)?)
+            })?,
+        },
+        None => BenchParameters {
+            text_encoder: super::memory::count_parameters(|vb| {
+                super::umt5::UMT5Encoder::new(&wan_configs.t5, vb)
+            })?,
+            transformer: super::memory::count_parameters(|vb| {
+                super::wan_transformer::WanTransformer3DModel::new(&wan_configs.transformer, vb)
+            })?,
+            vae: super::memory::count_parameters(|vb| {
+                super::wan_vae::AutoencoderKLWan::new(&wan_configs.vae, vb)
+            })?,
+        },
     };
     let shapes_name = match &options.shapes {
         BenchShapes::CogVideoX5b => "cogvideox-5b".to_string(),
+        BenchShapes::Wan14b => "wan2.1-fun-14b".to_string(),
         BenchShapes::Directory(dir) => dir.display().to_string(),
     };
     let bytes = options.dtype.size_in_bytes();
     let estimate = {
         let mut shapes = match &options.shapes {
             BenchShapes::CogVideoX5b => ModelShapes::cogvideox_5b_dwm()?,
+            BenchShapes::Wan14b => ModelShapes::wan_14b_dwm()?,
+            BenchShapes::Directory(dir) if wan => ModelShapes::from_wan_directory(dir, None)?,
             BenchShapes::Directory(dir) => {
                 let model = super::model_dir::ModelDirectory::inspect(dir, None)
                     .map_err(|e| file_error(dir, e))?;
@@ -321,30 +456,44 @@ pub fn run(
                 generate_on: generate_on.clone(),
             })
         };
-        let mut model = DwmModel::assemble(
-            configs.clone(),
-            DwmWeights {
-                transformer: weights(),
-                vae: weights(),
-                text_encoder: weights(),
-            },
-            None,
-            &options.device,
-            options.dtype,
-            offload,
-        )?;
+        let mut model: Box<dyn BenchModel> = match &configs {
+            Some(configs) => Box::new(DwmModel::assemble(
+                configs.clone(),
+                DwmWeights {
+                    transformer: weights(),
+                    vae: weights(),
+                    text_encoder: weights(),
+                },
+                None,
+                &options.device,
+                options.dtype,
+                offload,
+            )?),
+            None => Box::new(WanDwmModel::assemble(
+                wan_configs.clone(),
+                WanWeights {
+                    transformer: weights(),
+                    vae: weights(),
+                    text_encoder: weights(),
+                },
+                None,
+                &options.device,
+                options.dtype,
+                offload,
+            )?),
+        };
         options.device.synchronize()?;
         let build_s = start.elapsed().as_secs_f64();
         log(&format!(
             "--offload {offload}: random model built in {build_s:.1} s"
         ));
 
-        let length = model.max_text_length();
-        let vocab = configs.t5.vocab_size.max(1) as u32;
-        let ids: Vec<u32> = (0..length as u32).map(|i| (i * 37 + 5) % vocab).collect();
+        let vocab = configs
+            .as_ref()
+            .map_or(wan_configs.t5.vocab_size, |c| c.t5.vocab_size)
+            .max(1) as u32;
         let start = Instant::now();
-        let prompt = model.encode_token_ids(&ids)?;
-        let negative = model.encode_token_ids(&vec![0; length])?;
+        let (prompt, negative) = model.encode_prompts(vocab)?;
         options.device.synchronize()?;
         let text_encode_s = start.elapsed().as_secs_f64() / 2.0;
 

@@ -233,27 +233,16 @@ impl ModelShapes {
                 }
             }
         }
-        let pth = |name: &str| -> super::Result<Vec<(String, Vec<usize>)>> {
-            let path = dir.join(name);
-            let infos = candle_core::pickle::read_pth_tensor_info(&path, false, None)
-                .map_err(|e| super::error::file_error(&path, e))?;
-            Ok(infos
-                .into_iter()
-                .map(|info| (info.name, info.layout.shape().dims().to_vec()))
-                .collect())
-        };
-        let count = |infos: &[(String, Vec<usize>)]| -> usize {
-            infos
-                .iter()
-                .map(|(_, shape)| shape.iter().product::<usize>())
+        let pth = |name: &str| super::wan_model::pth_shapes(&dir.join(name));
+        let count = |shapes: &super::wan_model::Shapes| -> usize {
+            shapes
+                .values()
+                .map(|shape| shape.iter().product::<usize>())
                 .sum()
         };
         let t5 = pth(WAN_T5_FILE)?;
-        let dim_of = |key: &str, axis: usize| {
-            t5.iter()
-                .find(|(k, _)| k == key)
-                .and_then(|(_, shape)| shape.get(axis).copied())
-        };
+        let dim_of =
+            |key: &str, axis: usize| t5.get(key).and_then(|shape| shape.get(axis).copied());
         let t5_d_model = dim_of("token_embedding.weight", 1).unwrap_or(4096);
         let t5_d_ff = dim_of("blocks.0.ffn.fc1.weight", 0).unwrap_or(10240);
         let vae = pth(WAN_VAE_FILE)?;

@@ -32,6 +32,7 @@ use super::wan_transformer::{WanKeyLayout, WanTransformer3DModel, WanTransformer
 use super::wan_vae::{AutoencoderKLWan, WanVaeConfig};
 use crate::video::Frames;
 use candle_core::{DType, Device, Tensor};
+use candle_nn::var_builder::SimpleBackend;
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -73,19 +74,35 @@ fn read_pth(path: &Path) -> Result<HashMap<String, Tensor>> {
         .collect())
 }
 
-fn shape_of<'a>(
-    tensors: &'a HashMap<String, Tensor>,
-    path: &Path,
-    key: &str,
-) -> Result<&'a [usize]> {
+/// Tensor name → shape.
+pub type Shapes = HashMap<String, Vec<usize>>;
+
+/// The shapes of loaded tensors.
+pub fn shapes_of(tensors: &HashMap<String, Tensor>) -> Shapes {
+    tensors
+        .iter()
+        .map(|(name, t)| (name.clone(), t.dims().to_vec()))
+        .collect()
+}
+
+/// The shapes stored in a `.pth` state dict, read from its header (no tensor loaded).
+pub fn pth_shapes(path: &Path) -> Result<Shapes> {
+    Ok(candle_core::pickle::read_pth_tensor_info(path, false, None)
+        .map_err(|e| file_error(path, format!("not a readable PyTorch state dict: {e}")))?
+        .into_iter()
+        .map(|info| (info.name, info.layout.shape().dims().to_vec()))
+        .collect())
+}
+
+fn shape_of<'a>(tensors: &'a Shapes, path: &Path, key: &str) -> Result<&'a [usize]> {
     tensors
         .get(key)
-        .map(|t| t.dims())
+        .map(|shape| shape.as_slice())
         .ok_or_else(|| file_error(path, format!("key `{key}` missing")))
 }
 
 /// The umT5 encoder's shape from Wan's state dict (no config ships with it).
-pub fn wan_t5_config(tensors: &HashMap<String, Tensor>, path: &Path) -> Result<T5Config> {
+pub fn wan_t5_config(tensors: &Shapes, path: &Path) -> Result<T5Config> {
     let &[vocab, d_model] = shape_of(tensors, path, "token_embedding.weight")? else {
         return Err(file_error(path, "`token_embedding.weight` is not a matrix"));
     };
@@ -185,7 +202,7 @@ pub fn wan_t5_key(name: &str) -> String {
 
 /// The VAE's shape from `Wan2.1_VAE.pth`: widths, res-blocks per level and temporal downsampling read from the
 /// encoder's layers; the latent statistics are Wan 2.1's (defined for z = 16 only).
-pub fn wan_vae_config(tensors: &HashMap<String, Tensor>, path: &Path) -> Result<WanVaeConfig> {
+pub fn wan_vae_config(tensors: &Shapes, path: &Path) -> Result<WanVaeConfig> {
     let base_dim = shape_of(tensors, path, "encoder.conv1.weight")?[0];
     let z_dim = shape_of(tensors, path, "conv2.weight")?[0];
     let mut levels: Vec<(usize, usize)> = vec![(0, 0)]; // (res-blocks, output width) per level
@@ -197,7 +214,7 @@ pub fn wan_vae_config(tensors: &HashMap<String, Tensor>, path: &Path) -> Result<
                 .last_mut()
                 .ok_or_else(|| file_error(path, "no levels"))?;
             level.0 += 1;
-            level.1 = weight.dims()[0];
+            level.1 = weight.first().copied().unwrap_or(0);
         } else if tensors.contains_key(&format!("{prefix}.resample.1.weight")) {
             temporal.push(tensors.contains_key(&format!("{prefix}.time_conv.weight")));
             levels.push((0, 0));
@@ -274,6 +291,43 @@ pub fn run_size(dir: &Path) -> Result<((u32, u32), usize)> {
     Ok((size.unwrap_or((720, 480)), frames))
 }
 
+/// What a [`WanDwmModel`] is built from besides its weights.
+#[derive(Clone, Debug)]
+pub struct WanConfigs {
+    pub transformer: WanTransformerConfig,
+    pub vae: WanVaeConfig,
+    pub t5: T5Config,
+    /// A size the folder fixes (`handtwin.json`); `None`: each clip's own.
+    pub fixed_size: Option<(u32, u32)>,
+    pub model_frames: usize,
+}
+
+/// The weight sources of the three networks.
+pub struct WanWeights {
+    pub transformer: Box<dyn SimpleBackend>,
+    pub vae: Box<dyn SimpleBackend>,
+    pub text_encoder: Box<dyn SimpleBackend>,
+}
+
+impl WanConfigs {
+    /// A Wan folder's configs without loading its weights: config.json, the `.pth` headers, `handtwin.json`; the
+    /// transformer at DWM's 52 input channels.
+    pub fn from_dir(dir: &Path) -> Result<Self> {
+        let mut transformer = WanTransformerConfig::from_file(&dir.join("config.json"))?;
+        transformer.in_channels = 3 * transformer.out_channels + super::wan_pipeline::MASK_CHANNELS;
+        let vae_path = dir.join(WAN_VAE_FILE);
+        let t5_path = dir.join(WAN_T5_FILE);
+        let (fixed_size, model_frames) = fixed_size(dir)?;
+        Ok(Self {
+            transformer,
+            vae: wan_vae_config(&pth_shapes(&vae_path)?, &vae_path)?,
+            t5: wan_t5_config(&pth_shapes(&t5_path)?, &t5_path)?,
+            fixed_size,
+            model_frames,
+        })
+    }
+}
+
 /// A loaded DWM-Wan model.
 pub struct WanDwmModel {
     vae: Held<AutoencoderKLWan>,
@@ -283,7 +337,7 @@ pub struct WanDwmModel {
     text_encoder: Held<UMT5Encoder>,
     t5_config: T5Config,
     offload: Offload,
-    tokenizer: T5Tokenizer,
+    tokenizer: Option<T5Tokenizer>,
     scheduler: FlowMatchConfig,
     device: Device,
     dtype: DType,
@@ -309,7 +363,6 @@ impl WanDwmModel {
         dtype: DType,
         offload: Offload,
     ) -> Result<Self> {
-        let park = offload.parks_weights();
         let config_path = dir.join("config.json");
         let mut config = WanTransformerConfig::from_file(&config_path)?;
         let mut backend = CheckpointBackend::new(
@@ -367,14 +420,62 @@ impl WanDwmModel {
             ));
         }
         let backend = Arc::new(backend);
-        let held = place(
-            Box::new(SharedBackend(backend.clone())),
-            dtype,
+        let vae_path = dir.join(WAN_VAE_FILE);
+        let vae_tensors = read_pth(&vae_path)?;
+        let vae_config = wan_vae_config(&shapes_of(&vae_tensors), &vae_path)?;
+        let t5_path = dir.join(WAN_T5_FILE);
+        let t5_tensors = read_pth(&t5_path)?;
+        let t5_config = wan_t5_config(&shapes_of(&t5_tensors), &t5_path)?;
+        let tokenizer_dir = dir.join(WAN_TOKENIZER_DIR);
+        let tokenizer =
+            T5Tokenizer::from_dir(&tokenizer_dir).map_err(|e| file_error(&tokenizer_dir, e))?;
+        let (fixed_size, model_frames) = fixed_size(dir)?;
+        let model = Self::assemble(
+            WanConfigs {
+                transformer: config,
+                vae: vae_config,
+                t5: t5_config,
+                fixed_size,
+                model_frames,
+            },
+            WanWeights {
+                transformer: Box::new(SharedBackend(backend.clone())),
+                vae: Box::new(vae_tensors),
+                text_encoder: Box::new(t5_tensors),
+            },
+            Some(tokenizer),
             device,
-            park,
-            |vb| WanTransformer3DModel::new(&config, vb),
-        )?;
+            dtype,
+            offload,
+        )
+        .map_err(|e| file_error(dir, e))?;
         super::pipeline::check_unused(&backend, "transformer")?;
+        Ok(model)
+    }
+
+    /// Builds the model from its configs and weight sources, placing the weights as `offload` says: `load_with`
+    /// reads them from a folder, `handtwin bench` gives random weights at the real shapes. Without a tokenizer,
+    /// prompts are given as embeddings ([`WanDwmModel::generate_with_embeds`]). The text encoder's weights are
+    /// named as Wan names them (`blocks.N.attn.q.weight`).
+    pub fn assemble(
+        configs: WanConfigs,
+        weights: WanWeights,
+        tokenizer: Option<T5Tokenizer>,
+        device: &Device,
+        dtype: DType,
+        offload: Offload,
+    ) -> Result<Self> {
+        let park = offload.parks_weights();
+        let WanConfigs {
+            transformer: config,
+            vae: vae_config,
+            t5: t5_config,
+            fixed_size,
+            model_frames,
+        } = configs;
+        let held = place(weights.transformer, dtype, device, park, |vb| {
+            WanTransformer3DModel::new(&config, vb)
+        })?;
         let transformer = match (offload, held) {
             // Outer layers on the device, blocks streamed from the parked weights.
             (Offload::Sequential, Held::Parked(parked)) => {
@@ -386,26 +487,12 @@ impl WanDwmModel {
             }
             (_, held) => held,
         };
-
-        let vae_path = dir.join(WAN_VAE_FILE);
-        let vae_tensors = read_pth(&vae_path)?;
-        let vae_config = wan_vae_config(&vae_tensors, &vae_path)?;
-        let vae = place(Box::new(vae_tensors), dtype, device, park, |vb| {
+        let vae = place(weights.vae, dtype, device, park, |vb| {
             AutoencoderKLWan::new(&vae_config, vb)
-        })
-        .map_err(|e| file_error(&vae_path, e))?;
-
-        let t5_path = dir.join(WAN_T5_FILE);
-        let t5_tensors = read_pth(&t5_path)?;
-        let t5_config = wan_t5_config(&t5_tensors, &t5_path)?;
-        let text_encoder = place(Box::new(t5_tensors), dtype, device, park, |vb| {
+        })?;
+        let text_encoder = place(weights.text_encoder, dtype, device, park, |vb| {
             UMT5Encoder::new(&t5_config, vb.rename_f(wan_t5_key))
-        })
-        .map_err(|e| file_error(&t5_path, e))?;
-        let tokenizer_dir = dir.join(WAN_TOKENIZER_DIR);
-        let tokenizer =
-            T5Tokenizer::from_dir(&tokenizer_dir).map_err(|e| file_error(&tokenizer_dir, e))?;
-        let (fixed_size, model_frames) = fixed_size(dir)?;
+        })?;
         Ok(Self {
             vae,
             vae_config,
@@ -497,13 +584,24 @@ impl WanDwmModel {
     /// with zeros, as DWM's does.
     pub fn encode_prompt(&mut self, prompt: &str) -> Result<Tensor> {
         let length = self.transformer_config.text_len;
-        let ids = self
-            .tokenizer
+        let Some(tokenizer) = &self.tokenizer else {
+            return Err(input_error(
+                "prompt",
+                "this model has no tokenizer; give prompt embeddings",
+            ));
+        };
+        let ids = tokenizer
             .encode_padded(prompt, length)
             .map_err(|e| input_error("prompt", e))?;
         let used = ids.len() - ids.iter().rev().take_while(|&&id| id == 0).count();
+        self.encode_token_ids(&ids, used)
+    }
+
+    /// The umT5 embedding [1, used, D] of token ids padded to the text length, of which the first `used` are the
+    /// prompt's (the rest masked out).
+    pub fn encode_token_ids(&mut self, ids: &[u32], used: usize) -> Result<Tensor> {
         let mask: Vec<u32> = (0..ids.len()).map(|i| u32::from(i < used)).collect();
-        let ids = Tensor::new(ids.as_slice(), &self.device)?.unsqueeze(0)?;
+        let ids = Tensor::new(ids, &self.device)?.unsqueeze(0)?;
         let mask = Tensor::new(mask.as_slice(), &self.device)?.unsqueeze(0)?;
         let hidden = self.with_text_encoder(|encoder| encoder.forward(&ids, &mask))?;
         Ok(hidden.narrow(1, 0, used.max(1))?)
@@ -612,6 +710,27 @@ impl WanDwmModel {
         }
         let prompt_embeds = self.prompt_embeddings(prompt)?;
         let negative_prompt_embeds = self.prompt_embeddings(WAN_NEGATIVE_PROMPT)?;
+        self.generate_with_embeds(
+            static_video,
+            hand_video,
+            &prompt_embeds,
+            &negative_prompt_embeds,
+            sampling,
+            progress,
+        )
+    }
+
+    /// [`WanDwmModel::generate`] with the prompt and the negative prompt given as umT5 embeddings [1, L, D]
+    /// (L ≤ the text length; the pipeline pads them with zeros).
+    pub fn generate_with_embeds(
+        &mut self,
+        static_video: &Frames,
+        hand_video: &Frames,
+        prompt_embeds: &Tensor,
+        negative_prompt_embeds: &Tensor,
+        sampling: Sampling,
+        progress: &mut dyn FnMut(usize, usize) -> bool,
+    ) -> Result<Option<Frames>> {
         let (width, height) = self.model_size(static_video.width(), static_video.height())?;
         let static_tensor = self.to_tensor(static_video, width, height)?;
         let hand_tensor = self.to_tensor(hand_video, width, height)?;
@@ -635,8 +754,8 @@ impl WanDwmModel {
         let inputs = SamplingInputs {
             static_video: &static_tensor,
             hand_video: &hand_tensor,
-            prompt_embeds: &prompt_embeds,
-            negative_prompt_embeds: &negative_prompt_embeds,
+            prompt_embeds,
+            negative_prompt_embeds,
             initial_noise: &initial_noise,
             hand_posterior_eps: &hand_posterior_eps,
             steps: sampling.steps,
