@@ -4,8 +4,11 @@
 //! run that cannot fit is refused before loading, with the estimate and the settings that would fit.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests and tools may panic; see [lints]
 
+#[path = "common/clip.rs"]
+mod common_clip;
+use common_clip::clip;
+
 use candle_core::{DType, Device};
-use handtwin::video::Frames;
 use handtwin::worker::{DwmLoader, ModelLoader as _, ModelSpec};
 use handtwin::world_model::offload::Offload;
 use handtwin::world_model::pipeline::{DwmModel, Sampling};
@@ -14,22 +17,6 @@ use std::path::PathBuf;
 fn fixture() -> (PathBuf, PathBuf) {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny_model");
     (root.join("model"), root.join("lora"))
-}
-
-/// A clip with structure in space and time (a moving gradient), 96×64×9.
-fn clip(phase: u32) -> Frames {
-    let (w, h, n) = (96u32, 64u32, 9u32);
-    let mut data = Vec::with_capacity((w * h * 3 * n) as usize);
-    for f in 0..n {
-        for y in 0..h {
-            for x in 0..w {
-                data.push(((x * 2 + f * 7 + phase) % 256) as u8);
-                data.push(((y * 3 + phase * 5) % 256) as u8);
-                data.push(((x + y + f * 11) % 256) as u8);
-            }
-        }
-    }
-    Frames::new(w, h, 8.0, data).unwrap()
 }
 
 #[test]

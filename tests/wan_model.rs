@@ -5,8 +5,11 @@
 //! seed; wrong inputs are refused naming the file or key.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests and tools may panic; see [lints]
 
+#[path = "common/clip.rs"]
+mod common_clip;
+use common_clip::clip;
+
 use candle_core::{DType, Device, Tensor};
-use handtwin::video::Frames;
 use handtwin::world_model::pipeline::{DwmModel, Sampling};
 use handtwin::world_model::wan_model::WanDwmModel;
 use handtwin::world_model::{ModelFamily, load_model, offload::Offload};
@@ -81,22 +84,6 @@ fn the_release_layout_loads_into_the_reference_networks() {
     let error = worst_relative(&hidden, &reference["umt5_hidden"]);
     eprintln!("umT5 from the .pth: worst relative error {error:.3e}");
     assert!(error < 1e-4, "umT5 from the .pth: {error}");
-}
-
-/// A clip with structure in space and time, 96×64×9.
-fn clip(phase: u32) -> Frames {
-    let (w, h, n) = (96u32, 64u32, 9u32);
-    let mut data = Vec::with_capacity((w * h * 3 * n) as usize);
-    for f in 0..n {
-        for y in 0..h {
-            for x in 0..w {
-                data.push(((x * 2 + f * 7 + phase) % 256) as u8);
-                data.push(((y * 3 + phase * 5) % 256) as u8);
-                data.push(((x + y + f * 11) % 256) as u8);
-            }
-        }
-    }
-    Frames::new(w, h, 8.0, data).unwrap()
 }
 
 #[test]

@@ -249,88 +249,22 @@ pub fn run_case_on(dir: &Path, device: &Device, dtype: DType) -> Result<CaseRepo
     })
 }
 
-/// DWM's sampling loop on the case's tiny transformer and VAE (keys prefixed `transformer.` and `vae.`).
-fn run_dwm_pipeline(case: &CaseFiles) -> Result<Vec<(String, f32)>> {
+/// One part (`transformer`, `vae`, `scheduler`) of a pipeline case's config.json, read as that part's config.
+fn pipeline_part<T: super::ConfigFile>(case: &CaseFiles, key: &str) -> Result<T> {
     let (text, source) = case.config_text()?;
     let config: serde_json::Value = serde_json::from_str(&text)
         .map_err(|e| parity_error(&case.dir, format!("{source}: {e}")))?;
-    let part = |key: &str| {
-        config
-            .get(key)
-            .map(|value| value.to_string())
-            .ok_or_else(|| parity_error(&case.dir, format!("{source}: key `{key}` missing")))
-    };
-    let transformer_config =
-        TransformerConfig::from_json(&part("transformer")?, &format!("{source} (transformer)"))?;
-    let vae_config = super::vae::VaeConfig::from_json(&part("vae")?, &format!("{source} (vae)"))?;
-    let scheduler = DdimConfig::from_json(&part("scheduler")?, &format!("{source} (scheduler)"))?;
-    let weights = case.weights()?;
-    let transformer =
-        CogVideoXTransformer3DModel::new(&transformer_config, weights.pp("transformer"))?;
-    let vae = super::vae::AutoencoderKLCogVideoX::new(&vae_config, weights.pp("vae"))?;
-    let setting = |key: &str| {
-        case.settings
-            .get(key)
-            .and_then(|v| v.as_f64())
-            .ok_or_else(|| parity_error(&case.dir, format!("case.json: key `{key}` missing")))
-    };
-    let (static_video, hand_video) = (case.input("static_video")?, case.input("hand_video")?);
-    let (prompt_embeds, negative_prompt_embeds) = (
-        case.input("prompt_embeds")?,
-        case.input("negative_prompt_embeds")?,
-    );
-    let (initial_noise, hand_posterior_eps) = (
-        case.input("initial_noise")?,
-        case.input("hand_posterior_eps")?,
-    );
-    let inputs = super::pipeline::SamplingInputs {
-        static_video: &static_video,
-        hand_video: &hand_video,
-        prompt_embeds: &prompt_embeds,
-        negative_prompt_embeds: &negative_prompt_embeds,
-        initial_noise: &initial_noise,
-        hand_posterior_eps: &hand_posterior_eps,
-        steps: case.inference_steps()?,
-        guidance_scale: setting("guidance_scale")?,
-    };
-    let networks = super::pipeline::DwmNetworks {
-        vae: &vae,
-        transformer: &transformer,
-        transformer_config: &transformer_config,
-        scheduler: &scheduler,
-        scaling_factor: vae_config.scaling_factor,
-    };
-    let video = super::pipeline::sample(&networks, &inputs, &mut |_, _| true)?
-        .ok_or_else(|| parity_error(&case.dir, "the run stopped early"))?;
-    Ok(vec![(
-        "video".into(),
-        relative_error(&video, case.tensor("video")?)?,
-    )])
+    let part = config
+        .get(key)
+        .ok_or_else(|| parity_error(&case.dir, format!("{source}: key `{key}` missing")))?;
+    T::from_json(&part.to_string(), &format!("{source} ({key})"))
 }
 
-/// DWM's Wan loop on the case's tiny transformer and VAE (keys prefixed `transformer.` and `vae.`, diffusers
-/// layout).
-fn run_dwm_wan_pipeline(case: &CaseFiles) -> Result<Vec<(String, f32)>> {
-    use super::flow_match::FlowMatchConfig;
-    use super::wan_transformer::{WanTransformer3DModel, WanTransformerConfig};
-    use super::wan_vae::{AutoencoderKLWan, WanVaeConfig};
-    let (text, source) = case.config_text()?;
-    let config: serde_json::Value = serde_json::from_str(&text)
-        .map_err(|e| parity_error(&case.dir, format!("{source}: {e}")))?;
-    let part = |key: &str| {
-        config
-            .get(key)
-            .map(|value| value.to_string())
-            .ok_or_else(|| parity_error(&case.dir, format!("{source}: key `{key}` missing")))
-    };
-    let transformer_config =
-        WanTransformerConfig::from_json(&part("transformer")?, &format!("{source} (transformer)"))?;
-    let vae_config = WanVaeConfig::from_json(&part("vae")?, &format!("{source} (vae)"))?;
-    let scheduler =
-        FlowMatchConfig::from_json(&part("scheduler")?, &format!("{source} (scheduler)"))?;
-    let weights = case.weights()?;
-    let transformer = WanTransformer3DModel::new(&transformer_config, weights.pp("transformer"))?;
-    let vae = AutoencoderKLWan::new(&vae_config, weights.pp("vae"))?;
+/// A pipeline case's sampling inputs handed to `sample`, and its video compared with the reference.
+fn run_sampling_case(
+    case: &CaseFiles,
+    sample: impl FnOnce(&super::pipeline::SamplingInputs<'_>) -> Result<Option<Tensor>>,
+) -> Result<Vec<(String, f32)>> {
     let guidance_scale = case
         .settings
         .get("guidance_scale")
@@ -355,17 +289,53 @@ fn run_dwm_wan_pipeline(case: &CaseFiles) -> Result<Vec<(String, f32)>> {
         steps: case.inference_steps()?,
         guidance_scale,
     };
+    let video = sample(&inputs)?.ok_or_else(|| parity_error(&case.dir, "the run stopped early"))?;
+    Ok(vec![(
+        "video".into(),
+        relative_error(&video, case.tensor("video")?)?,
+    )])
+}
+
+/// DWM's sampling loop on the case's tiny transformer and VAE (keys prefixed `transformer.` and `vae.`).
+fn run_dwm_pipeline(case: &CaseFiles) -> Result<Vec<(String, f32)>> {
+    let transformer_config: TransformerConfig = pipeline_part(case, "transformer")?;
+    let vae_config: super::vae::VaeConfig = pipeline_part(case, "vae")?;
+    let scheduler: DdimConfig = pipeline_part(case, "scheduler")?;
+    let weights = case.weights()?;
+    let transformer =
+        CogVideoXTransformer3DModel::new(&transformer_config, weights.pp("transformer"))?;
+    let vae = super::vae::AutoencoderKLCogVideoX::new(&vae_config, weights.pp("vae"))?;
+    let networks = super::pipeline::DwmNetworks {
+        vae: &vae,
+        transformer: &transformer,
+        transformer_config: &transformer_config,
+        scheduler: &scheduler,
+        scaling_factor: vae_config.scaling_factor,
+    };
+    run_sampling_case(case, |inputs| {
+        super::pipeline::sample(&networks, inputs, &mut |_, _| true)
+    })
+}
+
+/// DWM's Wan loop on the case's tiny transformer and VAE (keys prefixed `transformer.` and `vae.`, diffusers
+/// layout).
+fn run_dwm_wan_pipeline(case: &CaseFiles) -> Result<Vec<(String, f32)>> {
+    use super::wan_transformer::{WanTransformer3DModel, WanTransformerConfig};
+    use super::wan_vae::{AutoencoderKLWan, WanVaeConfig};
+    let transformer_config: WanTransformerConfig = pipeline_part(case, "transformer")?;
+    let vae_config: WanVaeConfig = pipeline_part(case, "vae")?;
+    let scheduler: super::flow_match::FlowMatchConfig = pipeline_part(case, "scheduler")?;
+    let weights = case.weights()?;
+    let transformer = WanTransformer3DModel::new(&transformer_config, weights.pp("transformer"))?;
+    let vae = AutoencoderKLWan::new(&vae_config, weights.pp("vae"))?;
     let networks = super::wan_pipeline::WanNetworks {
         vae: &vae,
         transformer: &transformer,
         scheduler: &scheduler,
     };
-    let video = super::wan_pipeline::sample(&networks, &inputs, &mut |_, _| true)?
-        .ok_or_else(|| parity_error(&case.dir, "the run stopped early"))?;
-    Ok(vec![(
-        "video".into(),
-        relative_error(&video, case.tensor("video")?)?,
-    )])
+    run_sampling_case(case, |inputs| {
+        super::wan_pipeline::sample(&networks, inputs, &mut |_, _| true)
+    })
 }
 
 /// Wraps an error of a component run elsewhere (anyhow at its edge) as a parity error of this case.

@@ -257,11 +257,8 @@ pub struct DwmModel {
     /// compression); other clips are resized to it and the result back, as DWM's pipeline does.
     native_size: (u32, u32),
     max_text_length: usize,
-    /// The empty negative prompt's embedding, encoded once (T5-XXL is the largest network of the model).
-    negative_prompt_embeds: Option<Tensor>,
-    /// The last prompt and its embedding: ranking and search generate many actions under one prompt, and
-    /// with offload each encoding would move T5 to the device again.
-    last_prompt: Option<(String, Tensor)>,
+    /// The negative prompt's and the last prompt's embeddings.
+    prompts: PromptCache,
     device: Device,
     dtype: DType,
     offload: Offload,
@@ -306,8 +303,39 @@ pub(crate) fn place<T>(
     }
 }
 
+/// The embeddings a model keeps between generations: its negative prompt's, encoded once (the text encoder is
+/// among the largest networks of the model), and the last prompt's (ranking and search generate many actions
+/// under one prompt, and with offload each encoding would move the text encoder to the device again).
+#[derive(Default)]
+pub(crate) struct PromptCache {
+    negative: Option<Tensor>,
+    last: Option<(String, Tensor)>,
+}
+
+impl PromptCache {
+    /// The cached embedding of `prompt` (`negative_prompt` being the model's negative prompt), if any.
+    pub(crate) fn get(&self, prompt: &str, negative_prompt: &str) -> Option<Tensor> {
+        if prompt == negative_prompt {
+            self.negative.clone()
+        } else {
+            self.last
+                .as_ref()
+                .filter(|(text, _)| text == prompt)
+                .map(|(_, embeds)| embeds.clone())
+        }
+    }
+
+    pub(crate) fn keep(&mut self, prompt: &str, negative_prompt: &str, embeds: &Tensor) {
+        if prompt == negative_prompt {
+            self.negative = Some(embeds.clone());
+        } else {
+            self.last = Some((prompt.to_string(), embeds.clone()));
+        }
+    }
+}
+
 /// The two conditioning videos must have one size.
-fn check_sizes(static_video: &Frames, hand_video: &Frames) -> Result<()> {
+pub(crate) fn check_sizes(static_video: &Frames, hand_video: &Frames) -> Result<()> {
     let (input_width, input_height) = (static_video.width(), static_video.height());
     if (hand_video.width(), hand_video.height()) != (input_width, input_height) {
         return Err(WorldModelError::Input {
@@ -552,8 +580,7 @@ impl DwmModel {
             model_frames,
             native_size,
             max_text_length,
-            negative_prompt_embeds: None,
-            last_prompt: None,
+            prompts: PromptCache::default(),
             device: device.clone(),
             dtype,
             offload,
@@ -713,27 +740,13 @@ impl DwmModel {
         })
     }
 
-    /// A prompt's embedding, from the cache when it is the empty negative prompt (encoded once) or the last
-    /// prompt (ranking and search generate many actions under one prompt, and with offload each encoding would
-    /// move T5 to the device again).
+    /// A prompt's embedding, from the cache when it is the (empty) negative prompt or the last prompt.
     fn prompt_embeddings(&mut self, prompt: &str) -> Result<Tensor> {
-        let cached = if prompt.is_empty() {
-            self.negative_prompt_embeds.clone()
-        } else {
-            self.last_prompt
-                .as_ref()
-                .filter(|(text, _)| text == prompt)
-                .map(|(_, embeds)| embeds.clone())
-        };
-        if let Some(embeds) = cached {
+        if let Some(embeds) = self.prompts.get(prompt, "") {
             return Ok(embeds);
         }
         let embeds = self.encode_prompt(prompt)?;
-        if prompt.is_empty() {
-            self.negative_prompt_embeds = Some(embeds.clone());
-        } else {
-            self.last_prompt = Some((prompt.to_string(), embeds.clone()));
-        }
+        self.prompts.keep(prompt, "", &embeds);
         Ok(embeds)
     }
 

@@ -22,7 +22,7 @@ use super::checkpoint::{CheckpointBackend, LoraAdapter, SharedBackend, WeightFil
 use super::error::{Result, file_error, input_error};
 use super::flow_match::FlowMatchConfig;
 use super::offload::Offload;
-use super::pipeline::{Held, NormalRng, Sampling, SamplingInputs, place};
+use super::pipeline::{Held, NormalRng, PromptCache, Sampling, SamplingInputs, check_sizes, place};
 use super::resample::{cfhw_to_frames, frames_to_cfhw, resize_frames};
 use super::t5::T5Config;
 use super::tokenizer::T5Tokenizer;
@@ -343,8 +343,7 @@ pub struct WanDwmModel {
     dtype: DType,
     fixed_size: Option<(u32, u32)>,
     model_frames: usize,
-    negative_prompt_embeds: Option<Tensor>,
-    last_prompt: Option<(String, Tensor)>,
+    prompts: PromptCache,
 }
 
 impl WanDwmModel {
@@ -511,8 +510,7 @@ impl WanDwmModel {
             dtype,
             fixed_size,
             model_frames,
-            negative_prompt_embeds: None,
-            last_prompt: None,
+            prompts: PromptCache::default(),
         })
     }
 
@@ -607,26 +605,13 @@ impl WanDwmModel {
         Ok(hidden.narrow(1, 0, used.max(1))?)
     }
 
-    /// A prompt's embedding, cached for DWM's negative prompt and the last prompt (ranking generates many actions
-    /// under one prompt).
+    /// A prompt's embedding, from the cache when it is DWM-Wan's negative prompt or the last prompt.
     fn prompt_embeddings(&mut self, prompt: &str) -> Result<Tensor> {
-        let cached = if prompt == WAN_NEGATIVE_PROMPT {
-            self.negative_prompt_embeds.clone()
-        } else {
-            self.last_prompt
-                .as_ref()
-                .filter(|(text, _)| text == prompt)
-                .map(|(_, embeds)| embeds.clone())
-        };
-        if let Some(embeds) = cached {
+        if let Some(embeds) = self.prompts.get(prompt, WAN_NEGATIVE_PROMPT) {
             return Ok(embeds);
         }
         let embeds = self.encode_prompt(prompt)?;
-        if prompt == WAN_NEGATIVE_PROMPT {
-            self.negative_prompt_embeds = Some(embeds.clone());
-        } else {
-            self.last_prompt = Some((prompt.to_string(), embeds.clone()));
-        }
+        self.prompts.keep(prompt, WAN_NEGATIVE_PROMPT, &embeds);
         Ok(embeds)
     }
 
@@ -694,20 +679,7 @@ impl WanDwmModel {
         sampling: Sampling,
         progress: &mut dyn FnMut(usize, usize) -> bool,
     ) -> Result<Option<Frames>> {
-        if (static_video.width(), static_video.height())
-            != (hand_video.width(), hand_video.height())
-        {
-            return Err(input_error(
-                "video size",
-                format!(
-                    "the static video is {}x{} but the hand video {}x{}",
-                    static_video.width(),
-                    static_video.height(),
-                    hand_video.width(),
-                    hand_video.height()
-                ),
-            ));
-        }
+        check_sizes(static_video, hand_video)?;
         let prompt_embeds = self.prompt_embeddings(prompt)?;
         let negative_prompt_embeds = self.prompt_embeddings(WAN_NEGATIVE_PROMPT)?;
         self.generate_with_embeds(
