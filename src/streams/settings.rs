@@ -36,21 +36,49 @@ impl StreamSettings {
         self.frame_count as f64 / self.fps
     }
 
-    /// Why these settings cannot be used by DWM, if they cannot (sizes must be multiples of 16 for the VAE and
-    /// the transformer's patches).
-    pub fn dwm_compatibility_issue(&self) -> Option<String> {
+    /// Why these settings cannot be used by DWM as they are, if they cannot: sizes must be multiples of 16 for the
+    /// VAE and the transformer's patches, and a clip of another length than the chosen model's `model_frames` is
+    /// resampled to it and back.
+    pub fn dwm_compatibility_issue(&self, model_frames: usize) -> Option<String> {
         if !self.width.is_multiple_of(16) || !self.height.is_multiple_of(16) {
             return Some(format!(
                 "{}x{} is not a multiple of 16 in both directions; DWM needs that",
                 self.width, self.height
             ));
         }
-        if self.frame_count != 49 {
+        if self.frame_count != model_frames {
             return Some(format!(
-                "DWM was trained on 49 frames; {} frames will be resampled to 49 and back",
+                "the chosen model runs on {model_frames} frames; {} frames will be resampled to {model_frames} and \
+                 back",
                 self.frame_count
             ));
         }
         None
+    }
+}
+
+#[cfg(test)]
+mod frame_note_tests {
+    use super::*;
+
+    #[test]
+    fn the_frame_note_follows_the_chosen_model() {
+        let settings = StreamSettings {
+            frame_count: 17,
+            ..StreamSettings::default()
+        };
+        // The bundled tiny model runs on 17 frames: nothing to say; DWM's real models on 49.
+        assert_eq!(settings.dwm_compatibility_issue(17), None);
+        let note = settings.dwm_compatibility_issue(49).unwrap();
+        assert!(note.contains("runs on 49 frames; 17 frames"), "{note}");
+        let odd = StreamSettings {
+            width: 100,
+            ..settings
+        };
+        assert!(
+            odd.dwm_compatibility_issue(17)
+                .unwrap()
+                .contains("multiple of 16")
+        );
     }
 }

@@ -32,6 +32,8 @@ pub struct GenerationChoices {
     /// The most sampling steps the chosen model was trained for (`handtwin.json`'s `min_training_timestep` on its
     /// scheduler), with that timestep; `None` when it has no limit. The panel warns above it.
     pub step_limit: Option<(usize, usize)>,
+    /// The frame count the chosen model runs clips at (others are resampled to it and back).
+    pub model_frames: usize,
 }
 
 impl Default for GenerationChoices {
@@ -46,6 +48,7 @@ impl Default for GenerationChoices {
             settings: GenerationSettings::default(),
             prompt: String::new(),
             step_limit: None,
+            model_frames: 49,
         };
         if let Some(dir) = crate::world_model::model_dir::bundled_model_dir() {
             choices.set_model(dir);
@@ -77,6 +80,7 @@ impl GenerationChoices {
                 tracing::warn!("{error}; using DWM's sampling settings");
             }
         }
+        self.model_frames = crate::world_model::model_dir::native_frames(&dir);
         self.model = Some(dir);
         self.refresh_memory();
     }

@@ -186,11 +186,16 @@ fn fit_viewport(
     }
 }
 
-fn stream_settings_section(InMut(ui): InMut<egui::Ui>, mut settings: ResMut<StreamSettings>) {
-    stream_settings_ui(ui, &mut settings);
+fn stream_settings_section(
+    InMut(ui): InMut<egui::Ui>,
+    mut settings: ResMut<StreamSettings>,
+    choices: Option<Res<super::generation::GenerationChoices>>,
+) {
+    let model_frames = choices.map_or(49, |choices| choices.model_frames);
+    stream_settings_ui(ui, &mut settings, model_frames);
 }
 
-fn stream_settings_ui(ui: &mut egui::Ui, settings: &mut StreamSettings) {
+fn stream_settings_ui(ui: &mut egui::Ui, settings: &mut StreamSettings, model_frames: usize) {
     ui.strong("Streams");
     egui::Grid::new("stream_settings")
         .num_columns(2)
@@ -241,7 +246,7 @@ fn stream_settings_ui(ui: &mut egui::Ui, settings: &mut StreamSettings) {
         .small()
         .weak(),
     );
-    if let Some(issue) = settings.dwm_compatibility_issue() {
+    if let Some(issue) = settings.dwm_compatibility_issue(model_frames) {
         ui.colored_label(egui::Color32::from_rgb(230, 180, 80), issue);
     }
     if ui.button("DWM defaults").clicked() {

@@ -36,6 +36,19 @@ pub fn bundled_model_dir() -> Option<PathBuf> {
         .or_else(|| holds_model(std::env::current_exe().ok()?.parent()?.join(&relative)))
 }
 
+/// The frame count a model folder's model runs clips at (other lengths are resampled to it and back): the
+/// CogVideoX transformer's `sample_frames`, a Wan folder's fixed `sample_frames` (`handtwin.json`), else DWM's 49.
+pub fn native_frames(dir: &Path) -> usize {
+    if super::ModelFamily::of_dir(dir) == super::ModelFamily::Wan {
+        return super::wan_model::run_size(dir).map_or(49, |(_, frames)| frames);
+    }
+    std::fs::read_to_string(dir.join("transformer").join("config.json"))
+        .ok()
+        .and_then(|text| serde_json::from_str::<Value>(&text).ok())
+        .and_then(|config| config.get("sample_frames").and_then(Value::as_u64))
+        .map_or(49, |frames| frames as usize)
+}
+
 /// Sampling settings a model folder recommends (`handtwin.json`: `default_steps`, `default_guidance_scale`, and
 /// optionally `min_training_timestep`).
 #[derive(Clone, Copy, Debug, PartialEq)]
