@@ -123,7 +123,52 @@ pub fn decode_latents(
 ) -> Result<Tensor> {
     let decoded =
         vae.decode(&(latents.permute((0, 2, 1, 3, 4))?.contiguous()? / scaling_factor)?)?;
+    unit_range(&decoded)
+}
+
+/// A VAE's output in [−1, 1] as a video in [0, 1], f32: `(x/2 + 0.5).clamp(0, 1)`.
+pub fn unit_range(decoded: &Tensor) -> Result<Tensor> {
     Ok(((decoded.to_dtype(DType::F32)? / 2.0)? + 0.5)?.clamp(0f32, 1f32)?)
+}
+
+/// A clip resampled to the model's `frames` × `width` × `height`, as the networks take it: [1, 3, F, H, W] in
+/// [−1, 1], in `dtype` on `device`.
+pub fn clip_tensor(
+    clip: &Frames,
+    frames: usize,
+    (width, height): (u32, u32),
+    device: &Device,
+    dtype: DType,
+) -> Result<Tensor> {
+    let resized =
+        resize_frames(clip, frames, width, height).map_err(|e| WorldModelError::Input {
+            what: "video".into(),
+            reason: e.to_string(),
+        })?;
+    let data = frames_to_cfhw(&resized);
+    let tensor = Tensor::from_vec(
+        data,
+        (1, 3, frames, height as usize, width as usize),
+        device,
+    )?;
+    Ok(((tensor * 2.0)? - 1.0)?.to_dtype(dtype)?)
+}
+
+/// A generated or reconstructed video [1, 3, F, H, W] in [0, 1] back to a clip of `like`'s size, frame count and
+/// rate (DWM's floor(255·x) quantisation, then resampled).
+pub fn video_to_clip(video: &Tensor, like: &Frames) -> Result<Frames> {
+    let (_, _, f, h, w) = video.dims5()?;
+    let data: Vec<f32> = video
+        .to_dtype(DType::F32)?
+        .squeeze(0)?
+        .flatten_all()?
+        .to_vec1()?;
+    let decoded_error = |e: crate::video::FramesError| WorldModelError::Input {
+        what: "decoded video".into(),
+        reason: e.to_string(),
+    };
+    let frames = cfhw_to_frames(&data, f, w as u32, h as u32, like.fps()).map_err(decoded_error)?;
+    resize_frames(&frames, like.frame_count(), like.width(), like.height()).map_err(decoded_error)
 }
 
 /// The transformer's loop (the middle phase of [`sample`]): `[noisy | mask | static | hand]` in, denoised
@@ -694,50 +739,25 @@ impl DwmModel {
         &self.device
     }
 
-    fn to_tensor(&self, frames: &Frames) -> Result<Tensor> {
-        let (f, h, w) = (
-            frames.frame_count(),
-            frames.height() as usize,
-            frames.width() as usize,
-        );
-        let data = frames_to_cfhw(frames);
-        let tensor = Tensor::from_vec(data, (1, 3, f, h, w), &self.device)?;
-        Ok(((tensor * 2.0)? - 1.0)?.to_dtype(self.dtype)?)
-    }
-
     /// The VAE round trip of a clip at the model's size (posterior mode, decoded), resized back: the best any
     /// generation through this VAE could do, reported beside evaluations; of the static video, the model's
     /// no-action output, which the residual composite subtracts (`world_model::composite`).
     pub fn reconstruct(&mut self, video: &Frames) -> Result<Frames> {
-        let (width, height) = self.native_size;
-        let resized = resize_frames(video, self.model_frames, width, height).map_err(|e| {
-            WorldModelError::Input {
-                what: "video".into(),
-                reason: e.to_string(),
-            }
-        })?;
-        let tensor = self.to_tensor(&resized)?;
+        let (_, height) = self.native_size;
+        let tensor = clip_tensor(
+            video,
+            self.model_frames,
+            self.native_size,
+            &self.device,
+            self.dtype,
+        )?;
         // Tiled exactly as `generate` tiles, so the round trip has the generation's seams and blur.
         self.tiling = (height >= 480).then(|| Tiling::from_config(&self.vae_config));
         let decoded = self.with_vae(|vae| {
             let latents = vae.encode(&tensor)?.mode();
             Ok(vae.decode(&latents)?)
         })?;
-        let decoded = ((decoded.to_dtype(DType::F32)? / 2.0)? + 0.5)?.clamp(0f32, 1f32)?;
-        let data: Vec<f32> = decoded.squeeze(0)?.flatten_all()?.to_vec1()?;
-        let frames =
-            cfhw_to_frames(&data, self.model_frames, width, height, video.fps()).map_err(|e| {
-                WorldModelError::Input {
-                    what: "decoded video".into(),
-                    reason: e.to_string(),
-                }
-            })?;
-        resize_frames(&frames, video.frame_count(), video.width(), video.height()).map_err(|e| {
-            WorldModelError::Input {
-                what: "decoded video".into(),
-                reason: e.to_string(),
-            }
-        })
+        video_to_clip(&unit_range(&decoded)?, video)
     }
 
     /// A prompt's embedding, from the cache when it is the (empty) negative prompt or the last prompt.
@@ -783,19 +803,18 @@ impl DwmModel {
         progress: &mut dyn FnMut(usize, usize) -> bool,
     ) -> Result<Option<Frames>> {
         check_sizes(static_video, hand_video)?;
-        let (input_width, input_height) = (static_video.width(), static_video.height());
         let (width, height) = self.native_size;
-        let input_frames = static_video.frame_count();
         let clip = |frames: &Frames| {
-            resize_frames(frames, self.model_frames, width, height).map_err(|e| {
-                WorldModelError::Input {
-                    what: "video".into(),
-                    reason: e.to_string(),
-                }
-            })
+            clip_tensor(
+                frames,
+                self.model_frames,
+                self.native_size,
+                &self.device,
+                self.dtype,
+            )
         };
-        let static_tensor = self.to_tensor(&clip(static_video)?)?;
-        let hand_tensor = self.to_tensor(&clip(hand_video)?)?;
+        let static_tensor = clip(static_video)?;
+        let hand_tensor = clip(hand_video)?;
         let use_tiling = height >= 480;
         self.tiling = use_tiling.then(|| Tiling::from_config(&self.vae_config));
         let latent_channels = self.vae_config.latent_channels;
@@ -842,19 +861,6 @@ impl DwmModel {
         };
         drop(conditions);
         let video = self.with_vae(|vae| decode_latents(vae, scaling_factor, &latents))?;
-        let data: Vec<f32> = video.squeeze(0)?.flatten_all()?.to_vec1()?;
-        let frames = cfhw_to_frames(&data, self.model_frames, width, height, static_video.fps())
-            .map_err(|e| WorldModelError::Input {
-                what: "decoded video".into(),
-                reason: e.to_string(),
-            })?;
-        let frames =
-            resize_frames(&frames, input_frames, input_width, input_height).map_err(|e| {
-                WorldModelError::Input {
-                    what: "decoded video".into(),
-                    reason: e.to_string(),
-                }
-            })?;
-        Ok(Some(frames))
+        video_to_clip(&video, static_video).map(Some)
     }
 }

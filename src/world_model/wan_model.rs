@@ -22,8 +22,10 @@ use super::checkpoint::{CheckpointBackend, LoraAdapter, SharedBackend, WeightFil
 use super::error::{Result, file_error, input_error};
 use super::flow_match::FlowMatchConfig;
 use super::offload::Offload;
-use super::pipeline::{Held, NormalRng, PromptCache, Sampling, SamplingInputs, check_sizes, place};
-use super::resample::{cfhw_to_frames, frames_to_cfhw, resize_frames};
+use super::pipeline::{
+    Held, NormalRng, PromptCache, Sampling, SamplingInputs, check_sizes, clip_tensor, place,
+    unit_range, video_to_clip,
+};
 use super::t5::T5Config;
 use super::tokenizer::T5Tokenizer;
 use super::umt5::UMT5Encoder;
@@ -634,40 +636,17 @@ impl WanDwmModel {
         Ok((w, h))
     }
 
-    fn to_tensor(&self, frames: &Frames, width: u32, height: u32) -> Result<Tensor> {
-        let resized = resize_frames(frames, self.model_frames, width, height)
-            .map_err(|e| input_error("video", e))?;
-        let data = frames_to_cfhw(&resized);
-        let tensor = Tensor::from_vec(
-            data,
-            (1, 3, self.model_frames, height as usize, width as usize),
-            &self.device,
-        )?;
-        Ok(((tensor * 2.0)? - 1.0)?.to_dtype(self.dtype)?)
-    }
-
-    /// Video [1, 3, F, H, W] in [0, 1] → frames at the input's size and frame count.
-    fn to_frames(&self, video: &Tensor, like: &Frames) -> Result<Frames> {
-        let (_, _, f, h, w) = video.dims5()?;
-        let data: Vec<f32> = video
-            .to_dtype(DType::F32)?
-            .squeeze(0)?
-            .flatten_all()?
-            .to_vec1()?;
-        let frames = cfhw_to_frames(&data, f, w as u32, h as u32, like.fps())
-            .map_err(|e| input_error("decoded video", e))?;
-        resize_frames(&frames, like.frame_count(), like.width(), like.height())
-            .map_err(|e| input_error("decoded video", e))
+    fn to_tensor(&self, frames: &Frames, size: (u32, u32)) -> Result<Tensor> {
+        clip_tensor(frames, self.model_frames, size, &self.device, self.dtype)
     }
 
     /// The VAE round trip of a clip at the model's size (posterior mode, decoded), resized back: the model's
     /// no-action output, which the residual composite subtracts.
     pub fn reconstruct(&mut self, video: &Frames) -> Result<Frames> {
-        let (width, height) = self.model_size(video.width(), video.height())?;
-        let tensor = self.to_tensor(video, width, height)?;
+        let size = self.model_size(video.width(), video.height())?;
+        let tensor = self.to_tensor(video, size)?;
         let decoded = self.with_vae(|vae| vae.decode(&vae.encode(&tensor)?.mode()))?;
-        let decoded = ((decoded.to_dtype(DType::F32)? / 2.0)? + 0.5)?.clamp(0f32, 1f32)?;
-        self.to_frames(&decoded, video)
+        video_to_clip(&unit_range(&decoded)?, video)
     }
 
     /// Generates the interaction video for a static and a hand video of the same size.
@@ -703,9 +682,10 @@ impl WanDwmModel {
         sampling: Sampling,
         progress: &mut dyn FnMut(usize, usize) -> bool,
     ) -> Result<Option<Frames>> {
-        let (width, height) = self.model_size(static_video.width(), static_video.height())?;
-        let static_tensor = self.to_tensor(static_video, width, height)?;
-        let hand_tensor = self.to_tensor(hand_video, width, height)?;
+        let size = self.model_size(static_video.width(), static_video.height())?;
+        let (width, height) = size;
+        let static_tensor = self.to_tensor(static_video, size)?;
+        let hand_tensor = self.to_tensor(hand_video, size)?;
         let z = self.vae_config.z_dim;
         let spatial = self.vae_config.spatial_compression();
         let latent_shape = [
@@ -743,7 +723,7 @@ impl WanDwmModel {
         };
         drop(conditions);
         let video = self.with_vae(|vae| decode_latents(vae, &latents))?;
-        self.to_frames(&video, static_video).map(Some)
+        video_to_clip(&video, static_video).map(Some)
     }
 }
 

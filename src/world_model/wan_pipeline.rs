@@ -82,7 +82,7 @@ pub fn encode_conditions(
 /// Normalised latents [1, z, f, h, w] → video [1, 3, F, H, W] in [0, 1], f32.
 pub fn decode_latents(vae: &AutoencoderKLWan, latents: &Tensor) -> Result<Tensor> {
     let decoded = vae.decode(&vae.denormalize(latents)?)?;
-    Ok(((decoded.to_dtype(DType::F32)? / 2.0)? + 0.5)?.clamp(0f32, 1f32)?)
+    super::pipeline::unit_range(&decoded)
 }
 
 /// [B, L, D] prompt embeddings zero-padded to `length` tokens (longer ones are refused: the tokenizer truncates
