@@ -34,6 +34,8 @@ pub struct GenerationChoices {
     pub step_limit: Option<(usize, usize)>,
     /// The frame count the chosen model runs clips at (others are resampled to it and back).
     pub model_frames: usize,
+    /// The chosen model's family, read from its folder when it is chosen (not on every frame the panel draws).
+    pub family: Option<crate::world_model::ModelFamily>,
 }
 
 impl Default for GenerationChoices {
@@ -49,6 +51,7 @@ impl Default for GenerationChoices {
             prompt: String::new(),
             step_limit: None,
             model_frames: 49,
+            family: None,
         };
         if let Some(dir) = crate::world_model::model_dir::bundled_model_dir() {
             choices.set_model(dir);
@@ -81,6 +84,7 @@ impl GenerationChoices {
             }
         }
         self.model_frames = crate::world_model::model_dir::native_frames(&dir);
+        self.family = Some(crate::world_model::ModelFamily::of_dir(&dir));
         self.model = Some(dir);
         self.refresh_memory();
     }
@@ -385,7 +389,7 @@ pub(super) fn generation_ui(
         })
     };
     ui.horizontal(|ui| {
-        let family = match choices.model.as_deref().map(crate::world_model::ModelFamily::of_dir) {
+                let family = match choices.family {
             Some(crate::world_model::ModelFamily::Wan) => " (Wan)",
             Some(crate::world_model::ModelFamily::CogVideoX) => " (CogVideoX)",
             None => "",
