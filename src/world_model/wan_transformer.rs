@@ -737,9 +737,9 @@ impl WanTransformer3DModel {
     /// Builds the network from weights named as the config's layout names them.
     pub fn new(config: &WanTransformerConfig, vb: VarBuilder) -> Result<Self> {
         super::ConfigFile::check(config, "Wan transformer config")?;
-        let layout_vb = layout_var_builder(config, vb.clone());
+        let vb = layout_var_builder(config, vb);
         let blocks = (0..config.num_layers)
-            .map(|i| Block::new(config, layout_vb.pp(format!("blocks.{i}"))))
+            .map(|i| Block::new(config, vb.pp(format!("blocks.{i}"))))
             .collect::<Result<Vec<_>>>()?;
         Self::with_blocks(config, vb, Blocks::Resident(blocks))
     }
@@ -759,11 +759,15 @@ impl WanTransformer3DModel {
         );
         // Block 0 once now, so a wrong checkpoint fails at load rather than in the first step.
         Block::new(config, blocks.pp("blocks.0"))?;
-        Self::with_blocks(config, vb, Blocks::Streamed(blocks))
+        Self::with_blocks(
+            config,
+            layout_var_builder(config, vb),
+            Blocks::Streamed(blocks),
+        )
     }
 
+    /// The outer layers from `vb`, already named as the config's layout names them.
     fn with_blocks(config: &WanTransformerConfig, vb: VarBuilder, blocks: Blocks) -> Result<Self> {
-        let vb = layout_var_builder(config, vb);
         let d = config.inner_dim();
         let [pt, ph, pw] = config.patch_size;
         let patch_in = config.in_channels * pt * ph * pw;
