@@ -328,6 +328,17 @@ pub struct LoraAdapter {
     pairs: HashMap<String, (Tensor, Tensor)>,
 }
 
+/// Records one pair's rank `r`: `Err(expected)` when an earlier pair had another (an adapter has one rank).
+fn agree_rank(rank: &mut Option<usize>, r: usize) -> Result<(), usize> {
+    match *rank {
+        Some(expected) if expected != r => Err(expected),
+        _ => {
+            *rank = Some(r);
+            Ok(())
+        }
+    }
+}
+
 /// The kohya name of a weight key: `blocks.0.self_attn.q.weight` → `blocks_0_self_attn_q`.
 pub fn kohya_module_name(weight_key: &str) -> String {
     weight_key
@@ -421,16 +432,12 @@ impl LoraAdapter {
                     reason: format!("lora_A has rank {r} but lora_B is {:?}", b.dims()),
                 });
             }
-            match rank {
-                None => rank = Some(r),
-                Some(expected) if expected != r => {
-                    return Err(CheckpointError::Key {
-                        path: path.to_path_buf(),
-                        key: target,
-                        reason: format!("rank {r}, while other layers have rank {expected}"),
-                    });
-                }
-                _ => {}
+            if let Err(expected) = agree_rank(&mut rank, r) {
+                return Err(CheckpointError::Key {
+                    path: path.to_path_buf(),
+                    key: target,
+                    reason: format!("rank {r}, while other layers have rank {expected}"),
+                });
             }
             pairs.insert(target, (a, b));
         }
@@ -497,15 +504,11 @@ impl LoraAdapter {
                 ));
             }
             let r = down.dims()[0];
-            match rank {
-                None => rank = Some(r),
-                Some(expected) if expected != r => {
-                    return Err(key_error(
-                        &module,
-                        format!("rank {r}, while other modules have rank {expected}"),
-                    ));
-                }
-                _ => {}
+            if let Err(expected) = agree_rank(&mut rank, r) {
+                return Err(key_error(
+                    &module,
+                    format!("rank {r}, while other modules have rank {expected}"),
+                ));
             }
             // No alpha stored means alpha = rank (scale 1), as kohya's loaders assume.
             let scale = alpha.map_or(1.0, |a| a / r as f64);
