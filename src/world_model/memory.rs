@@ -241,10 +241,8 @@ impl ModelShapes {
                 .sum()
         };
         let t5 = pth(WAN_T5_FILE)?;
-        let dim_of =
-            |key: &str, axis: usize| t5.get(key).and_then(|shape| shape.get(axis).copied());
-        let t5_d_model = dim_of("token_embedding.weight", 1).unwrap_or(4096);
-        let t5_d_ff = dim_of("blocks.0.ffn.fc1.weight", 0).unwrap_or(10240);
+        let t5_config = super::wan_model::wan_t5_config(&t5, &dir.join(WAN_T5_FILE))?;
+        let (t5_d_model, t5_d_ff) = (t5_config.d_model, t5_config.d_ff);
         let vae = pth(WAN_VAE_FILE)?;
         Self::wan(&config, count(&t5), t5_d_model, t5_d_ff, Some(count(&vae)))
     }
