@@ -13,7 +13,7 @@ use handtwin::eval::metrics::{RegionMask, psnr_masked};
 use handtwin::eval::{Regions, regions};
 use handtwin::video::{DwmSample, Ffmpeg, Frames, list_stems};
 use handtwin::world_model::composite::{
-    CompositeForm, CompositeSettings, ResidualMask, apply_mask, composite,
+    CompositeForm, CompositeSettings, ResidualMask, apply_mask, composite, learned,
 };
 use handtwin::world_model::model_dir::{SamplingDefaults, bundled_model_dir};
 use handtwin::world_model::pipeline::{DwmModel, Sampling};
@@ -160,6 +160,20 @@ fn main() -> anyhow::Result<()> {
             };
             let regions = regions(&truth, &sample.static_video, &sample.hand_video)
                 .context("videos of different sizes")?;
+            // STUDY_INPUTS=DIR writes the fitted mask's per-pixel inputs (`learned::inputs`, little-endian f32) for
+            // tools/fit_composite_mask.py.
+            if let Some(out) = std::env::var_os("STUDY_INPUTS").map(PathBuf::from) {
+                std::fs::create_dir_all(&out)?;
+                let values = learned::inputs(
+                    &sample.static_video,
+                    &generated,
+                    &reconstruction,
+                    &sample.hand_video,
+                    CompositeSettings::default().hand_threshold,
+                );
+                let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+                std::fs::write(out.join(format!("{stem}.inputs.f32")), bytes)?;
+            }
             eprintln!("{}/{stem}", dir.display());
             clips.push(Clip {
                 static_video: sample.static_video,
@@ -210,6 +224,62 @@ fn main() -> anyhow::Result<()> {
                 )?)
             })?,
         );
+    }
+    // A fitted mask from tools/fit_composite_mask.py (STUDY_LEARNED=FILE.json, several separated by commas), scored
+    // beside the default.
+    if let Some(files) = std::env::var_os("STUDY_LEARNED") {
+        println!("learned,file,frame,interaction,object");
+        let values = score(&clips, &CompositeSettings::default())?;
+        println!(
+            "learned,default,{:.3},{:.3},{:.3}",
+            values[0], values[1], values[2]
+        );
+        for file in files.to_string_lossy().split(',') {
+            let text = std::fs::read_to_string(file).with_context(|| file.to_string())?;
+            let json: serde_json::Value = serde_json::from_str(&text)?;
+            let number = |v: &serde_json::Value| v.as_f64().map(|x| x as f32).context("a number");
+            let numbers = |key: &str| -> anyhow::Result<Vec<f32>> {
+                json[key]
+                    .as_array()
+                    .with_context(|| format!("{file}: {key}"))?
+                    .iter()
+                    .flat_map(|v| v.as_array().cloned().unwrap_or_else(|| vec![v.clone()]))
+                    .map(|v| number(&v))
+                    .collect()
+            };
+            let hidden = numbers("hidden")?;
+            let mut model = learned::LearnedMask {
+                hidden: [[0.0; learned::INPUTS]; learned::HIDDEN],
+                hidden_bias: numbers("hidden_bias")?
+                    .try_into()
+                    .map_err(|_| anyhow::anyhow!("{file}: hidden_bias"))?,
+                out: numbers("out")?
+                    .try_into()
+                    .map_err(|_| anyhow::anyhow!("{file}: out"))?,
+                out_bias: number(&json["out_bias"])?,
+                cut: number(&json["cut"])?,
+            };
+            if hidden.len() != learned::INPUTS * learned::HIDDEN {
+                bail!("{file}: hidden holds {} numbers", hidden.len());
+            }
+            for (row, values) in model
+                .hidden
+                .iter_mut()
+                .zip(hidden.chunks_exact(learned::INPUTS))
+            {
+                row.copy_from_slice(values);
+            }
+            let settings = CompositeSettings {
+                learned: Some(model),
+                ..CompositeSettings::default()
+            };
+            let values = score(&clips, &settings)?;
+            println!(
+                "learned,{file},{:.3},{:.3},{:.3}",
+                values[0], values[1], values[2]
+            );
+        }
+        return Ok(());
     }
     // The mask's shape (STUDY_GRID=shape): how hard its ramp, feather, hold and smoothing are, with and without
     // the connected growth; and where the default mask stands in the true object region.

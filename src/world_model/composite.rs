@@ -13,6 +13,9 @@
 //! an object moved away: the residual there is the model's blurred guess of what was behind it, minus the blurred
 //! object). `docs/residual-composite.md` and README record how the defaults were chosen, by measurement.
 
+mod distance;
+pub mod learned;
+
 use super::error::input_error;
 use super::{Result, WorldModelError};
 use crate::video::Frames;
@@ -65,6 +68,9 @@ pub struct CompositeSettings {
     /// where it did, the static and the generated errors partly cancel, so a partial blend can beat both.
     pub floor: Option<f32>,
     pub floor_reach: f32,
+    /// A fitted mask ([`learned::LearnedMask`]) in place of the ramp and its gates: when set, only
+    /// `hand_threshold`, `hold_frames`, `feather` and `form` above still apply.
+    pub learned: Option<learned::LearnedMask>,
     pub form: CompositeForm,
 }
 
@@ -89,6 +95,7 @@ impl Default for CompositeSettings {
             feather: 0.03,
             floor: None,
             floor_reach: 0.05,
+            learned: None,
             form: CompositeForm::Blend,
         }
     }
@@ -268,6 +275,22 @@ pub fn residual_mask(
         generated.width() as usize,
         generated.height() as usize,
     );
+    if let Some(model) = &settings.learned {
+        let inputs = learned::inputs(
+            static_video,
+            generated,
+            reconstruction,
+            hands,
+            settings.hand_threshold,
+        );
+        return Ok(learned::mask(
+            model,
+            &inputs,
+            (frames, width, height),
+            settings.hold_frames,
+            settings.feather,
+        ));
+    }
     let is_hand = |p: &[u8]| p.iter().any(|&v| v > settings.hand_threshold);
     let largest_difference = |a: &[u8], b: &[u8]| {
         f32::from(
