@@ -170,7 +170,7 @@ fn main() -> anyhow::Result<()> {
                     &reconstruction,
                     &sample.hand_video,
                     CompositeSettings::default().hand_threshold,
-                );
+                )?;
                 let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
                 std::fs::write(out.join(format!("{stem}.inputs.f32")), bytes)?;
             }
@@ -229,9 +229,14 @@ fn main() -> anyhow::Result<()> {
     // beside the default.
     if let Some(files) = std::env::var_os("STUDY_LEARNED") {
         println!("learned,file,frame,interaction,object");
+        let values = score(&clips, &CompositeSettings::ramp())?;
+        println!(
+            "learned,ramp,{:.3},{:.3},{:.3}",
+            values[0], values[1], values[2]
+        );
         let values = score(&clips, &CompositeSettings::default())?;
         println!(
-            "learned,default,{:.3},{:.3},{:.3}",
+            "learned,default (FITTED),{:.3},{:.3},{:.3}",
             values[0], values[1], values[2]
         );
         for file in files.to_string_lossy().split(',') {
@@ -271,7 +276,7 @@ fn main() -> anyhow::Result<()> {
             }
             let settings = CompositeSettings {
                 learned: Some(model),
-                ..CompositeSettings::default()
+                ..CompositeSettings::ramp()
             };
             let values = score(&clips, &settings)?;
             println!(
@@ -284,7 +289,7 @@ fn main() -> anyhow::Result<()> {
     // The mask's shape (STUDY_GRID=shape): how hard its ramp, feather, hold and smoothing are, with and without
     // the connected growth; and where the default mask stands in the true object region.
     if std::env::var("STUDY_GRID").as_deref() == Ok("shape") {
-        let default = CompositeSettings::default();
+        let default = CompositeSettings::ramp();
         let (mut zero, mut partial, mut full, mut total) = (0usize, 0usize, 0usize, 0usize);
         for c in &clips {
             let mask = composite(
@@ -361,7 +366,7 @@ fn main() -> anyhow::Result<()> {
                         high,
                         floor,
                         floor_reach,
-                        ..CompositeSettings::default()
+                        ..CompositeSettings::ramp()
                     };
                     let values = score(&clips, &settings)?;
                     println!(
@@ -392,7 +397,7 @@ fn main() -> anyhow::Result<()> {
                             hand_reach: Some(reach),
                             connected_reach,
                             connected_low,
-                            ..CompositeSettings::default()
+                            ..CompositeSettings::ramp()
                         };
                         let values = score(&clips, &settings)?;
                         println!(
@@ -438,7 +443,7 @@ fn main() -> anyhow::Result<()> {
                                         hold_frames: hold,
                                         feather: 0.03,
                                         form,
-                                        ..CompositeSettings::default()
+                                        ..CompositeSettings::ramp()
                                     };
                                     let values = score(&clips, &settings)?;
                                     println!(

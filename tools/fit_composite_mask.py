@@ -122,18 +122,38 @@ def fit(clips, lam, cut, iters, lr, seed):
     return net
 
 
+def rust_literal(path):
+    """The fitted file as the body of `LearnedMask::FITTED` (f32 literals that round-trip)."""
+    r = json.load(open(path))
+    f = lambda x: np.format_float_positional(np.float32(x), unique=True, trim="0")
+    rows = "\n".join("        [" + ", ".join(f(v) for v in row) + "]," for row in r["hidden"])
+    synth = json.load(open(os.path.join(r["fitted_on"], "synth.json")))
+    return (f"// tools/fit_composite_mask.py: lambda {r['lambda']}, {r['clips']} clips of `handtwin synth --seed "
+            f"{synth['seed']} --split {synth['split']}`, {r['iters']} iterations, torch seed {r.get('seed', 0)}\n"
+            f"pub const FITTED: LearnedMask = LearnedMask {{\n    hidden: [\n{rows}\n    ],\n"
+            f"    hidden_bias: [{', '.join(f(v) for v in r['hidden_bias'])}],\n"
+            f"    out: [{', '.join(f(v) for v in r['out'])}],\n"
+            f"    out_bias: {f(r['out_bias'])},\n    cut: {f(r['cut'])},\n}};")
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data", required=True, help="a `handtwin synth` folder with ground truth")
-    p.add_argument("--cache", required=True, help="composite_study's STUDY_CACHE for it")
-    p.add_argument("--inputs", required=True, help="composite_study's STUDY_INPUTS for it")
+    p.add_argument("--rust", metavar="FILE", help="print a fitted file as Rust (LearnedMask::FITTED) and exit")
+    p.add_argument("--data", help="a `handtwin synth` folder with ground truth")
+    p.add_argument("--cache", help="composite_study's STUDY_CACHE for it")
+    p.add_argument("--inputs", help="composite_study's STUDY_INPUTS for it")
     p.add_argument("--lambdas", default="0.5,1,2")
     p.add_argument("--cut", type=float, default=0.02)
     p.add_argument("--iters", type=int, default=200)
     p.add_argument("--lr", type=float, default=0.03)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", required=True)
+    p.add_argument("--out")
     a = p.parse_args()
+    if a.rust:
+        print(rust_literal(a.rust))
+        return
+    if not (a.data and a.cache and a.inputs and a.out):
+        p.error("--data, --cache, --inputs and --out are needed to fit")
     torch.set_num_threads(os.cpu_count() or 1)
     clips = load(a.data, a.cache, a.inputs)
     os.makedirs(a.out, exist_ok=True)
@@ -145,7 +165,7 @@ def main():
         frame, obj = scores(clips, net, a.cut)
         print(f"lambda {lam}: frame {frame:.3f}, object {obj:.3f} (on the fitting clips)", flush=True)
         record = dict(hidden=net[0].weight.tolist(), hidden_bias=net[0].bias.tolist(), out=net[2].weight[0].tolist(),
-                      out_bias=float(net[2].bias[0]), cut=a.cut, **{"lambda": lam},
+                      out_bias=float(net[2].bias[0].detach()), cut=a.cut, **{"lambda": lam},
                       fitted_on=os.path.abspath(a.data), clips=len(clips), iters=a.iters, lr=a.lr, seed=a.seed,
                       frame_psnr=frame, object_psnr=obj)
         with open(os.path.join(a.out, f"mask_lambda_{lam}.json"), "w") as f:
