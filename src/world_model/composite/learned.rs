@@ -1,6 +1,6 @@
 //! The fitted mask: a small network over per-pixel cues of where the model changed the scene.
 //!
-//! The hand-set ramp ([`super::CompositeSettings`] without `learned`) decides from one cue at a time — the residual
+//! The hand-set ramp ([`super::CompositeSettings::ramp`]) decides from one cue at a time — the residual
 //! above a threshold, and only within a fixed reach of the hands. A change the model draws faintly, or a little
 //! farther from the hand, falls out; sampler noise near a hand that never touched anything stays in. The cues
 //! together say more: how strong the residual is at three scales and over neighbouring frames, how far the pixel
