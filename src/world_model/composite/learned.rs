@@ -18,6 +18,7 @@ use super::{
     signed_box_filter_line,
 };
 use crate::video::Frames;
+use rayon::prelude::*;
 
 /// The model's inputs per pixel, in order.
 pub const INPUT_NAMES: [&str; INPUTS] = [
@@ -284,14 +285,20 @@ pub fn mask(
 ) -> ResidualMask {
     let (frames, width, height) = (inputs.frames, inputs.width, inputs.height);
     let plane = width * height;
-    let mut values = Vec::with_capacity(frames * plane);
-    for f in 0..frames {
-        values.extend(
+    // Frames are independent until the hold: one per thread.
+    let per_frame: Vec<Vec<f32>> = (0..frames)
+        .into_par_iter()
+        .map(|f| {
             inputs
                 .frame(f)
                 .chunks_exact(INPUTS)
-                .map(|x| model.probability(x)),
-        );
+                .map(|x| model.probability(x))
+                .collect()
+        })
+        .collect();
+    let mut values = Vec::with_capacity(frames * plane);
+    for frame in per_frame {
+        values.extend(frame);
     }
     let mut mask = ResidualMask {
         frames,
