@@ -239,6 +239,26 @@ fn main() -> anyhow::Result<()> {
             "learned,default (FITTED),{:.3},{:.3},{:.3}",
             values[0], values[1], values[2]
         );
+        for reach in [
+            None,
+            Some(0.15),
+            Some(0.2),
+            Some(0.25),
+            Some(0.3),
+            Some(0.4),
+        ] {
+            let values = score(
+                &clips,
+                &CompositeSettings {
+                    hand_reach: reach,
+                    ..CompositeSettings::default()
+                },
+            )?;
+            println!(
+                "learned,default reach {reach:?},{:.3},{:.3},{:.3}",
+                values[0], values[1], values[2]
+            );
+        }
         for file in files.to_string_lossy().split(',') {
             let text = std::fs::read_to_string(file).with_context(|| file.to_string())?;
             let json: serde_json::Value = serde_json::from_str(&text)?;
@@ -276,6 +296,7 @@ fn main() -> anyhow::Result<()> {
             }
             let settings = CompositeSettings {
                 learned: Some(model),
+                hand_reach: None,
                 ..CompositeSettings::ramp()
             };
             let values = score(&clips, &settings)?;

@@ -68,8 +68,8 @@ pub struct CompositeSettings {
     /// where it did, the static and the generated errors partly cancel, so a partial blend can beat both.
     pub floor: Option<f32>,
     pub floor_reach: f32,
-    /// A fitted mask ([`learned::LearnedMask`]) in place of the ramp and its gates: when set, only
-    /// `hand_threshold`, `hold_frames`, `feather` and `form` above still apply.
+    /// A fitted mask ([`learned::LearnedMask`]) in place of the ramp: when set, only `hand_threshold`,
+    /// `hand_reach` (applied last, to the feathered mask), `hold_frames`, `feather` and `form` still apply.
     pub learned: Option<learned::LearnedMask>,
     pub form: CompositeForm,
 }
@@ -108,6 +108,7 @@ impl Default for CompositeSettings {
     fn default() -> Self {
         Self {
             learned: Some(learned::FITTED),
+            hand_reach: Some(learned::REACH),
             ..Self::ramp()
         }
     }
@@ -300,6 +301,7 @@ pub fn residual_mask(
             &inputs,
             settings.hold_frames,
             settings.feather,
+            settings.hand_reach,
         ));
     }
     let is_hand = |p: &[u8]| p.iter().any(|&v| v > settings.hand_threshold);
